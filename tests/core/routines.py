@@ -1,0 +1,193 @@
+"""Routines the core tests dispatch; workers import this module by name."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+import wool
+
+# Worker-side state, for tests that run a pool of one worker and then ask it questions.
+FINALLY_RAN: dict[str, asyncio.Event] = {}
+
+
+def _event(key: str) -> asyncio.Event:
+    return FINALLY_RAN.setdefault(key, asyncio.Event())
+
+
+@wool.routine
+async def add(x: int, y: int) -> int:
+    return x + y
+
+
+@wool.routine
+async def pid() -> int:
+    return os.getpid()
+
+
+@wool.routine
+async def echo(value: object) -> object:
+    return value
+
+
+@wool.routine
+async def count_up(n: int):
+    for i in range(n):
+        yield i
+
+
+@wool.routine
+async def accumulator(key: str):
+    """Yields the running total of the values sent in; records its finally."""
+    total = 0
+    try:
+        while True:
+            try:
+                value = yield total
+            except ValueError as exc:
+                total = -1
+                value = yield f"recovered from {exc}"
+            if value is not None:
+                total += value
+    finally:
+        _event(key).set()
+
+
+@wool.routine
+async def endless(key: str):
+    """Yields forever; records when its finally runs."""
+    try:
+        i = 0
+        while True:
+            yield i
+            i += 1
+    finally:
+        _event(key).set()
+
+
+@wool.routine
+async def wait_forever(key: str, started: str) -> None:
+    """Blocks until cancelled; records its start and its finally."""
+    _event(started).set()
+    try:
+        await asyncio.Event().wait()
+    finally:
+        _event(key).set()
+
+
+@wool.routine
+async def finally_ran(key: str, timeout: float = 10.0) -> bool:
+    """On the worker: wait until the finally recorded under ``key`` ran."""
+    try:
+        async with asyncio.timeout(timeout):
+            await _event(key).wait()
+    except TimeoutError:
+        return False
+    return True
+
+
+@wool.routine
+async def fib(n: int) -> int:
+    if n <= 1:
+        return n
+    async with asyncio.TaskGroup() as tg:
+        a = tg.create_task(fib(n - 1))
+        b = tg.create_task(fib(n - 2))
+    return a.result() + b.result()
+
+
+@wool.routine
+async def fib_traced(n: int) -> tuple[int, int, frozenset[int]]:
+    """fib(n), the number of routine calls it took, and the pids they ran in."""
+    from wool._task import current_task
+
+    assert current_task.get() is not None, "not running as a dispatched task"
+    if n <= 1:
+        return n, 1, frozenset({os.getpid()})
+    async with asyncio.TaskGroup() as tg:
+        a = tg.create_task(fib_traced(n - 1))
+        b = tg.create_task(fib_traced(n - 2))
+    (va, ca, pa), (vb, cb, pb) = a.result(), b.result()
+    return va + vb, ca + cb + 1, pa | pb | {os.getpid()}
+
+
+class Calculator:
+    def __init__(self, offset: int) -> None:
+        self.offset = offset
+
+    @wool.routine
+    async def add(self, x: int) -> int:
+        return self.offset + x
+
+    @classmethod
+    @wool.routine
+    async def make(cls, offset: int) -> Calculator:
+        return cls(offset)
+
+    @wool.routine
+    @classmethod
+    async def name(cls) -> str:
+        return cls.__name__
+
+    @staticmethod
+    @wool.routine
+    async def double(x: int) -> int:
+        return 2 * x
+
+    @wool.routine
+    @staticmethod
+    async def triple(x: int) -> int:
+        return 3 * x
+
+
+class CustomError(Exception):
+    def __init__(self, code: int) -> None:
+        super().__init__(f"custom failure {code}")
+        self.code = code
+
+
+def _inner_failure() -> None:
+    raise KeyError("inner")
+
+
+@wool.routine
+async def fail_with(kind: str) -> None:
+    if kind == "value":
+        raise ValueError("bad value")
+    if kind == "custom":
+        raise CustomError(7)
+    if kind == "chained":
+        try:
+            _inner_failure()
+        except KeyError as exc:
+            raise RuntimeError("outer") from exc
+    if kind == "unpicklable":
+        error = RuntimeError("carries a lock")
+        error.lock = __import__("threading").Lock()  # type: ignore[attr-defined]
+        raise error
+
+
+@wool.routine
+async def unpicklable_result() -> object:
+    import threading
+
+    return threading.Lock()
+
+
+@wool.routine
+async def stream_then_fail(n: int):
+    for i in range(n):
+        yield i
+    raise ValueError(f"failed after {n}")
+
+
+@wool.routine
+async def stalls_on_second_step(key: str, started: str):
+    """Yields once, then blocks in its next step until cancelled."""
+    try:
+        yield 0
+        _event(started).set()
+        await asyncio.Event().wait()
+        yield 1
+    finally:
+        _event(key).set()

@@ -1,0 +1,87 @@
+"""wool: run async functions and async generators on a pool of worker processes.
+
+The public API is what ``__all__`` names. ``LocalDiscovery``, ``LanDiscovery`` and
+``RoundRobinLoadBalancer`` come from plugin distributions, found through entry points the
+first time they are used.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from wool import _plugins
+from wool._connection import RemoteCall, WorkerConnection
+from wool._credentials import WorkerCredentials
+from wool._errors import (
+    DispatchError,
+    NoWorkersAvailable,
+    RemoteTaskError,
+    TaskException,
+    TransientDispatchError,
+    WorkerLost,
+)
+from wool._events import TaskEvent
+from wool._hooks import hookimpl, hookspec
+from wool._metadata import DiscoveryEvent, WorkerMetadata
+from wool._plugins import PluginNotFound
+from wool._pool import WorkerPool
+from wool._protocols import (
+    DiscoveryLike,
+    DiscoveryPublisherLike,
+    DiscoverySubscriberLike,
+    LoadBalancerContextLike,
+    LoadBalancerLike,
+)
+from wool._routine import routine
+from wool._task import Task
+from wool._version import version as __version__
+
+_LAZY_PLUGINS = {
+    "LocalDiscovery": (_plugins.DISCOVERY_GROUP, "local"),
+    "LanDiscovery": (_plugins.DISCOVERY_GROUP, "lan"),
+    "RoundRobinLoadBalancer": (_plugins.LOADBALANCER_GROUP, "roundrobin"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Resolve the built-in plugin classes lazily through their entry points."""
+    if name in _LAZY_PLUGINS:
+        group, plugin = _LAZY_PLUGINS[name]
+        try:
+            value = _plugins.load(group, plugin)
+        except PluginNotFound as exc:
+            raise ImportError(f"wool.{name} is not available: {exc}", name=name) from None
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'wool' has no attribute {name!r}")
+
+
+__all__ = [
+    "DiscoveryEvent",
+    "DiscoveryLike",
+    "DiscoveryPublisherLike",
+    "DiscoverySubscriberLike",
+    "DispatchError",
+    "LanDiscovery",
+    "LoadBalancerContextLike",
+    "LoadBalancerLike",
+    "LocalDiscovery",
+    "NoWorkersAvailable",
+    "PluginNotFound",
+    "RemoteCall",
+    "RemoteTaskError",
+    "RoundRobinLoadBalancer",
+    "Task",
+    "TaskEvent",
+    "TaskException",
+    "TransientDispatchError",
+    "WorkerConnection",
+    "WorkerCredentials",
+    "WorkerLost",
+    "WorkerMetadata",
+    "WorkerPool",
+    "__version__",
+    "hookimpl",
+    "hookspec",
+    "routine",
+]

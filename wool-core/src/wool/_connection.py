@@ -1,0 +1,382 @@
+"""The caller's side of the wire: one multiplexed session per worker, one RemoteCall per task."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import itertools
+import logging
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+import grpc
+import grpc.aio
+
+from wool import _events, _serialization
+from wool._errors import DispatchError, TransientDispatchError, WorkerLost
+from wool._metadata import WorkerMetadata
+from wool._transport import (
+    CHANNEL_OPTIONS,
+    FRAME_OVERHEAD,
+    MAX_MESSAGE_BYTES,
+    PROTOCOL_HEADER,
+    PROTOCOL_VERSION,
+    SESSION_METHOD,
+    TRANSIENT_CODES,
+)
+from wool._wire import worker_pb2 as pb
+
+if TYPE_CHECKING:
+    from wool._credentials import WorkerCredentials
+    from wool._task import Task
+
+log = logging.getLogger("wool.connection")
+
+STEP_KINDS = {
+    "next": pb.Step.NEXT,
+    "send": pb.Step.SEND,
+    "throw": pb.Step.THROW,
+    "close": pb.Step.CLOSE,
+}
+
+
+class WorkerConnection:
+    """A caller's link to one worker: a gRPC channel carrying one multiplexed session."""
+
+    def __init__(
+        self, metadata: WorkerMetadata, credentials: WorkerCredentials | None = None
+    ) -> None:
+        self.metadata = metadata
+        self._credentials = credentials
+        self._channel: grpc.aio.Channel | None = None
+        self._session: _Session | None = None
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"<WorkerConnection {self.metadata.uid} {self.metadata.address}>"
+
+    async def dispatch(self, task: Task) -> RemoteCall:
+        """Start ``task`` on this worker and wait until the worker accepts it.
+
+        Raises ``TransientDispatchError`` or ``DispatchError`` when the worker did not
+        take the task (it did not run there).
+        """
+        if self._closed:
+            raise TransientDispatchError(f"connection to worker {self._label} is closed")
+        if task.message is None:
+            task.message = encode_task(task)
+        session = self._current_session()
+        call = session.start(task, pb.Request(start=task.message))
+        await call.accepted()
+        return call
+
+    async def close(self, *, graceful: bool = False) -> None:
+        """Close the channel; with ``graceful``, let the calls in flight finish first."""
+        self._closed = True
+        session, self._session = self._session, None
+        if session is not None:
+            if graceful:
+                await session.drain()
+            session.abort()
+        channel, self._channel = self._channel, None
+        if channel is not None:
+            await channel.close()
+
+    @property
+    def _label(self) -> str:
+        return f"{self.metadata.uid} at {self.metadata.address}"
+
+    def _current_session(self) -> _Session:
+        session = self._session
+        if session is None or session.broken is not None:
+            if self._channel is None:
+                self._channel = self._open_channel()
+            session = self._session = _Session(self._channel, self.metadata)
+        return session
+
+    def _open_channel(self) -> grpc.aio.Channel:
+        if self.metadata.secure and self._credentials is not None:
+            return grpc.aio.secure_channel(
+                self.metadata.address,
+                self._credentials.channel_credentials(),
+                options=CHANNEL_OPTIONS + self._credentials.channel_options(),
+            )
+        return grpc.aio.insecure_channel(self.metadata.address, options=CHANNEL_OPTIONS)
+
+
+def encode_task(task: Task) -> pb.Task:
+    """The wire form of ``task``; raises ``TypeError`` naming an argument that cannot be pickled."""
+    arguments = _serialization.encode_arguments(task.routine, task.callable, task.args, task.kwargs)
+    routine_bytes = _serialization.dumps(task.callable)
+    proxy_bytes = task.proxy.pickled()
+    size = len(arguments) + len(routine_bytes) + len(proxy_bytes)
+    if size > MAX_MESSAGE_BYTES - FRAME_OVERHEAD:
+        raise ValueError(
+            f"the call of routine {task.routine}() pickles to {size} bytes, over wool's "
+            f"message size limit of {MAX_MESSAGE_BYTES} bytes (set WOOL_MAX_MESSAGE_BYTES "
+            "on callers and workers to raise it)"
+        )
+    return pb.Task(
+        id=task.id,
+        parent_id=task.parent_id,
+        routine=task.routine,
+        callable=routine_bytes,
+        arguments=arguments,
+        proxy=proxy_bytes,
+        tags=sorted(task.tags),
+        generator=task.generator,
+    )
+
+
+class _Session:
+    """One Session stream to a worker, shared by every call the caller makes to it."""
+
+    def __init__(self, channel: grpc.aio.Channel, worker: WorkerMetadata) -> None:
+        self.worker = worker
+        self.broken: BaseException | None = None
+        self._established = False
+        self._calls: dict[int, RemoteCall] = {}
+        self._ids = itertools.count(1)
+        self._outbox: asyncio.Queue[pb.Request | None] = asyncio.Queue()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        method = channel.stream_stream(
+            SESSION_METHOD,
+            request_serializer=pb.Request.SerializeToString,
+            response_deserializer=pb.Response.FromString,
+        )
+        self._stream = method(self._requests(), metadata=((PROTOCOL_HEADER, PROTOCOL_VERSION),))
+        self._reader = asyncio.get_running_loop().create_task(self._read())
+
+    def start(self, task: Task, request: pb.Request) -> RemoteCall:
+        call_id = next(self._ids)
+        request.call = call_id
+        call = RemoteCall(self, call_id, task)
+        self._calls[call_id] = call
+        self._idle.clear()
+        self.send(request)
+        return call
+
+    def send(self, request: pb.Request) -> None:
+        if self.broken is None:
+            self._outbox.put_nowait(request)
+
+    def release(self, call_id: int) -> None:
+        self._calls.pop(call_id, None)
+        if not self._calls:
+            self._idle.set()
+
+    async def drain(self) -> None:
+        await self._idle.wait()
+
+    def abort(self) -> None:
+        self._fail(WorkerLost(f"connection to worker {self.worker.uid} was closed"), None)
+        self._stream.cancel()
+        self._reader.cancel()
+
+    async def _requests(self) -> AsyncIterator[pb.Request]:
+        while (request := await self._outbox.get()) is not None:
+            yield request
+
+    async def _read(self) -> None:
+        error: BaseException
+        code: grpc.StatusCode | None = None
+        try:
+            headers = await self._stream.initial_metadata()
+            self._established = any(key == PROTOCOL_HEADER for key, _ in headers or ())
+            async for response in self._stream:
+                call = self._calls.get(response.call)
+                if call is not None:
+                    call._deliver(response)
+            error = ConnectionError("the worker ended the session")
+        except grpc.aio.AioRpcError as exc:
+            code = exc.code()
+            error = exc
+        except asyncio.CancelledError:
+            error = ConnectionError("the session was closed")
+        except Exception as exc:
+            error = exc
+        self._fail(error, code)
+
+    def _fail(self, error: BaseException, code: grpc.StatusCode | None) -> None:
+        if self.broken is not None:
+            return
+        self.broken = error
+        self._outbox.put_nowait(None)
+        detail = error.details() if isinstance(error, grpc.aio.AioRpcError) else str(error)
+        where = f"worker {self.worker.uid} at {self.worker.address}"
+        for call in list(self._calls.values()):
+            if call.is_accepted or self._established:
+                failure: BaseException = WorkerLost(
+                    f"lost {where} during {call.task.routine}(): {detail}"
+                )
+            elif code in TRANSIENT_CODES:
+                failure = TransientDispatchError(
+                    f"{where} is unavailable ({code.name if code else ''}): {detail}",
+                    worker=self.worker.uid,
+                )
+            else:
+                name = code.name if code is not None else type(error).__name__
+                failure = DispatchError(
+                    f"{where} failed ({name}): {detail}", worker=self.worker.uid
+                )
+            call._deliver(failure)
+        self._calls.clear()
+        self._idle.set()
+
+
+class RemoteCall:
+    """A task running on a worker, as the caller drives it."""
+
+    def __init__(self, session: _Session, call_id: int, task: Task) -> None:
+        self.task = task
+        self.worker = session.worker
+        self.is_accepted = False
+        self._session = session
+        self._id = call_id
+        self._inbox: collections.deque[pb.Response | BaseException] = collections.deque()
+        self._waiter: asyncio.Future[None] | None = None
+        self._finished = False
+        self._in_step = False
+        self._step = 0
+
+    def _deliver(self, item: pb.Response | BaseException) -> None:
+        self._inbox.append(item)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def _next(self) -> pb.Response:
+        while not self._inbox:
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        item = self._inbox.popleft()
+        if isinstance(item, BaseException):
+            self._finish()
+            raise item
+        return item
+
+    def _finish(self) -> None:
+        if not self._finished:
+            self._finished = True
+            self._session.release(self._id)
+
+    async def accepted(self) -> None:
+        """Wait for the worker's verdict on the task."""
+        try:
+            response = await self._next()
+        except asyncio.CancelledError:
+            await self._cancel()
+            raise
+        frame = response.WhichOneof("frame")
+        if frame == "accepted":
+            self.is_accepted = True
+            return
+        if frame == "rejected":
+            self._finish()
+            error = TransientDispatchError if response.rejected.transient else DispatchError
+            raise error(
+                f"worker {self.worker.uid} at {self.worker.address} refused "
+                f"{self.task.routine}(): {response.rejected.reason}",
+                worker=self.worker.uid,
+            )
+        # A worker that fails to even decode the task answers with its error at once.
+        self.is_accepted = True
+        self._inbox.appendleft(response)
+
+    async def result(self) -> Any:
+        """Wait for a coroutine routine's result, or raise its exception."""
+        try:
+            response = await self._next()
+        except asyncio.CancelledError:
+            await self._cancel()
+            raise
+        self._finish()
+        return self._decode(response)
+
+    async def step(self, kind: str, value: Any = None) -> Any:
+        """Advance a generator routine by one step; ``StopAsyncIteration`` when it ends."""
+        if self._finished:
+            raise StopAsyncIteration
+        self._step += 1
+        payload = b"" if kind in ("next", "close") else self._encode_step_value(kind, value)
+        self._session.send(
+            pb.Request(call=self._id, step=pb.Step(kind=STEP_KINDS[kind], value=payload))
+        )
+        _events.emit("task-iteration-initiated", self.task, step=self._step, kind=kind)
+        self._in_step = True
+        try:
+            response = await self._next()
+        except asyncio.CancelledError:
+            await self._cancel()
+            raise
+        finally:
+            self._in_step = False
+        frame = response.WhichOneof("frame")
+        if frame == "value":
+            item = _serialization.loads(response.value)
+            _events.emit("task-iteration-completed", self.task, step=self._step, kind=kind)
+            return item
+        self._finish()
+        if frame == "stopped":
+            raise StopAsyncIteration
+        return self._decode(response)
+
+    async def close(self) -> None:
+        """Close a generator routine that has not finished (runs its ``finally`` remotely)."""
+        if self._finished:
+            return
+        if self._in_step:
+            await self._cancel()
+            return
+        try:
+            await self.step("close")
+        except StopAsyncIteration:
+            pass
+
+    def _encode_step_value(self, kind: str, value: Any) -> bytes:
+        if kind == "throw":
+            return _serialization.encode_exception(value, routine=self.task.routine, worker="")
+        try:
+            return _serialization.dumps(value)
+        except Exception as exc:
+            raise TypeError(
+                f"value sent to generator routine {self.task.routine}() cannot be pickled: {exc}"
+            ) from exc
+
+    def _decode(self, response: pb.Response) -> Any:
+        frame = response.WhichOneof("frame")
+        if frame == "value":
+            return _serialization.loads(response.value)
+        if frame == "error":
+            raise _serialization.decode_exception(
+                response.error, routine=self.task.routine, worker=self.worker.uid
+            )
+        if frame == "cancelled":
+            raise asyncio.CancelledError(
+                f"routine {self.task.routine}() was cancelled on its worker"
+            )
+        raise WorkerLost(f"unexpected {frame!r} frame from worker {self.worker.uid}")
+
+    async def _cancel(self) -> None:
+        """Cancel the remote task and wait (briefly) until its ``finally`` blocks ran."""
+        if self._finished:
+            return
+        self._session.send(pb.Request(call=self._id, cancel=pb.Cancel()))
+        try:
+            async with asyncio.timeout(CANCEL_CONFIRM_SECONDS):
+                while True:
+                    response = await self._next()
+                    if response.WhichOneof("frame") in ("cancelled", "value", "error", "stopped"):
+                        break
+        except (TimeoutError, asyncio.CancelledError, ConnectionError, DispatchError):
+            pass
+        finally:
+            self._finish()
+
+
+CANCEL_CONFIRM_SECONDS = 5.0
+"""How long a cancelled caller waits for the worker to confirm that the task stopped."""

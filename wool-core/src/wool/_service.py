@@ -1,0 +1,366 @@
+"""The worker's side of the wire: runs the tasks that arrive on Session streams."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import grpc
+import grpc.aio
+
+from wool import _events, _serialization
+from wool._hooks import plugin_manager
+from wool._metadata import WorkerMetadata
+from wool._proxy import WorkerProxy
+from wool._task import Task, current_proxy, current_task
+from wool._transport import FRAME_OVERHEAD, MAX_MESSAGE_BYTES, PROTOCOL_HEADER, PROTOCOL_VERSION
+from wool._wire import worker_pb2 as pb
+
+log = logging.getLogger("wool.worker")
+
+SHUTDOWN_SECONDS = 5.0
+"""How long a closing session waits for its cancelled tasks to run their ``finally``."""
+
+
+class WorkerService:
+    """Serves ``wool.v1.Worker/Session``: decodes tasks, runs them, streams back outcomes."""
+
+    def __init__(self, metadata: WorkerMetadata) -> None:
+        self.metadata = metadata
+        self.stopping = False
+        self._proxies: dict[bytes, WorkerProxy] = {}
+        self._sessions: set[_Session] = set()
+
+    def handler(self) -> grpc.GenericRpcHandler:
+        """The gRPC handler to add to a server."""
+        return grpc.method_handlers_generic_handler(
+            "wool.v1.Worker",
+            {
+                "Session": grpc.stream_stream_rpc_method_handler(
+                    self.session,
+                    request_deserializer=pb.Request.FromString,
+                    response_serializer=pb.Response.SerializeToString,
+                )
+            },
+        )
+
+    def begin_stop(self) -> None:
+        """Refuse new tasks and end the sessions that have none in flight."""
+        self.stopping = True
+        for session in self._sessions:
+            session.end_if_idle()
+
+    async def close(self) -> None:
+        """Stop the proxies that nested dispatch opened on this worker."""
+        proxies, self._proxies = list(self._proxies.values()), {}
+        await asyncio.gather(*(proxy.stop() for proxy in proxies), return_exceptions=True)
+
+    async def session(
+        self, requests: AsyncIterator[pb.Request], context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.Response]:
+        """One caller's session: many calls multiplexed on one stream."""
+        version = dict(context.invocation_metadata() or ()).get(PROTOCOL_HEADER)
+        if version != PROTOCOL_VERSION:
+            await context.abort(
+                grpc.StatusCode.FAILED_PRECONDITION,
+                f"wool protocol version mismatch: the caller speaks {version or 'none'}, "
+                f"worker {self.metadata.uid} speaks {PROTOCOL_VERSION}",
+            )
+        await context.send_initial_metadata(((PROTOCOL_HEADER, PROTOCOL_VERSION),))
+        session = _Session(self)
+        self._sessions.add(session)
+        reader = asyncio.get_running_loop().create_task(session.read(requests))
+        try:
+            while (response := await session.outbox.get()) is not None:
+                yield response
+        finally:
+            self._sessions.discard(session)
+            reader.cancel()
+            await session.shutdown()
+
+    def proxy(self, data: bytes) -> WorkerProxy:
+        """The proxy a task came with, unpickled once per distinct proxy."""
+        proxy = self._proxies.get(data)
+        if proxy is None:
+            proxy = self._proxies[data] = _serialization.loads(data)
+        return proxy
+
+
+class _Session:
+    def __init__(self, service: WorkerService) -> None:
+        self.service = service
+        self.outbox: asyncio.Queue[pb.Response | None] = asyncio.Queue()
+        self.calls: dict[int, _Call] = {}
+        self._reading = True
+
+    def send(self, response: pb.Response) -> None:
+        self.outbox.put_nowait(response)
+
+    def finished(self, call_id: int) -> None:
+        self.calls.pop(call_id, None)
+        if not self.calls and (not self._reading or self.service.stopping):
+            self.outbox.put_nowait(None)
+
+    def end_if_idle(self) -> None:
+        if not self.calls:
+            self.outbox.put_nowait(None)
+
+    async def read(self, requests: AsyncIterator[pb.Request]) -> None:
+        try:
+            async for request in requests:
+                self._handle(request)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.debug("session read ended: %r", exc)
+        self._reading = False
+        if not self.calls:
+            self.outbox.put_nowait(None)
+
+    def _handle(self, request: pb.Request) -> None:
+        frame = request.WhichOneof("frame")
+        if frame == "start":
+            if self.service.stopping:
+                reason = f"worker {self.service.metadata.uid} is stopping"
+                rejected = pb.Rejected(reason=reason, transient=True)
+                self.send(pb.Response(call=request.call, rejected=rejected))
+            elif request.call not in self.calls:
+                self.calls[request.call] = _Call.start(self, request.call, request.start)
+            return
+        call = self.calls.get(request.call)
+        if call is None:
+            return
+        if frame == "step":
+            call.step(request.step)
+        elif frame == "cancel":
+            call.cancel()
+
+    async def shutdown(self) -> None:
+        calls = list(self.calls.values())
+        for call in calls:
+            call.cancel()
+        if calls:
+            waiters = [asyncio.ensure_future(call.done()) for call in calls]
+            _, pending = await asyncio.wait(waiters, timeout=SHUTDOWN_SECONDS)
+            for waiter in pending:
+                waiter.cancel()
+
+
+class _Call:
+    """One task on this worker: a coroutine run, or a generator advanced step by step."""
+
+    def __init__(self, session: _Session, call_id: int, message: pb.Task) -> None:
+        self.session = session
+        self.id = call_id
+        self.message = message
+        self.routine = message.routine
+        self.context = contextvars.Context()
+        self.task: Task | None = None
+        self.generator: Any = None
+        self.running: asyncio.Task[Any] | None = None
+        self.cancelled = False
+        self.steps = 0
+        self.closed = asyncio.Event()
+
+    @classmethod
+    def start(cls, session: _Session, call_id: int, message: pb.Task) -> _Call:
+        call = cls(session, call_id, message)
+        call.running = call._spawn(call._begin())
+        return call
+
+    def _spawn(self, coroutine: Any) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(coroutine, context=self.context)
+        task.add_done_callback(self._on_done)
+        return task
+
+    def _on_done(self, task: asyncio.Task[Any]) -> None:
+        # A task cancelled before it ran its first line never reports; report for it.
+        if task.cancelled() and not self.closed.is_set():
+            if self.generator is not None:
+                self.running = self._spawn(self._cancel_idle_generator())
+            else:
+                self._stopped("CancelledError")
+                self.finish(pb.Response(cancelled=pb.Cancelled()))
+
+    def send(self, response: pb.Response) -> None:
+        response.call = self.id
+        self.session.send(response)
+
+    def finish(self, response: pb.Response | None = None) -> None:
+        if self.closed.is_set():
+            return
+        if response is not None:
+            self.send(response)
+        self.closed.set()
+        self.session.finished(self.id)
+
+    async def done(self) -> None:
+        await self.closed.wait()
+
+    async def _begin(self) -> None:
+        message = self.message
+        worker = self.service.metadata
+        try:
+            function = _serialization.loads(message.callable)
+            args, kwargs = _serialization.loads(message.arguments)
+            proxy = self.service.proxy(message.proxy)
+        except BaseException as exc:
+            self.finish(self._error(exc))
+            return
+        self.task = Task(
+            routine=message.routine,
+            callable=function,
+            args=args,
+            kwargs=kwargs,
+            proxy=proxy,
+            generator=message.generator,
+            tags=frozenset(message.tags),
+            parent_id=message.parent_id,
+            id=message.id,
+        )
+        verdict = _admit(self.task, worker)
+        if verdict is not None:
+            self.finish(pb.Response(rejected=pb.Rejected(reason=verdict, transient=True)))
+            return
+        current_task.set(self.task)
+        current_proxy.set(proxy)
+        self.send(pb.Response(accepted=pb.Accepted(worker=worker.uid)))
+        _events.emit("task-started", self.task, worker=worker.uid)
+        target = getattr(function, "__wool_function__", function)
+        if message.generator:
+            self.generator = target(*args, **kwargs)
+            self.running = None
+            return
+        try:
+            result = await target(*args, **kwargs)
+        except asyncio.CancelledError:
+            self._stopped("CancelledError")
+            self.finish(pb.Response(cancelled=pb.Cancelled()))
+            return
+        except BaseException as exc:
+            self._stopped(type(exc).__qualname__)
+            self.finish(self._error(exc))
+            return
+        self._stopped(None)
+        self.finish(self._value(result, "result"))
+
+    @property
+    def service(self) -> WorkerService:
+        return self.session.service
+
+    def step(self, step: pb.Step) -> None:
+        if self.generator is None or self.running is not None or self.closed.is_set():
+            return
+        self.steps += 1
+        self.running = self._spawn(self._advance(step))
+
+    async def _advance(self, step: pb.Step) -> None:
+        assert self.task is not None
+        kind = pb.Step.Kind.Name(step.kind).lower()
+        _events.emit("task-iteration-started", self.task, step=self.steps, kind=kind)
+        try:
+            if step.kind == pb.Step.NEXT:
+                item = await self.generator.__anext__()
+            elif step.kind == pb.Step.SEND:
+                item = await self.generator.asend(_serialization.loads(step.value))
+            elif step.kind == pb.Step.THROW:
+                item = await self.generator.athrow(_serialization.loads(step.value))
+            else:
+                await self.generator.aclose()
+                self._stopped(None)
+                self.finish(pb.Response(stopped=pb.Stopped()))
+                return
+        except StopAsyncIteration:
+            self._stopped(None)
+            self.finish(pb.Response(stopped=pb.Stopped()))
+            return
+        except asyncio.CancelledError:
+            await self._close_generator()
+            self._stopped("CancelledError")
+            self.finish(pb.Response(cancelled=pb.Cancelled()))
+            return
+        except BaseException as exc:
+            self._stopped(type(exc).__qualname__)
+            self.finish(self._error(exc))
+            return
+        finally:
+            self.running = None
+        self.send(self._value(item, "yielded value"))
+
+    def cancel(self) -> None:
+        if self.closed.is_set() or self.cancelled:
+            return
+        self.cancelled = True
+        if self.running is not None:
+            self.running.cancel()
+        elif self.generator is not None:
+            self.running = self._spawn(self._cancel_idle_generator())
+
+    async def _cancel_idle_generator(self) -> None:
+        await self._close_generator()
+        self._stopped("CancelledError")
+        self.finish(pb.Response(cancelled=pb.Cancelled()))
+
+    async def _close_generator(self) -> None:
+        try:
+            await self.generator.aclose()
+        except BaseException:
+            log.debug("generator %s raised while closing", self.routine, exc_info=True)
+
+    def _stopped(self, exception: str | None) -> None:
+        if self.task is not None:
+            _events.emit(
+                "task-stopped", self.task, worker=self.service.metadata.uid, exception=exception
+            )
+
+    def _value(self, value: Any, what: str) -> pb.Response:
+        try:
+            payload = _serialization.dumps(value)
+        except Exception as exc:
+            problem = TypeError(
+                f"{what} of routine {self.routine}() cannot be pickled "
+                f"({type(value).__qualname__}): {exc}"
+            )
+            return self._error(problem)
+        if len(payload) > MAX_MESSAGE_BYTES - FRAME_OVERHEAD:
+            return self._error(
+                ValueError(
+                    f"{what} of routine {self.routine}() pickles to {len(payload)} bytes, over "
+                    f"wool's message size limit of {MAX_MESSAGE_BYTES} bytes "
+                    "(WOOL_MAX_MESSAGE_BYTES)"
+                )
+            )
+        return pb.Response(value=payload)
+
+    def _error(self, exc: BaseException) -> pb.Response:
+        data = _serialization.encode_exception(
+            exc, routine=self.routine, worker=self.service.metadata.uid
+        )
+        return pb.Response(error=data)
+
+
+def _admit(task: Task, worker: WorkerMetadata) -> str | None:
+    """None to run the task, else the reason a plugin refused it."""
+    hook = plugin_manager().hook.wool_admit_task
+    if not hook.get_hookimpls():
+        return None
+    event = _events.TaskEvent(
+        type="task-started",
+        task_id=task.id,
+        routine=task.routine,
+        parent_id=task.parent_id,
+        tags=task.tags,
+        worker=worker.uid,
+    )
+    try:
+        verdict = hook(event=event, worker=worker)
+    except Exception as exc:
+        log.exception("wool_admit_task failed; admitting %s", task.routine)
+        del exc
+        return None
+    if verdict is None or verdict is True:
+        return None
+    return verdict if isinstance(verdict, str) else "refused by a wool_admit_task plugin"

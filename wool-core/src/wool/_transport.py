@@ -1,0 +1,49 @@
+"""Transport settings shared by callers and workers: gRPC options, limits, status codes."""
+
+from __future__ import annotations
+
+import os
+
+import grpc
+
+PROTOCOL_VERSION = "1"
+PROTOCOL_HEADER = "wool-protocol"
+SESSION_METHOD = "/wool.v1.Worker/Session"
+
+MAX_MESSAGE_BYTES = int(os.environ.get("WOOL_MAX_MESSAGE_BYTES", 512 * 1024 * 1024))
+"""Largest frame either side sends or accepts (``WOOL_MAX_MESSAGE_BYTES``, default 512 MiB)."""
+
+FRAME_OVERHEAD = 64 * 1024
+
+TRANSIENT_CODES = frozenset(
+    {
+        grpc.StatusCode.UNAVAILABLE,
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+    }
+)
+
+_common: list[tuple[str, int]] = [
+    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+]
+
+# Client pings every 30 s; the server tolerates pings every 10 s: a margin of 3x keeps
+# long-lived sessions clear of "too many pings".
+CHANNEL_OPTIONS: list[tuple[str, int]] = _common + [
+    ("grpc.keepalive_time_ms", 30_000),
+    ("grpc.keepalive_timeout_ms", 10_000),
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.max_pings_without_data", 0),
+    ("grpc.initial_reconnect_backoff_ms", 100),
+    ("grpc.max_reconnect_backoff_ms", 2_000),
+    ("grpc.enable_retries", 0),
+]
+
+SERVER_OPTIONS: list[tuple[str, int]] = _common + [
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.min_recv_ping_interval_without_data_ms", 10_000),
+    ("grpc.http2.max_ping_strikes", 0),
+    ("grpc.max_concurrent_streams", 1 << 16),
+    ("grpc.so_reuseport", 0),
+]

@@ -1,0 +1,102 @@
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class Task(_message.Message):
+    __slots__ = ("id", "parent_id", "routine", "callable", "arguments", "proxy", "tags", "generator")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    PARENT_ID_FIELD_NUMBER: _ClassVar[int]
+    ROUTINE_FIELD_NUMBER: _ClassVar[int]
+    CALLABLE_FIELD_NUMBER: _ClassVar[int]
+    ARGUMENTS_FIELD_NUMBER: _ClassVar[int]
+    PROXY_FIELD_NUMBER: _ClassVar[int]
+    TAGS_FIELD_NUMBER: _ClassVar[int]
+    GENERATOR_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    parent_id: str
+    routine: str
+    callable: bytes
+    arguments: bytes
+    proxy: bytes
+    tags: _containers.RepeatedScalarFieldContainer[str]
+    generator: bool
+    def __init__(self, id: _Optional[str] = ..., parent_id: _Optional[str] = ..., routine: _Optional[str] = ..., callable: _Optional[bytes] = ..., arguments: _Optional[bytes] = ..., proxy: _Optional[bytes] = ..., tags: _Optional[_Iterable[str]] = ..., generator: _Optional[bool] = ...) -> None: ...
+
+class Step(_message.Message):
+    __slots__ = ("kind", "value")
+    class Kind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        NEXT: _ClassVar[Step.Kind]
+        SEND: _ClassVar[Step.Kind]
+        THROW: _ClassVar[Step.Kind]
+        CLOSE: _ClassVar[Step.Kind]
+    NEXT: Step.Kind
+    SEND: Step.Kind
+    THROW: Step.Kind
+    CLOSE: Step.Kind
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    kind: Step.Kind
+    value: bytes
+    def __init__(self, kind: _Optional[_Union[Step.Kind, str]] = ..., value: _Optional[bytes] = ...) -> None: ...
+
+class Cancel(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class Request(_message.Message):
+    __slots__ = ("call", "start", "step", "cancel")
+    CALL_FIELD_NUMBER: _ClassVar[int]
+    START_FIELD_NUMBER: _ClassVar[int]
+    STEP_FIELD_NUMBER: _ClassVar[int]
+    CANCEL_FIELD_NUMBER: _ClassVar[int]
+    call: int
+    start: Task
+    step: Step
+    cancel: Cancel
+    def __init__(self, call: _Optional[int] = ..., start: _Optional[_Union[Task, _Mapping]] = ..., step: _Optional[_Union[Step, _Mapping]] = ..., cancel: _Optional[_Union[Cancel, _Mapping]] = ...) -> None: ...
+
+class Accepted(_message.Message):
+    __slots__ = ("worker",)
+    WORKER_FIELD_NUMBER: _ClassVar[int]
+    worker: str
+    def __init__(self, worker: _Optional[str] = ...) -> None: ...
+
+class Rejected(_message.Message):
+    __slots__ = ("reason", "transient")
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    TRANSIENT_FIELD_NUMBER: _ClassVar[int]
+    reason: str
+    transient: bool
+    def __init__(self, reason: _Optional[str] = ..., transient: _Optional[bool] = ...) -> None: ...
+
+class Stopped(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class Cancelled(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class Response(_message.Message):
+    __slots__ = ("call", "accepted", "rejected", "value", "error", "stopped", "cancelled")
+    CALL_FIELD_NUMBER: _ClassVar[int]
+    ACCEPTED_FIELD_NUMBER: _ClassVar[int]
+    REJECTED_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    STOPPED_FIELD_NUMBER: _ClassVar[int]
+    CANCELLED_FIELD_NUMBER: _ClassVar[int]
+    call: int
+    accepted: Accepted
+    rejected: Rejected
+    value: bytes
+    error: bytes
+    stopped: Stopped
+    cancelled: Cancelled
+    def __init__(self, call: _Optional[int] = ..., accepted: _Optional[_Union[Accepted, _Mapping]] = ..., rejected: _Optional[_Union[Rejected, _Mapping]] = ..., value: _Optional[bytes] = ..., error: _Optional[bytes] = ..., stopped: _Optional[_Union[Stopped, _Mapping]] = ..., cancelled: _Optional[_Union[Cancelled, _Mapping]] = ...) -> None: ...

@@ -1,0 +1,108 @@
+"""A worker: the gRPC server that runs routines, and the configuration of a spawned one."""
+
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+import struct
+
+import attrs
+import grpc
+import grpc.aio
+import shortuuid
+
+from wool._credentials import WorkerCredentials
+from wool._hooks import plugin_manager
+from wool._metadata import WorkerMetadata
+from wool._service import WorkerService
+from wool._transport import SERVER_OPTIONS
+from wool._version import version
+
+log = logging.getLogger("wool.worker")
+
+
+def format_address(host: str, port: int) -> str:
+    """``host:port``, with brackets around an IPv6 host."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+class Worker:
+    """A gRPC server that runs the tasks callers send it."""
+
+    def __init__(
+        self,
+        *,
+        tags: frozenset[str] = frozenset(),
+        host: str = "127.0.0.1",
+        port: int = 0,
+        credentials: WorkerCredentials | None = None,
+        uid: str | None = None,
+    ) -> None:
+        self.uid = uid or f"worker-{shortuuid.uuid()[:12]}"
+        self.tags = tags
+        self.host = host
+        self.port = port
+        self.credentials = credentials
+        self.metadata: WorkerMetadata | None = None
+        self._server: grpc.aio.Server | None = None
+        self._service: WorkerService | None = None
+
+    async def start(self) -> WorkerMetadata:
+        """Bind and start serving; returns the metadata to publish."""
+        server = grpc.aio.server(options=SERVER_OPTIONS)
+        address = format_address(self.host, self.port)
+        if self.credentials is not None:
+            port = server.add_secure_port(address, self.credentials.server_credentials())
+        else:
+            port = server.add_insecure_port(address)
+        self.metadata = WorkerMetadata(
+            uid=self.uid,
+            address=format_address(self.host, port),
+            pid=os.getpid(),
+            version=version,
+            tags=self.tags,
+            secure=self.credentials is not None,
+        )
+        self._service = WorkerService(self.metadata)
+        server.add_generic_rpc_handlers((self._service.handler(),))
+        await server.start()
+        self._server = server
+        _call_hook("wool_worker_started", self.metadata)
+        return self.metadata
+
+    async def stop(self, grace: float) -> None:
+        """Stop taking tasks, give running ones ``grace`` seconds, then cancel them."""
+        server, self._server = self._server, None
+        if server is None or self._service is None:
+            return
+        assert self.metadata is not None
+        _call_hook("wool_worker_stopping", self.metadata)
+        self._service.begin_stop()
+        await server.stop(grace)
+        await self._service.close()
+
+
+def _call_hook(name: str, metadata: WorkerMetadata) -> None:
+    try:
+        getattr(plugin_manager().hook, name)(worker=metadata)
+    except Exception:
+        log.exception("%s hook failed", name)
+
+
+@attrs.frozen
+class WorkerConfig:
+    """What a parent tells a worker process it spawns."""
+
+    tags: frozenset[str]
+    host: str
+    credentials: WorkerCredentials | None
+    sys_path: tuple[str, ...]
+    uid: str
+    log_level: int = logging.WARNING
+
+
+def encode_config(config: WorkerConfig) -> bytes:
+    """Length-prefixed pickle of ``config``, as the worker reads it from stdin."""
+    data = pickle.dumps(config)
+    return struct.pack("!Q", len(data)) + data
