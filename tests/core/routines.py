@@ -191,3 +191,11 @@ async def stalls_on_second_step(key: str, started: str):
         yield 1
     finally:
         _event(key).set()
+
+
+@wool.routine
+async def pid_then_stall():
+    """Yields its worker's pid, then blocks in the next step."""
+    yield os.getpid()
+    await asyncio.Event().wait()
+    yield None

@@ -67,7 +67,9 @@ async def test_unpicklable_result_is_a_clear_error_and_the_pool_recovers():
 async def test_no_workers_available_when_discovery_finds_none():
     from tests.support.directory_discovery import DirectoryDiscovery
 
-    pool = wool.WorkerPool(discovery=DirectoryDiscovery("/nonexistent/wool-none"), wait_for_workers=0.2)
+    pool = wool.WorkerPool(
+        discovery=DirectoryDiscovery("/nonexistent/wool-none"), wait_for_workers=0.2
+    )
     async with pool:
         with pytest.raises(wool.NoWorkersAvailable, match="no worker became available"):
             await r.add(1, 2)

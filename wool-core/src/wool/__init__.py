@@ -1,3 +1,4 @@
+# pyright: reportUnsupportedDunderAll=false
 """wool: run async functions and async generators on a pool of worker processes.
 
 The public API is what ``__all__`` names. ``LocalDiscovery``, ``LanDiscovery`` and
@@ -32,6 +33,7 @@ from wool._protocols import (
     LoadBalancerContextLike,
     LoadBalancerLike,
 )
+from wool._proxy import WorkerProxy
 from wool._routine import routine
 from wool._task import Task
 from wool._version import version as __version__
@@ -80,6 +82,7 @@ __all__ = [
     "WorkerLost",
     "WorkerMetadata",
     "WorkerPool",
+    "WorkerProxy",
     "__version__",
     "hookimpl",
     "hookspec",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import uuid
 from contextvars import Token
@@ -18,7 +19,10 @@ from wool._proxy import WorkerProxy
 from wool._spawn import LocalWorker
 from wool._task import current_proxy
 
+log = logging.getLogger("wool.pool")
+
 DEFAULT_LOADBALANCER = "roundrobin"
+TEARDOWN_PUBLISH_SECONDS = 5.0
 DEFAULT_DISCOVERY = "local"
 
 
@@ -142,8 +146,11 @@ class WorkerPool:
     ) -> None:
         for worker in workers:
             if worker.metadata is not None:
-                with contextlib.suppress(Exception):
-                    await publisher.publish(DiscoveryEvent("worker-dropped", worker.metadata))
+                try:
+                    async with asyncio.timeout(TEARDOWN_PUBLISH_SECONDS):
+                        await publisher.publish(DiscoveryEvent("worker-dropped", worker.metadata))
+                except Exception:
+                    log.exception("could not withdraw worker %s from discovery", worker.uid)
         await asyncio.gather(*(w.stop(self.grace) for w in workers), return_exceptions=True)
         self.workers = []
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from wool import _serialization
@@ -93,8 +93,14 @@ class WorkerProxy:
     async def wait_for(self, uids: Iterable[str], timeout: float) -> None:
         """Wait until every worker in ``uids`` is routable; ``TimeoutError`` otherwise."""
         wanted = set(uids)
+        await self.wait_until(lambda workers: wanted <= {m.uid for m in workers}, timeout)
+
+    async def wait_until(
+        self, predicate: Callable[[Mapping[WorkerMetadata, WorkerConnection]], bool], timeout: float
+    ) -> None:
+        """Wait until ``predicate(self.workers)`` holds; ``TimeoutError`` otherwise."""
         async with asyncio.timeout(timeout):
-            await self._context.wait(lambda: wanted <= self._context.uids())
+            await self._context.wait(lambda: predicate(self._context.workers))
 
     async def dispatch(self, task: Task) -> RemoteCall:
         """Route ``task`` to a worker through the load balancer."""
@@ -181,9 +187,6 @@ class _WorkerSet:
                 c.metadata: c for uid, c in self._known.items() if uid not in self._evicted
             }
         return self._view
-
-    def uids(self) -> set[str]:
-        return {m.uid for m in self.workers}
 
     def evict(self, worker: WorkerMetadata) -> None:
         if worker.uid in self._known:

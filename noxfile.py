@@ -1,0 +1,93 @@
+"""Every task people run on the wool monorepo.
+
+    python3 -m pip install nox && python3 -m nox -s tests   # the test suite (default)
+    python3 -m nox -s demo                                  # run the quick start
+    python3 -m nox -s lint typecheck                        # ruff, pyright
+    python3 -m nox -s protos                                # regenerate the wire modules
+
+Sessions use plain ``venv`` + ``pip`` so that they work on a machine with only Python 3.11
+and pip. The distributions of this repository are always installed from their local
+paths: PyPI has an unrelated older ``wool``.
+"""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.default_venv_backend = "venv"
+nox.options.sessions = ["tests"]
+nox.options.reuse_existing_virtualenvs = False
+
+PYTHON = "3.11"
+
+# The local distributions, in dependency order; "." is the `wool` meta-distribution.
+DISTRIBUTIONS = ("./wool-core", "./wool-discovery-local", "./wool-lb-roundrobin", ".")
+SRC_DIRS = (
+    "wool-core/src",
+    "wool-discovery-local/src",
+    "wool-lb-roundrobin/src",
+)
+FIXTURE_PLUGINS = ("./tests/fixtures/wool-fixture-plugin",)
+FIXTURE_SRC_DIRS = ("tests/fixtures/wool-fixture-plugin/src",)
+
+# The committed wool-core/src/wool/_wire modules were generated with this grpcio-tools;
+# another release writes a different header, so the same pin serves `protos` and the
+# staleness test (tests/packaging/test_protos.py). To upgrade: bump it, run `nox -s protos`.
+GRPCIO_TOOLS = "grpcio-tools==1.85.1"
+
+TEST_DEPS = (
+    "pytest",
+    "pytest-asyncio",
+    "pytest-timeout",
+    "hypothesis",
+    "cryptography",
+    "trustme",
+    GRPCIO_TOOLS,
+    "build",
+    "hatchling",
+)
+RUFF = "ruff"
+
+
+def _editable(*paths: str) -> list[str]:
+    args: list[str] = []
+    for path in paths:
+        args += ["-e", path]
+    return args
+
+
+@nox.session(python=PYTHON)
+def tests(session: nox.Session) -> None:
+    """Install every distribution editable plus the fixture plugins, then run pytest."""
+    session.install(*_editable(*DISTRIBUTIONS, *FIXTURE_PLUGINS), *TEST_DEPS)
+    args = session.posargs or ["tests"]
+    session.run("python", "-m", "pytest", "-p", "no:cacheprovider", *args)
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    """ruff check and ruff format --check over the whole repository."""
+    session.install(RUFF)
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session(python=PYTHON)
+def typecheck(session: nox.Session) -> None:
+    """pyright over the src/ directories (configured in the root pyproject.toml)."""
+    session.install(*_editable(*DISTRIBUTIONS, *FIXTURE_PLUGINS), "pyright")
+    session.run("pyright", *SRC_DIRS, *FIXTURE_SRC_DIRS, *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def protos(session: nox.Session) -> None:
+    """Regenerate wool-core/src/wool/_wire/worker_pb2.py{,i} from protos/."""
+    session.install(GRPCIO_TOOLS)
+    session.run("python", "protos/generate.py")
+
+
+@nox.session(python=PYTHON)
+def demo(session: nox.Session) -> None:
+    """Install the four distributions (as a user would) and run the quick start."""
+    session.install(*DISTRIBUTIONS)
+    session.run("python", "examples/quickstart.py")

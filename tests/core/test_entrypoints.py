@@ -1,0 +1,62 @@
+"""Plugins are found by name through entry points; `import wool` imports none of them."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+
+import pytest
+
+import wool
+from tests.core import routines as r
+
+
+def test_builtin_plugins_resolve_lazily_through_entry_points():
+    from wool_discovery_local import LocalDiscovery
+    from wool_lb_roundrobin import RoundRobinLoadBalancer
+
+    assert wool.LocalDiscovery is LocalDiscovery
+    assert wool.RoundRobinLoadBalancer is RoundRobinLoadBalancer
+
+
+def test_import_wool_imports_no_plugin():
+    code = (
+        "import sys, wool\n"
+        "bad = [m for m in ('wool_discovery_local', 'wool_lb_roundrobin', 'wool_discovery_lan',"
+        " 'zeroconf', 'watchdog', 'portalocker') if m in sys.modules]\n"
+        "print(bad)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+async def test_pool_finds_discovery_and_loadbalancer_by_name():
+    async with wool.WorkerPool(size=1, discovery="local", loadbalancer="roundrobin") as pool:
+        assert type(pool.proxy.loadbalancer).__name__ == "RoundRobinLoadBalancer"  # type: ignore[union-attr]
+        assert await r.add(2, 2) == 4
+
+
+async def test_third_party_loadbalancer_is_found_by_name():
+    async with wool.WorkerPool(size=2, loadbalancer="fixture-random") as pool:
+        assert type(pool.proxy.loadbalancer).__module__.startswith("wool_fixture_plugin")  # type: ignore[union-attr]
+        assert [await r.add(i, i) for i in range(5)] == [0, 2, 4, 6, 8]
+
+
+async def test_unknown_discovery_lists_installed_names_and_the_install_hint():
+    with pytest.raises(ValueError, match=r"no discovery plugin named 'lan'.*'local'") as info:
+        async with wool.WorkerPool(discovery="lan"):
+            pass
+    if importlib.util.find_spec("wool_discovery_lan") is None:
+        assert "pip install 'wool[lan]'" in str(info.value)
+
+
+async def test_unknown_loadbalancer_lists_installed_names():
+    with pytest.raises(ValueError, match=r"no load balancer plugin named 'nope'.*'roundrobin'"):
+        async with wool.WorkerPool(size=1, loadbalancer="nope"):
+            pass
+
+
+def test_missing_builtin_attribute_names_the_install_command():
+    with pytest.raises(ImportError, match=r"wool.LanDiscovery is not available.*wool\[lan\]"):
+        wool.LanDiscovery  # noqa: B018

@@ -1,0 +1,143 @@
+"""WorkerPool modes, arguments and teardown."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+import pytest
+
+import wool
+from tests.core import routines as r
+from tests.support.directory_discovery import DirectoryDiscovery
+
+
+async def test_default_mode_spawns_one_worker_per_cpu():
+    async with wool.WorkerPool() as pool:
+        assert len(pool.workers) == os.cpu_count()
+        assert await r.add(1, 2) == 3
+
+
+async def test_ephemeral_mode_spawns_size_workers_with_tags():
+    async with wool.WorkerPool("gpu-capable", "fast", size=3) as pool:
+        assert len(pool.workers) == 3
+        assert all(w.metadata and w.metadata.tags == {"gpu-capable", "fast"} for w in pool.workers)
+        pids = {await r.pid() for _ in range(6)}
+        worker_pids = {w.metadata.pid for w in pool.workers if w.metadata}
+    assert pids == worker_pids
+
+
+async def test_workers_bind_loopback_on_distinct_ports():
+    async with wool.WorkerPool(size=2) as pool:
+        addresses = [w.metadata.address for w in pool.workers if w.metadata]
+    assert all(a.startswith("127.0.0.1:") for a in addresses)
+    assert len(set(addresses)) == 2
+
+
+async def test_custom_discovery_by_structural_subtyping(tmp_path):
+    discovery = DirectoryDiscovery(tmp_path / "workers")
+    async with wool.WorkerPool(size=2, discovery=discovery) as pool:
+        assert len(list((tmp_path / "workers").glob("*.json"))) == 2
+        assert await r.fib(6) == 8
+        assert pool.proxy is not None and len(pool.proxy.workers) == 2
+    assert list((tmp_path / "workers").glob("*.json")) == []
+
+
+async def test_custom_loadbalancer_by_structural_subtyping():
+    class FirstWorkerOnly:
+        async def dispatch(self, task, context):
+            for connection in context.workers.values():
+                return await connection.dispatch(task)
+            raise wool.NoWorkersAvailable("none")
+
+    async with wool.WorkerPool(size=2, loadbalancer=FirstWorkerOnly()):
+        pids = {await r.pid() for _ in range(6)}
+    assert len(pids) == 1
+
+
+async def test_pool_exit_by_exception_releases_everything():
+    with pytest.raises(ZeroDivisionError):
+        async with wool.WorkerPool(size=2):
+            assert await r.add(1, 1) == 2
+            1 / 0  # noqa: B018
+
+
+async def test_pool_exit_by_cancellation_releases_everything():
+    entered = asyncio.Event()
+
+    async def use_pool():
+        async with wool.WorkerPool(size=2):
+            entered.set()
+            await r.wait_forever("pool-cancel", "pool-cancel-started")
+
+    task = asyncio.ensure_future(use_pool())
+    await entered.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+async def test_cancellation_during_startup_releases_everything(tmp_path):
+    publishing = asyncio.Event()
+
+    class StallingPublisher:
+        async def __aenter__(self):
+            return self
+
+        async def __aexit__(self, *exc_info):
+            pass
+
+        async def publish(self, event):
+            if event.type == "worker-added":
+                publishing.set()  # the workers are running by now
+                await asyncio.Event().wait()
+
+    class StallingDiscovery(DirectoryDiscovery):
+        publisher = StallingPublisher()  # type: ignore[assignment]
+
+    pool = wool.WorkerPool(size=2, discovery=StallingDiscovery(tmp_path))
+    task = asyncio.ensure_future(pool.__aenter__())
+    await publishing.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+async def test_pools_nest_and_restore_the_outer_pool():
+    async with wool.WorkerPool(size=1) as outer:
+        outer_pid = await r.pid()
+        async with wool.WorkerPool(size=1):
+            inner_pid = await r.pid()
+        assert await r.pid() == outer_pid != inner_pid
+        assert outer.proxy is not None
+
+
+@pytest.mark.parametrize("size", [0, -1, "2", 2.0, True])
+def test_invalid_size_is_rejected(size):
+    with pytest.raises(ValueError, match="size must be a positive integer"):
+        wool.WorkerPool(size=size)
+
+
+@pytest.mark.parametrize("tag", ["", 3, None])
+def test_invalid_tags_are_rejected(tag):
+    with pytest.raises(TypeError, match="tags must be non-empty strings"):
+        wool.WorkerPool(tag)
+
+
+async def test_object_that_is_not_a_discovery_is_rejected():
+    with pytest.raises(TypeError, match="must implement wool.DiscoveryLike"):
+        async with wool.WorkerPool(discovery=object()):  # type: ignore[arg-type]
+            pass
+
+
+async def test_object_that_is_not_a_loadbalancer_is_rejected():
+    with pytest.raises(TypeError, match="must implement wool.LoadBalancerLike"):
+        async with wool.WorkerPool(size=1, loadbalancer=object()):  # type: ignore[arg-type]
+            pass
+
+
+async def test_a_pool_cannot_be_entered_twice():
+    pool = wool.WorkerPool(size=1)
+    async with pool:
+        with pytest.raises(RuntimeError, match="already entered"):
+            await pool.__aenter__()

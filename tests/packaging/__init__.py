@@ -1,0 +1,1 @@
+"""Tests of the monorepo layout, the wheels and the generated wire modules."""

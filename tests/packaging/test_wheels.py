@@ -1,0 +1,104 @@
+"""The distributions build to wheels that install and work in an empty virtualenv.
+
+One test on purpose: building four wheels and installing them takes about a minute.
+The wheels are installed by path (PyPI has an unrelated older ``wool``); their
+third-party dependencies come from the package index or pip's cache.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+# distribution directory -> distribution name
+DISTRIBUTIONS = {
+    "wool-core": "wool-core",
+    "wool-lb-roundrobin": "wool-lb-roundrobin",
+    "wool-discovery-local": "wool-discovery-local",
+    ".": "wool",
+}
+MUST_NOT_IMPORT = (
+    "watchdog",
+    "portalocker",
+    "zeroconf",
+    "wool_discovery_local",
+    "wool_lb_roundrobin",
+)
+
+CHECK = f"""
+import json, sys
+import wool
+leaked = sorted(m for m in {MUST_NOT_IMPORT!r} if m in sys.modules)
+from importlib.metadata import entry_points
+print(json.dumps({{
+    "leaked": leaked,
+    "file": wool.__file__,
+    "discovery": sorted(ep.name for ep in entry_points(group="wool.discovery")),
+    "loadbalancer": sorted(ep.name for ep in entry_points(group="wool.loadbalancer")),
+}}))
+print(wool.__version__, wool.LocalDiscovery, wool.RoundRobinLoadBalancer)
+"""
+
+
+def _run(*args: str | Path, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    result = subprocess.run(
+        [str(a) for a in args],
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert result.returncode == 0, (
+        f"{' '.join(map(str, args))} exited {result.returncode}\n"
+        f"--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
+    )
+    return result
+
+
+def _version(directory: Path) -> str:
+    with open(directory / "pyproject.toml", "rb") as file:
+        return tomllib.load(file)["project"]["version"]
+
+
+@pytest.mark.timeout(900)
+def test_wheels_build_install_and_import(tmp_path: Path) -> None:
+    pytest.importorskip("build", reason="needs the 'build' package (nox -s tests installs it)")
+    pytest.importorskip("hatchling", reason="needs hatchling (nox -s tests installs it)")
+
+    wheels: list[Path] = []
+    for directory, name in DISTRIBUTIONS.items():
+        source = (ROOT / directory).resolve()
+        assert (source / "pyproject.toml").is_file(), f"missing distribution {directory}"
+        out = tmp_path / "wheels" / name
+        build = ("-m", "build", "--wheel", "--no-isolation", "--outdir", out, source)
+        _run(sys.executable, *build, cwd=tmp_path)
+        built = sorted(out.glob("*.whl"))
+        expected = f"{name.replace('-', '_')}-{_version(source)}-py3-none-any.whl"
+        assert [w.name for w in built] == [expected], f"{directory} built {built}"
+        wheels.append(built[0])
+
+    venv = tmp_path / "venv"
+    _run(sys.executable, "-m", "venv", venv, cwd=tmp_path)
+    python = venv / "bin" / "python"
+    _run(python, "-m", "pip", "install", "--disable-pip-version-check", *wheels, cwd=tmp_path)
+
+    result = _run(python, "-c", CHECK, cwd=tmp_path, timeout=120)
+    report_line, attributes = result.stdout.splitlines()[:2]
+    report = json.loads(report_line)
+    assert report["leaked"] == [], f"`import wool` imported plugin modules: {report['leaked']}"
+    assert Path(report["file"]).is_relative_to(venv), report["file"]
+    assert "local" in report["discovery"]
+    assert "roundrobin" in report["loadbalancer"]
+    version = _version(ROOT / "wool-core")
+    assert attributes.startswith(f"{version} "), attributes
+    assert "LocalDiscovery" in attributes and "RoundRobinLoadBalancer" in attributes
