@@ -10,6 +10,11 @@ import pytest
 
 SHM = Path("/dev/shm")
 
+# Every LocalDiscovery file this test run (and the processes it starts) creates goes into
+# a folder of its own, so concurrent runs cannot mistake each other's files for leaks.
+LOCAL_DIR = Path(tempfile.mkdtemp(prefix="wooltests-", dir=SHM if SHM.is_dir() else None))
+os.environ["WOOL_LOCAL_DIR"] = str(LOCAL_DIR)
+
 
 def child_pids() -> set[int]:
     """The live child processes of this process."""
@@ -23,12 +28,15 @@ def child_pids() -> set[int]:
 
 
 def wool_files() -> set[str]:
-    """Shared-memory segments, lock files and folders named like wool's."""
-    found: set[str] = set()
-    for folder in (SHM, Path(tempfile.gettempdir())):
-        if folder.is_dir():
-            found.update(str(p) for p in folder.iterdir() if p.name.startswith("wool"))
-    return found
+    """Shared-memory segments, lock files and folders of this test run."""
+    return {str(p) for p in LOCAL_DIR.iterdir()}
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Remove this run's folder; what is still in it was leaked (and reported by a test)."""
+    import shutil
+
+    shutil.rmtree(LOCAL_DIR, ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)

@@ -17,7 +17,7 @@ import pytest
 
 from wool import DiscoveryEvent, WorkerMetadata
 from wool_discovery_local import LocalDiscovery
-from wool_discovery_local._names import Paths
+from wool_discovery_local._names import Paths, base_directory
 from wool_discovery_local._table import SEGMENT_SIZE, Attacher, Record, Table
 
 CHILD = Path(__file__).with_name("_child.py")
@@ -57,7 +57,7 @@ async def next_event(events: AsyncIterator[DiscoveryEvent]) -> DiscoveryEvent:
 def leftovers(namespace: str) -> list[Path]:
     """Everything named after ``namespace`` in /dev/shm and the temp directory."""
     found: list[Path] = []
-    for folder in (Path("/dev/shm"), Path(tempfile.gettempdir())):
+    for folder in (base_directory(), Path("/dev/shm"), Path(tempfile.gettempdir())):
         if folder.is_dir():
             found += folder.glob(f"wool-{namespace}.*")
     return found

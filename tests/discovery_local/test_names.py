@@ -58,6 +58,11 @@ def test_files_of_different_namespaces_never_collide():
     assert {a.segment, a.lock, a.notify}.isdisjoint({b.segment, b.lock, b.notify})
 
 
-def test_segments_live_in_dev_shm_when_there_is_one():
-    if Path("/dev/shm").is_dir():
-        assert base_directory() == Path("/dev/shm")
+def test_segments_live_in_dev_shm_unless_told_otherwise(monkeypatch, tmp_path):
+    monkeypatch.delenv("WOOL_LOCAL_DIR", raising=False)
+    assert base_directory() == Path("/dev/shm")
+    monkeypatch.setenv("WOOL_LOCAL_DIR", str(tmp_path))
+    assert base_directory() == tmp_path
+    monkeypatch.setenv("WOOL_LOCAL_DIR", str(tmp_path / "missing"))
+    with pytest.raises(ValueError, match="WOOL_LOCAL_DIR=.* is not a directory"):
+        base_directory()

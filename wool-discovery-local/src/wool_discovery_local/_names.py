@@ -40,8 +40,22 @@ def validate_namespace(namespace: object) -> str:
     return namespace
 
 
+DIRECTORY_VARIABLE = "WOOL_LOCAL_DIR"
+"""Environment variable naming another directory for the namespace files."""
+
+
 def base_directory() -> Path:
-    """Where a namespace's files live: ``/dev/shm`` if usable, else the temp directory."""
+    """Where a namespace's files live.
+
+    ``$WOOL_LOCAL_DIR`` if set (it must exist), else ``/dev/shm`` if usable, else the temp
+    directory.
+    """
+    override = os.environ.get(DIRECTORY_VARIABLE)
+    if override:
+        path = Path(override)
+        if not path.is_dir():
+            raise ValueError(f"{DIRECTORY_VARIABLE}={override!r} is not a directory")
+        return path
     if _SHM.is_dir() and os.access(_SHM, os.W_OK | os.X_OK):
         return _SHM
     return Path(tempfile.gettempdir())
