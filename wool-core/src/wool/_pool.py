@@ -18,6 +18,7 @@ from wool._protocols import DiscoveryLike, DiscoveryPublisherLike, LoadBalancerL
 from wool._proxy import WorkerProxy
 from wool._spawn import LocalWorker
 from wool._task import current_proxy
+from wool._worker import WILDCARDS
 
 log = logging.getLogger("wool.pool")
 
@@ -43,7 +44,9 @@ class WorkerPool:
     receive tasks. ``discovery`` and ``loadbalancer`` take an object, a class, or the
     name of an installed plugin (``"local"``, ``"lan"``, ``"roundrobin"``, ...).
     ``credentials`` make spawned workers serve TLS and make the pool use only TLS
-    workers. ``wait_for_workers`` bounds how long a dispatch waits for a first worker.
+    workers. Spawned workers bind ``host`` (loopback by default) and publish ``advertise``
+    (default: ``host``) as the address callers dial. ``wait_for_workers`` bounds how long
+    a dispatch waits for a first worker.
     ``grace`` is how long spawned workers get to finish running tasks at exit.
     """
 
@@ -55,6 +58,7 @@ class WorkerPool:
         loadbalancer: LoadBalancerLike | str | type = DEFAULT_LOADBALANCER,
         credentials: WorkerCredentials | None = None,
         host: str = "127.0.0.1",
+        advertise: str | None = None,
         wait_for_workers: float = 10.0,
         grace: float = 2.0,
     ) -> None:
@@ -67,6 +71,10 @@ class WorkerPool:
             raise TypeError(
                 f"credentials must be a wool.WorkerCredentials, got {type(credentials).__name__}"
             )
+        if advertise is None and host in WILDCARDS:
+            raise ValueError(
+                f"workers bound to {host!r} need advertise=<an address callers can reach>"
+            )
         self.tags = frozenset(tags)
         self.durable = discovery is not None and size is None
         self.size = 0 if self.durable else (size or os.cpu_count() or 1)
@@ -74,6 +82,7 @@ class WorkerPool:
         self._loadbalancer_spec = loadbalancer
         self.credentials = credentials
         self.host = host
+        self.advertise = advertise
         self.wait_for_workers = wait_for_workers
         self.grace = grace
         self.workers: list[LocalWorker] = []
@@ -128,7 +137,12 @@ class WorkerPool:
         publisher: DiscoveryPublisherLike = discovery.publisher
         await stack.enter_async_context(publisher)
         workers = [
-            LocalWorker(tags=self.tags, host=self.host, credentials=self.credentials)
+            LocalWorker(
+                tags=self.tags,
+                host=self.host,
+                advertise=self.advertise,
+                credentials=self.credentials,
+            )
             for _ in range(self.size)
         ]
         stack.push_async_callback(self._stop_workers, publisher, workers)

@@ -29,10 +29,14 @@ class LocalWorker:
         *,
         tags: frozenset[str] = frozenset(),
         host: str = "127.0.0.1",
+        port: int = 0,
+        advertise: str | None = None,
         credentials: WorkerCredentials | None = None,
     ) -> None:
         self.tags = tags
         self.host = host
+        self.port = port
+        self.advertise = advertise
         self.credentials = credentials
         self.uid = f"worker-{shortuuid.uuid()[:12]}"
         self.metadata: WorkerMetadata | None = None
@@ -62,6 +66,8 @@ class LocalWorker:
             credentials=self.credentials,
             sys_path=tuple(p for p in sys.path if p),
             uid=self.uid,
+            port=self.port,
+            advertise=self.advertise,
             log_level=logging.getLogger("wool").getEffectiveLevel(),
         )
         try:

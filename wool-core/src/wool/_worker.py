@@ -38,12 +38,14 @@ class Worker:
         port: int = 0,
         credentials: WorkerCredentials | None = None,
         uid: str | None = None,
+        advertise: str | None = None,
     ) -> None:
         self.uid = uid or f"worker-{shortuuid.uuid()[:12]}"
         self.tags = tags
         self.host = host
         self.port = port
         self.credentials = credentials
+        self.advertise = advertise or _advertised_host(host)
         self.metadata: WorkerMetadata | None = None
         self._server: grpc.aio.Server | None = None
         self._service: WorkerService | None = None
@@ -58,7 +60,7 @@ class Worker:
             port = server.add_insecure_port(address)
         self.metadata = WorkerMetadata(
             uid=self.uid,
-            address=format_address(self.host, port),
+            address=format_address(self.advertise, port),
             pid=os.getpid(),
             version=version,
             tags=self.tags,
@@ -83,6 +85,18 @@ class Worker:
         await self._service.close()
 
 
+WILDCARDS = frozenset({"0.0.0.0", "::", ""})
+
+
+def _advertised_host(host: str) -> str:
+    if host in WILDCARDS:
+        raise ValueError(
+            f"a worker bound to {host or 'all interfaces'!r} needs an advertised address "
+            "that callers can reach (advertise='198.18.0.2', or --advertise)"
+        )
+    return host
+
+
 def _call_hook(name: str, metadata: WorkerMetadata) -> None:
     try:
         getattr(plugin_manager().hook, name)(worker=metadata)
@@ -99,6 +113,8 @@ class WorkerConfig:
     credentials: WorkerCredentials | None
     sys_path: tuple[str, ...]
     uid: str
+    port: int = 0
+    advertise: str | None = None
     log_level: int = logging.WARNING
 
 

@@ -48,7 +48,12 @@ def main(argv: list[str]) -> int:
 async def _serve(config: WorkerConfig, handshake_fd: int) -> None:
     loop = asyncio.get_running_loop()
     worker = Worker(
-        tags=config.tags, host=config.host, credentials=config.credentials, uid=config.uid
+        tags=config.tags,
+        host=config.host,
+        port=config.port,
+        credentials=config.credentials,
+        uid=config.uid,
+        advertise=config.advertise,
     )
     metadata = await worker.start()
     with os.fdopen(handshake_fd, "w") as handshake:
