@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import grpc
 import grpc.aio
 
-from wool import _events, _serialization
+from wool import _events, _frames, _serialization
 from wool._errors import DispatchError, TransientDispatchError, WorkerLost
 from wool._metadata import WorkerMetadata
 from wool._transport import (
@@ -66,7 +66,7 @@ class WorkerConnection:
         if task.message is None:
             task.message = encode_task(task)
         session = self._current_session()
-        call = session.start(task, pb.Request(start=task.message))
+        call = session.start(task)
         await call.accepted()
         return call
 
@@ -104,28 +104,27 @@ class WorkerConnection:
         return grpc.aio.insecure_channel(self.metadata.address, options=CHANNEL_OPTIONS)
 
 
-def encode_task(task: Task) -> pb.Task:
+def encode_task(task: Task) -> _frames.Pieces:
     """The wire form of ``task``; raises ``TypeError`` naming an argument that cannot be pickled."""
     arguments = _serialization.encode_arguments(task.routine, task.callable, task.args, task.kwargs)
-    routine_bytes = _serialization.dumps(task.callable)
-    proxy_bytes = task.proxy.pickled()
-    size = len(arguments) + len(routine_bytes) + len(proxy_bytes)
+    pieces = _frames.task_pieces(
+        id=task.id,
+        parent_id=task.parent_id,
+        routine=task.routine,
+        callable=_serialization.dumps_routine(task.callable),
+        arguments=arguments,
+        proxy=task.proxy.pickled(),
+        tags=sorted(task.tags),
+        generator=task.generator,
+    )
+    size = sum(map(len, pieces))
     if size > MAX_MESSAGE_BYTES - FRAME_OVERHEAD:
         raise ValueError(
             f"the call of routine {task.routine}() pickles to {size} bytes, over wool's "
             f"message size limit of {MAX_MESSAGE_BYTES} bytes (set WOOL_MAX_MESSAGE_BYTES "
             "on callers and workers to raise it)"
         )
-    return pb.Task(
-        id=task.id,
-        parent_id=task.parent_id,
-        routine=task.routine,
-        callable=routine_bytes,
-        arguments=arguments,
-        proxy=proxy_bytes,
-        tags=sorted(task.tags),
-        generator=task.generator,
-    )
+    return pieces
 
 
 class _Session:
@@ -137,29 +136,30 @@ class _Session:
         self._established = False
         self._calls: dict[int, RemoteCall] = {}
         self._ids = itertools.count(1)
-        self._outbox: asyncio.Queue[pb.Request | None] = asyncio.Queue()
+        self._outbox: asyncio.Queue[bytes | None] = asyncio.Queue()
         self._idle = asyncio.Event()
         self._idle.set()
         method = channel.stream_stream(
             SESSION_METHOD,
-            request_serializer=pb.Request.SerializeToString,
-            response_deserializer=pb.Response.FromString,
+            request_serializer=_frames.identity,
+            response_deserializer=pb.Responses.FromString,
         )
         self._stream = method(self._requests(), metadata=((PROTOCOL_HEADER, PROTOCOL_VERSION),))
         self._reader = asyncio.get_running_loop().create_task(self._read())
 
-    def start(self, task: Task, request: pb.Request) -> RemoteCall:
+    def start(self, task: Task) -> RemoteCall:
         call_id = next(self._ids)
-        request.call = call_id
         call = RemoteCall(self, call_id, task)
         self._calls[call_id] = call
         self._idle.clear()
-        self.send(request)
+        if self.broken is None:
+            for piece in _frames.start_frame(call_id, task.message):
+                self._outbox.put_nowait(piece)
         return call
 
     def send(self, request: pb.Request) -> None:
         if self.broken is None:
-            self._outbox.put_nowait(request)
+            self._outbox.put_nowait(_frames.message_frame(request))
 
     def release(self, call_id: int) -> None:
         self._calls.pop(call_id, None)
@@ -174,9 +174,18 @@ class _Session:
         self._stream.cancel()
         self._reader.cancel()
 
-    async def _requests(self) -> AsyncIterator[pb.Request]:
-        while (request := await self._outbox.get()) is not None:
-            yield request
+    async def _requests(self) -> AsyncIterator[bytes]:
+        """Batches of encoded frames: everything queued by the time the stream can write."""
+        outbox = self._outbox
+        while (piece := await outbox.get()) is not None:
+            pieces = [piece]
+            while not outbox.empty():
+                piece = outbox.get_nowait()
+                if piece is None:
+                    yield b"".join(pieces)
+                    return
+                pieces.append(piece)
+            yield b"".join(pieces)
 
     async def _read(self) -> None:
         error: BaseException
@@ -184,10 +193,12 @@ class _Session:
         try:
             headers = await self._stream.initial_metadata()
             self._established = any(key == PROTOCOL_HEADER for key, _ in headers or ())
-            async for response in self._stream:
-                call = self._calls.get(response.call)
-                if call is not None:
-                    call._deliver(response)
+            calls = self._calls
+            async for batch in self._stream:
+                for response in batch.frames:
+                    call = calls.get(response.call)
+                    if call is not None:
+                        call._deliver(response)
             error = ConnectionError("the worker ended the session")
         except grpc.aio.AioRpcError as exc:
             code = exc.code()

@@ -1,18 +1,23 @@
 """The pluggy hook specifications of wool and the plugin manager of this process.
 
 Every wool process (callers and workers alike) registers the plugins named in the
-``wool.plugins`` entry-point group the first time it needs the plugin manager.
+``wool.plugins`` entry-point group the first time it needs the plugin manager. A plugin
+is any module or object with ``@wool.hookimpl`` functions named after the hooks below;
+an implementation may accept any subset of a hook's arguments.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
 if TYPE_CHECKING:
+    from contextvars import Context
+
     from wool._events import TaskEvent
     from wool._metadata import WorkerMetadata
 
@@ -29,34 +34,82 @@ class WoolHookSpecs:
     """Hooks a wool plugin may implement with ``@wool.hookimpl``."""
 
     @hookspec
-    def wool_task_event(self, event: TaskEvent, timestamp: int, context: object | None) -> None:
-        """Called for every task lifecycle event, in the process where it happens.
+    def wool_task_event(self, event: TaskEvent, timestamp: int, context: Context | None) -> None:
+        """Called for every task lifecycle event, in the process where the event happens.
 
-        ``timestamp`` is ``time.time_ns()`` at the moment of the event. Implementations
-        run on wool's event thread, never on the dispatch path: an exception is logged,
-        and a slow implementation delays only later events. The return value is ignored.
+        Caller processes see ``task-created``, ``task-scheduled``, ``task-completed``,
+        ``task-iteration-initiated`` and ``task-iteration-completed``; worker processes see
+        ``task-started``, ``task-iteration-started`` and ``task-stopped`` (``event.side``
+        tells which). A worker that dispatches nested routines is also a caller.
+
+        ``timestamp`` is ``time.time_ns()`` at the moment of the event. ``context`` is a
+        copy of the :class:`contextvars.Context` of the code that emitted the event: read
+        your own context variables with ``context.get(var)`` (a request id, a tracing
+        span...). It is ``None`` only when an event is delivered by hand.
+
+        Implementations run on this process's ``wool-events`` thread, in event order,
+        never on the dispatch path: an exception is logged with the implementation's
+        name and does not reach the routine, and a slow implementation delays only the
+        delivery of later events. The return value is ignored.
         """
 
     @hookspec(firstresult=True)
     def wool_admit_task(self, event: TaskEvent, worker: WorkerMetadata) -> bool | str | None:
-        """Called on a worker before it starts a task; may refuse the task.
+        """Called on a worker when a task arrives, before it starts; may refuse the task.
 
-        Return ``None`` to abstain, ``True`` to admit (no further plugin is asked), or
-        ``False`` or a reason string to refuse: the caller's load balancer then treats
-        the refusal as transient and tries another worker. Runs on the worker's event
-        loop, so it must be quick.
+        ``event`` describes the task (its ``type`` is ``task-started``, the event that fires
+        if the task is admitted); ``worker`` is this worker's metadata. Return ``None`` to
+        abstain (the next plugin is asked; when all abstain the task runs), ``True`` to
+        admit it at once (no further plugin is asked), or ``False`` or a reason string to
+        refuse it. A refused task does not run here: the caller gets a
+        ``TransientDispatchError`` carrying the reason, and its load balancer tries another
+        worker without evicting this one. An implementation that raises is logged and
+        counts as abstaining. Runs on the worker's event loop, so it must be quick.
         """
 
     @hookspec
     def wool_worker_started(self, worker: WorkerMetadata) -> None:
-        """Called in a worker process once its server accepts calls. Return value ignored."""
+        """Called in a worker process once its server accepts calls, before it is published.
+
+        ``worker`` is the metadata the worker publishes. Runs on the worker's event loop;
+        an exception is logged. The return value is ignored.
+        """
 
     @hookspec
     def wool_worker_stopping(self, worker: WorkerMetadata) -> None:
-        """Called in a worker process when it begins to stop. Return value ignored."""
+        """Called in a worker process when it begins to stop, before it refuses new tasks.
+
+        Tasks still running get the pool's grace period after this call. Runs on the
+        worker's event loop; an exception is logged. The return value is ignored.
+        """
 
 
-_manager: pluggy.PluginManager | None = None
+class _PluginManager(pluggy.PluginManager):
+    """A plugin manager that tells its listeners when plugins come and go."""
+
+    def __init__(self, project_name: str) -> None:
+        super().__init__(project_name)
+        self.listeners: list[Callable[[], None]] = []
+
+    def register(self, plugin: Any, name: str | None = None) -> str | None:
+        try:
+            return super().register(plugin, name)
+        finally:
+            self._changed()
+
+    def unregister(self, plugin: Any | None = None, name: str | None = None) -> Any | None:
+        try:
+            return super().unregister(plugin, name)
+        finally:
+            self._changed()
+
+    def _changed(self) -> None:
+        for listener in self.listeners:
+            listener()
+
+
+_manager: _PluginManager | None = None
+_listeners: list[Callable[[], None]] = []
 _lock = threading.Lock()
 
 
@@ -66,11 +119,18 @@ def plugin_manager() -> pluggy.PluginManager:
     if _manager is None:
         with _lock:
             if _manager is None:
-                manager = pluggy.PluginManager(PROJECT)
+                manager = _PluginManager(PROJECT)
                 manager.add_hookspecs(WoolHookSpecs)
                 _load_entry_point_plugins(manager)
+                manager.listeners = _listeners
                 _manager = manager
+                manager._changed()
     return _manager
+
+
+def on_plugins_changed(listener: Callable[[], None]) -> None:
+    """Call ``listener()`` whenever a plugin is registered or unregistered (cheap, any thread)."""
+    _listeners.append(listener)
 
 
 def _load_entry_point_plugins(manager: pluggy.PluginManager) -> None:

@@ -21,6 +21,28 @@ def dumps(obj: object) -> bytes:
     return cloudpickle.dumps(obj, protocol=PROTOCOL)
 
 
+_by_reference: dict[Callable[..., Any], bytes] = {}
+
+
+def dumps_routine(routine: Callable[..., Any]) -> bytes:
+    """Pickle a routine; routines pickled by reference are pickled once per process.
+
+    A function that the standard pickle accepts is importable by name, so its pickle
+    never changes; one that needs cloudpickle (a closure, a ``__main__`` function) is
+    pickled by value on every call, so that it carries its current globals.
+    """
+    data = _by_reference.get(routine)
+    if data is None:
+        if getattr(routine, "__module__", "__main__") == "__main__":
+            return dumps(routine)
+        try:
+            data = pickle.dumps(routine, protocol=PROTOCOL)
+        except Exception:
+            return dumps(routine)
+        _by_reference[routine] = data
+    return data
+
+
 def loads(data: bytes) -> Any:
     """Unpickle what :func:`dumps` produced."""
     return pickle.loads(data)

@@ -11,7 +11,7 @@ from typing import Any
 import grpc
 import grpc.aio
 
-from wool import _events, _serialization
+from wool import _events, _frames, _serialization
 from wool._hooks import plugin_manager
 from wool._metadata import WorkerMetadata
 from wool._proxy import WorkerProxy
@@ -41,8 +41,8 @@ class WorkerService:
             {
                 "Session": grpc.stream_stream_rpc_method_handler(
                     self.session,
-                    request_deserializer=pb.Request.FromString,
-                    response_serializer=pb.Response.SerializeToString,
+                    request_deserializer=pb.Requests.FromString,
+                    response_serializer=_frames.identity,
                 )
             },
         )
@@ -59,8 +59,8 @@ class WorkerService:
         await asyncio.gather(*(proxy.stop() for proxy in proxies), return_exceptions=True)
 
     async def session(
-        self, requests: AsyncIterator[pb.Request], context: grpc.aio.ServicerContext
-    ) -> AsyncIterator[pb.Response]:
+        self, requests: AsyncIterator[pb.Requests], context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.Responses]:
         """One caller's session: many calls multiplexed on one stream."""
         version = dict(context.invocation_metadata() or ()).get(PROTOCOL_HEADER)
         if version != PROTOCOL_VERSION:
@@ -73,9 +73,15 @@ class WorkerService:
         session = _Session(self)
         self._sessions.add(session)
         reader = asyncio.get_running_loop().create_task(session.read(requests))
+        outbox = session.outbox
         try:
-            while (response := await session.outbox.get()) is not None:
-                yield response
+            while (piece := await outbox.get()) is not None:
+                pieces = [piece]
+                while not outbox.empty() and (piece := outbox.get_nowait()) is not None:
+                    pieces.append(piece)
+                yield b"".join(pieces)
+                if piece is None:
+                    break
         finally:
             self._sessions.discard(session)
             reader.cancel()
@@ -92,12 +98,16 @@ class WorkerService:
 class _Session:
     def __init__(self, service: WorkerService) -> None:
         self.service = service
-        self.outbox: asyncio.Queue[pb.Response | None] = asyncio.Queue()
+        self.outbox: asyncio.Queue[bytes | None] = asyncio.Queue()
         self.calls: dict[int, _Call] = {}
         self._reading = True
 
     def send(self, response: pb.Response) -> None:
-        self.outbox.put_nowait(response)
+        self.outbox.put_nowait(_frames.message_frame(response))
+
+    def send_pieces(self, pieces: _frames.Pieces) -> None:
+        for piece in pieces:
+            self.outbox.put_nowait(piece)
 
     def finished(self, call_id: int) -> None:
         self.calls.pop(call_id, None)
@@ -108,10 +118,11 @@ class _Session:
         if not self.calls:
             self.outbox.put_nowait(None)
 
-    async def read(self, requests: AsyncIterator[pb.Request]) -> None:
+    async def read(self, requests: AsyncIterator[pb.Requests]) -> None:
         try:
-            async for request in requests:
-                self._handle(request)
+            async for batch in requests:
+                for request in batch.frames:
+                    self._handle(request)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -185,11 +196,14 @@ class _Call:
                 self._stopped("CancelledError")
                 self.finish(pb.Response(cancelled=pb.Cancelled()))
 
-    def send(self, response: pb.Response) -> None:
-        response.call = self.id
-        self.session.send(response)
+    def send(self, response: pb.Response | _frames.Pieces) -> None:
+        if isinstance(response, list):
+            self.session.send_pieces(response)
+        else:
+            response.call = self.id
+            self.session.send(response)
 
-    def finish(self, response: pb.Response | None = None) -> None:
+    def finish(self, response: pb.Response | _frames.Pieces | None = None) -> None:
         if self.closed.is_set():
             return
         if response is not None:
@@ -316,7 +330,7 @@ class _Call:
                 "task-stopped", self.task, worker=self.service.metadata.uid, exception=exception
             )
 
-    def _value(self, value: Any, what: str) -> pb.Response:
+    def _value(self, value: Any, what: str) -> pb.Response | _frames.Pieces:
         try:
             payload = _serialization.dumps(value)
         except Exception as exc:
@@ -333,7 +347,7 @@ class _Call:
                     "(WOOL_MAX_MESSAGE_BYTES)"
                 )
             )
-        return pb.Response(value=payload)
+        return _frames.value_frame(self.id, payload)
 
     def _error(self, exc: BaseException) -> pb.Response:
         data = _serialization.encode_exception(

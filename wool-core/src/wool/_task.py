@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from collections.abc import Callable
 from contextvars import ContextVar
@@ -30,9 +31,14 @@ class Task:
     generator: bool = False
     tags: frozenset[str] = frozenset()
     parent_id: str = ""
-    id: str = attrs.field(factory=lambda: uuid.uuid4().hex)
+    id: str = attrs.field(factory=lambda: f"{_PREFIX}-{next(_COUNTER)}")
     message: Any = attrs.field(default=None, repr=False)
     """The encoded wire form, built once however many workers are tried."""
+
+
+# Task ids: a random prefix per process and a counter: unique, and cheap to make.
+_PREFIX = uuid.uuid4().hex[:16]
+_COUNTER = itertools.count(1)
 
 
 current_task: ContextVar[Task | None] = ContextVar("wool_current_task", default=None)

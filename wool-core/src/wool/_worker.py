@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import pickle
@@ -70,6 +71,7 @@ class Worker:
         server.add_generic_rpc_handlers((self._service.handler(),))
         await server.start()
         self._server = server
+        _warn_if_exposed(self.host, self.metadata, self.credentials)
         _call_hook("wool_worker_started", self.metadata)
         return self.metadata
 
@@ -95,6 +97,34 @@ def _advertised_host(host: str) -> str:
             "that callers can reach (advertise='198.18.0.2', or --advertise)"
         )
     return host
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _warn_if_exposed(
+    host: str, metadata: WorkerMetadata, credentials: WorkerCredentials | None
+) -> None:
+    """Warn loudly when callers that are not authenticated may reach this worker's port."""
+    if _is_loopback(host) or (credentials is not None and credentials.mutual):
+        return
+    how = "without TLS credentials" if credentials is None else "with one-way TLS only"
+    log.warning(
+        "SECURITY WARNING: worker %s listens on %s (advertised as %s) %s. A wool worker "
+        "runs whatever code its callers send: anyone who can reach this port can run "
+        "arbitrary code on this machine as this user. Bind to 127.0.0.1, or use mutual "
+        "TLS (wool.WorkerCredentials(..., mutual=True)) and a firewall.",
+        metadata.uid,
+        format_address(host or "0.0.0.0", metadata.port),
+        metadata.address,
+        how,
+    )
 
 
 def _call_hook(name: str, metadata: WorkerMetadata) -> None:

@@ -28,8 +28,11 @@ class RoundRobinLoadBalancer:
         """Dispatch ``task`` to the next worker that accepts it."""
         workers = list(context.workers.items())
         failures: list[str] = []
+        # Advance before awaiting, so that concurrent dispatches spread over the workers.
+        start = self._next
+        self._next = (start + 1) % max(len(workers), 1)
         for offset in range(len(workers)):
-            metadata, connection = workers[(self._next + offset) % len(workers)]
+            metadata, connection = workers[(start + offset) % len(workers)]
             try:
                 call = await connection.dispatch(task)
             except wool.TransientDispatchError as exc:
@@ -39,7 +42,6 @@ class RoundRobinLoadBalancer:
                 context.evict(metadata)
                 failures.append(str(exc))
                 continue
-            self._next = (self._next + offset + 1) % max(len(workers), 1)
             return call
         detail = "; ".join(failures) if failures else "no workers are known"
         raise wool.NoWorkersAvailable(

@@ -7,6 +7,18 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class Requests(_message.Message):
+    __slots__ = ("frames",)
+    FRAMES_FIELD_NUMBER: _ClassVar[int]
+    frames: _containers.RepeatedCompositeFieldContainer[Request]
+    def __init__(self, frames: _Optional[_Iterable[_Union[Request, _Mapping]]] = ...) -> None: ...
+
+class Responses(_message.Message):
+    __slots__ = ("frames",)
+    FRAMES_FIELD_NUMBER: _ClassVar[int]
+    frames: _containers.RepeatedCompositeFieldContainer[Response]
+    def __init__(self, frames: _Optional[_Iterable[_Union[Response, _Mapping]]] = ...) -> None: ...
+
 class Task(_message.Message):
     __slots__ = ("id", "parent_id", "routine", "callable", "arguments", "proxy", "tags", "generator")
     ID_FIELD_NUMBER: _ClassVar[int]
