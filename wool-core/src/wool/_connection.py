@@ -6,7 +6,7 @@ import asyncio
 import collections
 import itertools
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
 import grpc
@@ -216,6 +216,10 @@ class _Session:
         self._outbox.put_nowait(None)
         detail = error.details() if isinstance(error, grpc.aio.AioRpcError) else str(error)
         where = f"worker {self.worker.uid} at {self.worker.address}"
+        if not self._established and isinstance(error, grpc.aio.AioRpcError):
+            detail = _connect_problem(self.worker, detail or "")
+            if self._calls:
+                log.warning("cannot open a session with %s: %s", where, detail)
         for call in list(self._calls.values()):
             if call.is_accepted or self._established:
                 failure: BaseException = WorkerLost(
@@ -236,6 +240,50 @@ class _Session:
         self._idle.set()
 
 
+def _connect_problem(worker: WorkerMetadata, detail: str) -> str:
+    """What gRPC said when a session failed before the worker answered, with a diagnosis.
+
+    A TLS handshake the worker refuses (a missing or untrusted client certificate) or
+    plaintext sent to a TLS port shows on the caller's side only as a closed socket.
+    """
+    text = detail.lower()
+    if "wrong_version_number" in text or "wrong version number" in text:
+        cause = (
+            "TLS handshake failed: the worker does not answer in TLS although its record "
+            "says secure (is it serving plaintext?)"
+        )
+    elif "certificate has expired" in text:
+        cause = "TLS handshake failed: the worker's certificate has expired"
+    elif "hostname verification" in text or "peer name" in text:
+        cause = (
+            "TLS handshake failed: the worker's certificate is not issued for the address "
+            "it advertises (add that IP or name to its subjectAltName, or set "
+            "WorkerCredentials(server_name=...))"
+        )
+    elif "handshake" in text and "certificate_verify_failed" in text:
+        cause = (
+            "TLS handshake failed: this caller does not trust the worker's certificate "
+            "(it is not signed by the caller's CA)"
+        )
+    elif "handshake" in text:
+        cause = "TLS handshake failed"
+    elif "socket closed" in text or "connection reset" in text:
+        if worker.secure:
+            cause = (
+                "TLS handshake refused: the worker closed the connection, probably because "
+                "it requires a client certificate (mutual TLS) signed by its CA and not "
+                "expired, and this caller presented none or another"
+            )
+        else:
+            cause = (
+                "the worker closed the plaintext connection before answering: it may "
+                "serve TLS although its record says plaintext (use wool.WorkerCredentials)"
+            )
+    else:
+        return detail
+    return f"{cause} [{detail}]"
+
+
 class RemoteCall:
     """A task running on a worker, as the caller drives it."""
 
@@ -250,6 +298,7 @@ class RemoteCall:
         self._finished = False
         self._in_step = False
         self._step = 0
+        self.on_finish: Callable[[], None] | None = None
 
     def _deliver(self, item: pb.Response | BaseException) -> None:
         self._inbox.append(item)
@@ -274,6 +323,8 @@ class RemoteCall:
         if not self._finished:
             self._finished = True
             self._session.release(self._id)
+            if self.on_finish is not None:
+                self.on_finish()
 
     async def accepted(self) -> None:
         """Wait for the worker's verdict on the task."""

@@ -48,6 +48,8 @@ class WorkerPool:
     (default: ``host``) as the address callers dial. ``wait_for_workers`` bounds how long
     a dispatch waits for a first worker.
     ``grace`` is how long spawned workers get to finish running tasks at exit.
+    ``max_in_flight`` bounds the calls this pool has in flight at once; further calls wait
+    for a slot (nested calls made by workers are not counted).
     """
 
     def __init__(
@@ -61,6 +63,7 @@ class WorkerPool:
         advertise: str | None = None,
         wait_for_workers: float = 10.0,
         grace: float = 2.0,
+        max_in_flight: int | None = 10_000,
     ) -> None:
         for tag in tags:
             if not isinstance(tag, str) or not tag:
@@ -85,6 +88,7 @@ class WorkerPool:
         self.advertise = advertise
         self.wait_for_workers = wait_for_workers
         self.grace = grace
+        self.max_in_flight = max_in_flight
         self.workers: list[LocalWorker] = []
         self.proxy: WorkerProxy | None = None
         self._stack: contextlib.AsyncExitStack | None = None
@@ -105,6 +109,7 @@ class WorkerPool:
                 credentials=self.credentials,
                 tags=self.tags,
                 wait_for_workers=self.wait_for_workers,
+                max_in_flight=self.max_in_flight,
             )
             proxy.pickled()  # fail now, not at the first dispatch, if it cannot travel
             await proxy.start()

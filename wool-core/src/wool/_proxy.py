@@ -24,9 +24,12 @@ log = logging.getLogger("wool.proxy")
 class WorkerProxy:
     """Routes tasks to the workers a discovery subscriber announces.
 
-    Only workers whose tags include all of ``tags`` and whose ``secure`` flag matches the
-    presence of ``credentials`` are used. The proxy pickles to its configuration, so a
-    worker that receives it can dispatch nested routines through its own copy.
+    ``max_in_flight`` bounds the calls in flight through this proxy (more wait their turn);
+    copies on workers are unbounded, since a nested call must never wait for a slot its
+    own ancestors hold. Only workers whose tags include all of ``tags`` and whose
+    ``secure`` flag matches the presence of ``credentials`` are used. The proxy pickles to
+    its configuration, so a worker that receives it can dispatch nested routines through
+    its own copy.
     """
 
     def __init__(
@@ -37,6 +40,7 @@ class WorkerProxy:
         credentials: WorkerCredentials | None = None,
         tags: Iterable[str] = (),
         wait_for_workers: float = 10.0,
+        max_in_flight: int | None = None,
         id: str | None = None,
     ) -> None:
         self.id = id or uuid.uuid4().hex
@@ -45,6 +49,10 @@ class WorkerProxy:
         self.loadbalancer = loadbalancer
         self.credentials = credentials
         self.wait_for_workers = wait_for_workers
+        self.max_in_flight = max_in_flight
+        self.in_flight = 0
+        """Calls dispatched through this proxy that have not finished yet."""
+        self._slots = asyncio.Semaphore(max_in_flight) if max_in_flight else None
         self._context = _WorkerSet()
         self._follower: asyncio.Task[None] | None = None
         self._pickled: bytes | None = None
@@ -115,7 +123,27 @@ class WorkerProxy:
                     f"no worker became available for {task.routine}() within "
                     f"{self.wait_for_workers:g}s{self._filter_text()}"
                 ) from None
-        return await self.loadbalancer.dispatch(task, self._context)
+        if self._slots is not None:
+            if self._slots.locked():
+                log.info(
+                    "%d calls in flight (the limit); %s() waits for one to finish",
+                    self.in_flight,
+                    task.routine,
+                )
+            await self._slots.acquire()
+        self.in_flight += 1
+        try:
+            call = await self.loadbalancer.dispatch(task, self._context)
+        except BaseException:
+            self._finished()
+            raise
+        call.on_finish = self._finished
+        return call
+
+    def _finished(self) -> None:
+        self.in_flight -= 1
+        if self._slots is not None:
+            self._slots.release()
 
     def _filter_text(self) -> str:
         parts = []

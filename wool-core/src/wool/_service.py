@@ -60,7 +60,7 @@ class WorkerService:
 
     async def session(
         self, requests: AsyncIterator[pb.Requests], context: grpc.aio.ServicerContext
-    ) -> AsyncIterator[pb.Responses]:
+    ) -> AsyncIterator[bytes]:
         """One caller's session: many calls multiplexed on one stream."""
         version = dict(context.invocation_metadata() or ()).get(PROTOCOL_HEADER)
         if version != PROTOCOL_VERSION:
