@@ -102,3 +102,26 @@ def test_wheels_build_install_and_import(tmp_path: Path) -> None:
     version = _version(ROOT / "wool-core")
     assert attributes.startswith(f"{version} "), attributes
     assert "LocalDiscovery" in attributes and "RoundRobinLoadBalancer" in attributes
+
+    # Without the `lan` extra, asking for it names the command that installs it.
+    if "lan" not in report["discovery"]:
+        missing = _run(python, "-c", MISSING_LAN, cwd=tmp_path, timeout=120).stdout
+        assert "no discovery plugin named 'lan'" in missing, missing
+        assert "pip install 'wool[lan]'" in missing, missing
+        assert "wool.LanDiscovery is not available" in missing, missing
+
+
+MISSING_LAN = """
+import asyncio, wool
+async def main():
+    try:
+        async with wool.WorkerPool(discovery="lan"):
+            pass
+    except ValueError as exc:
+        print(exc)
+    try:
+        wool.LanDiscovery
+    except ImportError as exc:
+        print(exc)
+asyncio.run(main())
+"""

@@ -17,10 +17,12 @@ from wool._errors import DispatchError, TransientDispatchError, WorkerLost
 from wool._metadata import WorkerMetadata
 from wool._transport import (
     CHANNEL_OPTIONS,
+    DRAINED,
     FRAME_OVERHEAD,
     MAX_MESSAGE_BYTES,
     PROTOCOL_HEADER,
     PROTOCOL_VERSION,
+    SESSION_HEADER,
     SESSION_METHOD,
     TRANSIENT_CODES,
 )
@@ -134,6 +136,7 @@ class _Session:
         self.worker = worker
         self.broken: BaseException | None = None
         self._established = False
+        self._drained = False
         self._calls: dict[int, RemoteCall] = {}
         self._ids = itertools.count(1)
         self._outbox: asyncio.Queue[bytes | None] = asyncio.Queue()
@@ -199,6 +202,8 @@ class _Session:
                     call = calls.get(response.call)
                     if call is not None:
                         call._deliver(response)
+            trailers = await self._stream.trailing_metadata()
+            self._drained = (SESSION_HEADER, DRAINED) in tuple(trailers or ())
             error = ConnectionError("the worker ended the session")
         except grpc.aio.AioRpcError as exc:
             code = exc.code()
@@ -221,8 +226,13 @@ class _Session:
             if self._calls:
                 log.warning("cannot open a session with %s: %s", where, detail)
         for call in list(self._calls.values()):
-            if call.is_accepted or self._established:
-                failure: BaseException = WorkerLost(
+            if not call.is_accepted and self._drained:
+                # The worker is stopping and said so: it never read this call's start.
+                failure: BaseException = TransientDispatchError(
+                    f"{where} is stopping", worker=self.worker.uid
+                )
+            elif call.is_accepted or self._established:
+                failure = WorkerLost(
                     f"lost {where} during {call.task.routine}(): {detail}"
                 )
             elif code in TRANSIENT_CODES:

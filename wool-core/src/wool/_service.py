@@ -10,16 +10,26 @@ from typing import Any
 
 import grpc
 import grpc.aio
+from google.protobuf.message import DecodeError
 
 from wool import _events, _frames, _serialization
 from wool._hooks import plugin_manager
 from wool._metadata import WorkerMetadata
 from wool._proxy import WorkerProxy
 from wool._task import Task, current_proxy, current_task
-from wool._transport import FRAME_OVERHEAD, MAX_MESSAGE_BYTES, PROTOCOL_HEADER, PROTOCOL_VERSION
+from wool._transport import (
+    DRAINED,
+    FRAME_OVERHEAD,
+    MAX_MESSAGE_BYTES,
+    PROTOCOL_HEADER,
+    PROTOCOL_VERSION,
+    SESSION_HEADER,
+)
 from wool._wire import worker_pb2 as pb
 
 log = logging.getLogger("wool.worker")
+
+_STEP_NAMES = {number: name.lower() for name, number in pb.Step.Kind.items()}
 
 SHUTDOWN_SECONDS = 5.0
 """How long a closing session waits for its cancelled tasks to run their ``finally``."""
@@ -82,6 +92,10 @@ class WorkerService:
                 yield b"".join(pieces)
                 if piece is None:
                     break
+            if session.malformed is not None:
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, session.malformed)
+            if self.stopping:
+                context.set_trailing_metadata(((SESSION_HEADER, DRAINED),))
         finally:
             self._sessions.discard(session)
             reader.cancel()
@@ -91,7 +105,11 @@ class WorkerService:
         """The proxy a task came with, unpickled once per distinct proxy."""
         proxy = self._proxies.get(data)
         if proxy is None:
-            proxy = self._proxies[data] = _serialization.loads(data)
+            proxy = _serialization.loads(data)
+            if not isinstance(proxy, WorkerProxy):
+                kind = type(proxy).__qualname__
+                raise TypeError(f"malformed task: its proxy is a {kind}, not a wool proxy")
+            self._proxies[data] = proxy
         return proxy
 
 
@@ -101,6 +119,7 @@ class _Session:
         self.outbox: asyncio.Queue[bytes | None] = asyncio.Queue()
         self.calls: dict[int, _Call] = {}
         self._reading = True
+        self.malformed: str | None = None
 
     def send(self, response: pb.Response) -> None:
         self.outbox.put_nowait(_frames.message_frame(response))
@@ -125,6 +144,12 @@ class _Session:
                     self._handle(request)
         except asyncio.CancelledError:
             raise
+        except DecodeError as exc:
+            # Not a wool caller, or a broken one: end the session with a clear status.
+            self.malformed = f"malformed frame: not a wool.v1.Requests message ({exc})"
+            log.warning("worker %s: %s", self.service.metadata.uid, self.malformed)
+            self.outbox.put_nowait(None)
+            return
         except Exception as exc:
             log.debug("session read ended: %r", exc)
         self._reading = False
@@ -273,7 +298,7 @@ class _Call:
 
     async def _advance(self, step: pb.Step) -> None:
         assert self.task is not None
-        kind = pb.Step.Kind.Name(step.kind).lower()
+        kind = _STEP_NAMES.get(step.kind, f"unknown-{step.kind}")
         _events.emit("task-iteration-started", self.task, step=self.steps, kind=kind)
         try:
             if step.kind == pb.Step.NEXT:
@@ -282,6 +307,9 @@ class _Call:
                 item = await self.generator.asend(_serialization.loads(step.value))
             elif step.kind == pb.Step.THROW:
                 item = await self.generator.athrow(_serialization.loads(step.value))
+            elif step.kind != pb.Step.CLOSE:
+                await self._close_generator()
+                raise ValueError(f"malformed frame: unknown generator step kind {step.kind}")
             else:
                 await self.generator.aclose()
                 self._stopped(None)

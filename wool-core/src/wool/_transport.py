@@ -9,6 +9,10 @@ import grpc
 PROTOCOL_VERSION = "1"
 PROTOCOL_HEADER = "wool-protocol"
 SESSION_METHOD = "/wool.v1.Worker/Session"
+SESSION_HEADER = "wool-session"
+DRAINED = "drained"
+"""Trailer value of a session the worker ended because it is stopping: any call it had
+not accepted was never started, so another worker may take it."""
 
 MAX_MESSAGE_BYTES = int(os.environ.get("WOOL_MAX_MESSAGE_BYTES", 512 * 1024 * 1024))
 """Largest frame either side sends or accepts (``WOOL_MAX_MESSAGE_BYTES``, default 512 MiB)."""
