@@ -137,9 +137,10 @@ class _Session:
         self.broken: BaseException | None = None
         self._established = False
         self._drained = False
+        self._answered = asyncio.Event()
         self._calls: dict[int, RemoteCall] = {}
         self._ids = itertools.count(1)
-        self._outbox: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self._outbox: asyncio.Queue[_frames.Frame | None] = asyncio.Queue()
         self._idle = asyncio.Event()
         self._idle.set()
         method = channel.stream_stream(
@@ -156,13 +157,15 @@ class _Session:
         self._calls[call_id] = call
         self._idle.clear()
         if self.broken is None:
-            for piece in _frames.start_frame(call_id, task.message):
-                self._outbox.put_nowait(piece)
+            self._outbox.put_nowait(_frames.start_frame(call_id, task.message))
         return call
 
     def send(self, request: pb.Request) -> None:
+        self.send_frame(_frames.message_frame(request))
+
+    def send_frame(self, frame: bytes) -> None:
         if self.broken is None:
-            self._outbox.put_nowait(_frames.message_frame(request))
+            self._outbox.put_nowait(frame)
 
     def release(self, call_id: int) -> None:
         self._calls.pop(call_id, None)
@@ -178,17 +181,14 @@ class _Session:
         self._reader.cancel()
 
     async def _requests(self) -> AsyncIterator[bytes]:
-        """Batches of encoded frames: everything queued by the time the stream can write."""
-        outbox = self._outbox
-        while (piece := await outbox.get()) is not None:
-            pieces = [piece]
-            while not outbox.empty():
-                piece = outbox.get_nowait()
-                if piece is None:
-                    yield b"".join(pieces)
-                    return
-                pieces.append(piece)
-            yield b"".join(pieces)
+        """Batches of encoded frames: everything queued by the time the stream can write.
+
+        Nothing is written before the worker has answered the session: a write racing a
+        worker's immediate refusal makes grpc report INTERNAL instead of its status.
+        """
+        await self._answered.wait()
+        async for batch in _frames.batches(self._outbox, MAX_MESSAGE_BYTES):
+            yield batch
 
     async def _read(self) -> None:
         error: BaseException
@@ -196,6 +196,7 @@ class _Session:
         try:
             headers = await self._stream.initial_metadata()
             self._established = any(key == PROTOCOL_HEADER for key, _ in headers or ())
+            self._answered.set()
             calls = self._calls
             async for batch in self._stream:
                 for response in batch.frames:
@@ -219,6 +220,7 @@ class _Session:
             return
         self.broken = error
         self._outbox.put_nowait(None)
+        self._answered.set()
         detail = error.details() if isinstance(error, grpc.aio.AioRpcError) else str(error)
         where = f"worker {self.worker.uid} at {self.worker.address}"
         if not self._established and isinstance(error, grpc.aio.AioRpcError):
@@ -232,9 +234,7 @@ class _Session:
                     f"{where} is stopping", worker=self.worker.uid
                 )
             elif call.is_accepted or self._established:
-                failure = WorkerLost(
-                    f"lost {where} during {call.task.routine}(): {detail}"
-                )
+                failure = WorkerLost(f"lost {where} during {call.task.routine}(): {detail}")
             elif code in TRANSIENT_CODES:
                 failure = TransientDispatchError(
                     f"{where} is unavailable ({code.name if code else ''}): {detail}",
@@ -309,6 +309,7 @@ class RemoteCall:
         self._in_step = False
         self._step = 0
         self.on_finish: Callable[[], None] | None = None
+        self._next_frame: bytes | None = None
 
     def _deliver(self, item: pb.Response | BaseException) -> None:
         self._inbox.append(item)
@@ -374,10 +375,14 @@ class RemoteCall:
         if self._finished:
             raise StopAsyncIteration
         self._step += 1
-        payload = b"" if kind in ("next", "close") else self._encode_step_value(kind, value)
-        self._session.send(
-            pb.Request(call=self._id, step=pb.Step(kind=STEP_KINDS[kind], value=payload))
-        )
+        if kind == "next":
+            if self._next_frame is None:
+                self._next_frame = _frames.message_frame(pb.Request(call=self._id, step=pb.Step()))
+            self._session.send_frame(self._next_frame)
+        else:
+            payload = b"" if kind == "close" else self._encode_step_value(kind, value)
+            step = pb.Step(kind=STEP_KINDS[kind], value=payload)
+            self._session.send(pb.Request(call=self._id, step=step))
         _events.emit("task-iteration-initiated", self.task, step=self._step, kind=kind)
         self._in_step = True
         try:
@@ -411,13 +416,22 @@ class RemoteCall:
 
     def _encode_step_value(self, kind: str, value: Any) -> bytes:
         if kind == "throw":
-            return _serialization.encode_exception(value, routine=self.task.routine, worker="")
-        try:
-            return _serialization.dumps(value)
-        except Exception as exc:
-            raise TypeError(
-                f"value sent to generator routine {self.task.routine}() cannot be pickled: {exc}"
-            ) from exc
+            data = _serialization.encode_exception(value, routine=self.task.routine, worker="")
+        else:
+            try:
+                data = _serialization.dumps(value)
+            except Exception as exc:
+                raise TypeError(
+                    f"value sent to generator routine {self.task.routine}() cannot be "
+                    f"pickled: {exc}"
+                ) from exc
+        if len(data) > MAX_MESSAGE_BYTES - FRAME_OVERHEAD:
+            raise ValueError(
+                f"value sent to generator routine {self.task.routine}() pickles to "
+                f"{len(data)} bytes, over wool's message size limit of {MAX_MESSAGE_BYTES} "
+                "bytes (WOOL_MAX_MESSAGE_BYTES)"
+            )
+        return data
 
     def _decode(self, response: pb.Response) -> Any:
         frame = response.WhichOneof("frame")

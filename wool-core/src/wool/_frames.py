@@ -8,7 +8,8 @@ or ``Responses`` batch is the concatenation of its ``frames`` fields.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import asyncio
+from collections.abc import AsyncIterator, Iterable
 
 from google.protobuf.message import Message
 
@@ -89,3 +90,52 @@ def message_frame(message: Message) -> bytes:
 def identity(data: bytes) -> bytes:
     """A gRPC serializer for batches that are already encoded."""
     return data
+
+
+Frame = bytes | Pieces
+"""One encoded frame: bytes, or pieces to be joined when the batch is written."""
+
+
+def frame_size(frame: Frame) -> int:
+    """The encoded length of a frame."""
+    return len(frame) if isinstance(frame, bytes) else sum(map(len, frame))
+
+
+def batch(first: Frame, more: list[Frame]) -> bytes:
+    """One ``Requests``/``Responses`` message holding ``first`` and then ``more``."""
+    parts: list[bytes] = []
+    for frame in (first, *more):
+        if isinstance(frame, bytes):
+            parts.append(frame)
+        else:
+            parts.extend(frame)
+    return b"".join(parts)
+
+
+async def batches(outbox: asyncio.Queue[Frame | None], limit: int) -> AsyncIterator[bytes]:
+    """Messages of the frames queued in ``outbox`` until a ``None``.
+
+    Each message holds every frame that is ready when it is written, up to ``limit``
+    bytes; a frame never splits, and a frame larger than ``limit`` goes alone (the
+    producers keep frames under the limit).
+    """
+    carry: Frame | None = None
+    while True:
+        first = carry if carry is not None else await outbox.get()
+        carry = None
+        if first is None:
+            return
+        more: list[Frame] = []
+        size = frame_size(first)
+        while not outbox.empty():
+            frame = outbox.get_nowait()
+            if frame is None:
+                yield batch(first, more)
+                return
+            length = frame_size(frame)
+            if size + length > limit:
+                carry = frame
+                break
+            more.append(frame)
+            size += length
+        yield batch(first, more)

@@ -31,6 +31,8 @@ log = logging.getLogger("wool.worker")
 
 _STEP_NAMES = {number: name.lower() for name, number in pb.Step.Kind.items()}
 
+ROUTINE_CACHE_SIZE = 1024
+"""Distinct routine pickles a worker keeps unpickled (closures pickled by value vary)."""
 SHUTDOWN_SECONDS = 5.0
 """How long a closing session waits for its cancelled tasks to run their ``finally``."""
 
@@ -42,6 +44,7 @@ class WorkerService:
         self.metadata = metadata
         self.stopping = False
         self._proxies: dict[bytes, WorkerProxy] = {}
+        self._routines: dict[bytes, Any] = {}
         self._sessions: set[_Session] = set()
 
     def handler(self) -> grpc.GenericRpcHandler:
@@ -83,15 +86,9 @@ class WorkerService:
         session = _Session(self)
         self._sessions.add(session)
         reader = asyncio.get_running_loop().create_task(session.read(requests))
-        outbox = session.outbox
         try:
-            while (piece := await outbox.get()) is not None:
-                pieces = [piece]
-                while not outbox.empty() and (piece := outbox.get_nowait()) is not None:
-                    pieces.append(piece)
-                yield b"".join(pieces)
-                if piece is None:
-                    break
+            async for batch in _frames.batches(session.outbox, MAX_MESSAGE_BYTES):
+                yield batch
             if session.malformed is not None:
                 await context.abort(grpc.StatusCode.INVALID_ARGUMENT, session.malformed)
             if self.stopping:
@@ -100,6 +97,16 @@ class WorkerService:
             self._sessions.discard(session)
             reader.cancel()
             await session.shutdown()
+
+    def routine(self, data: bytes) -> Any:
+        """A routine sent by a caller, unpickled once per distinct pickle."""
+        routine = self._routines.get(data)
+        if routine is None:
+            routine = _serialization.loads(data)
+            if len(self._routines) >= ROUTINE_CACHE_SIZE:
+                self._routines.clear()
+            self._routines[data] = routine
+        return routine
 
     def proxy(self, data: bytes) -> WorkerProxy:
         """The proxy a task came with, unpickled once per distinct proxy."""
@@ -116,7 +123,7 @@ class WorkerService:
 class _Session:
     def __init__(self, service: WorkerService) -> None:
         self.service = service
-        self.outbox: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self.outbox: asyncio.Queue[_frames.Frame | None] = asyncio.Queue()
         self.calls: dict[int, _Call] = {}
         self._reading = True
         self.malformed: str | None = None
@@ -125,8 +132,7 @@ class _Session:
         self.outbox.put_nowait(_frames.message_frame(response))
 
     def send_pieces(self, pieces: _frames.Pieces) -> None:
-        for piece in pieces:
-            self.outbox.put_nowait(piece)
+        self.outbox.put_nowait(pieces)
 
     def finished(self, call_id: int) -> None:
         self.calls.pop(call_id, None)
@@ -243,7 +249,7 @@ class _Call:
         message = self.message
         worker = self.service.metadata
         try:
-            function = _serialization.loads(message.callable)
+            function = self.service.routine(message.callable)
             args, kwargs = _serialization.loads(message.arguments)
             proxy = self.service.proxy(message.proxy)
         except BaseException as exc:
