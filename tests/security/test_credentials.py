@@ -167,3 +167,10 @@ def test_encrypted_key_is_refused_clearly(pki, tmp_path: Path):
     )
     with pytest.raises(ValueError, match="key is encrypted"):
         wool.WorkerCredentials.from_pem(ca=pki.ca_pem, key=encrypted, cert=pki.worker.cert)
+
+
+def test_a_pool_that_spawns_workers_needs_credentials_that_can_serve(pki):
+    caller_only = wool.WorkerCredentials.from_pem(ca=pki.ca_pem, mutual=False)
+    with pytest.raises(ValueError, match="cannot serve them"):
+        wool.WorkerPool(size=1, credentials=caller_only)
+    wool.WorkerPool(discovery="local", credentials=caller_only)  # durable: connects only

@@ -74,6 +74,12 @@ class WorkerPool:
             raise TypeError(
                 f"credentials must be a wool.WorkerCredentials, got {type(credentials).__name__}"
             )
+        spawns = size is not None or discovery is None
+        if credentials is not None and spawns and not credentials.can_serve:
+            raise ValueError(
+                "credentials without a key and certificate can connect to TLS workers but "
+                "cannot serve them: give key_path and cert_path to spawn workers"
+            )
         if advertise is None and host in WILDCARDS:
             raise ValueError(
                 f"workers bound to {host!r} need advertise=<an address callers can reach>"
