@@ -17,8 +17,20 @@ PROTOCOL = pickle.HIGHEST_PROTOCOL
 
 
 def dumps(obj: object) -> bytes:
-    """Pickle ``obj`` with cloudpickle."""
-    return cloudpickle.dumps(obj, protocol=PROTOCOL)
+    """Pickle ``obj``: with the standard (C) pickler when that is safe, else cloudpickle.
+
+    The standard pickler refers to functions and classes by name; a name in
+    ``__main__`` would not resolve in another process, so such pickles, and anything the
+    standard pickler refuses (lambdas, local classes), go through cloudpickle, which
+    pickles them by value.
+    """
+    try:
+        data = pickle.dumps(obj, protocol=PROTOCOL)
+    except Exception:
+        return cloudpickle.dumps(obj, protocol=PROTOCOL)
+    if b"__main__" in data:
+        return cloudpickle.dumps(obj, protocol=PROTOCOL)
+    return data
 
 
 _by_reference: dict[Callable[..., Any], bytes] = {}

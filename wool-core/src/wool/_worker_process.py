@@ -56,8 +56,12 @@ async def _serve(config: WorkerConfig, handshake_fd: int) -> None:
         advertise=config.advertise,
     )
     metadata = await worker.start()
-    with os.fdopen(handshake_fd, "w") as handshake:
-        handshake.write(json.dumps(metadata.to_dict()))
+    try:
+        with os.fdopen(handshake_fd, "w") as handshake:
+            handshake.write(json.dumps(metadata.to_dict()))
+    except BrokenPipeError:  # the parent gave up on us while we started
+        await worker.stop(0)
+        return
     grace: asyncio.Future[float] = loop.create_future()
     loop.add_signal_handler(signal.SIGTERM, _resolve, grace, 2.0)
     reader = asyncio.StreamReader()
