@@ -389,18 +389,38 @@ class RemoteCall:
             response = await self._next()
         except asyncio.CancelledError:
             await self._cancel()
+            self._step_completed(kind, "CancelledError")
+            raise
+        except BaseException as exc:
+            self._step_completed(kind, type(exc).__qualname__)
             raise
         finally:
             self._in_step = False
         frame = response.WhichOneof("frame")
         if frame == "value":
             item = _serialization.loads(response.value)
-            _events.emit("task-iteration-completed", self.task, step=self._step, kind=kind)
+            self._step_completed(kind, None)
             return item
         self._finish()
         if frame == "stopped":
+            # A close step that stops the generator did what it asked; a pull found the end.
+            self._step_completed(kind, None if kind == "close" else "StopAsyncIteration")
             raise StopAsyncIteration
-        return self._decode(response)
+        try:
+            return self._decode(response)
+        except BaseException as exc:
+            self._step_completed(kind, type(exc).__qualname__)
+            raise
+
+    def _step_completed(self, kind: str, exception: str | None) -> None:
+        _events.emit(
+            "task-iteration-completed",
+            self.task,
+            worker=self.worker.uid,
+            step=self._step,
+            kind=kind,
+            exception=exception,
+        )
 
     async def close(self) -> None:
         """Close a generator routine that has not finished (runs its ``finally`` remotely)."""

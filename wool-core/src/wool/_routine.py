@@ -118,7 +118,11 @@ def _new_task(
 
 async def _dispatch(task: Task) -> RemoteCall:
     proxy: WorkerProxy = task.proxy
-    call = await proxy.dispatch(task)
+    try:
+        call = await proxy.dispatch(task)
+    except BaseException as exc:  # no worker took it: the task ends here
+        _events.emit("task-completed", task, exception=_name(exc))
+        raise
     _events.emit("task-scheduled", task, worker=call.worker.uid)
     return call
 
