@@ -35,8 +35,8 @@ EXPECTED: dict[str, list[str]] = {
     ],
     "events.py": [
         "add(1, 2) = 3",
-        r"re:event task-created add [0-9a-f]+",
-        r"re:event task-completed add [0-9a-f]+",
+        r"re:event task-created add [0-9a-f]+-[0-9]+",
+        r"re:event task-completed add [0-9a-f]+-[0-9]+",
     ],
     "errors.py": [
         "parse('42') = 42",
