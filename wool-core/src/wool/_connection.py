@@ -383,7 +383,13 @@ class RemoteCall:
             payload = b"" if kind == "close" else self._encode_step_value(kind, value)
             step = pb.Step(kind=STEP_KINDS[kind], value=payload)
             self._session.send(pb.Request(call=self._id, step=step))
-        _events.emit("task-iteration-initiated", self.task, step=self._step, kind=kind)
+        _events.emit(
+            "task-iteration-initiated",
+            self.task,
+            worker=self.worker.uid,
+            step=self._step,
+            kind=kind,
+        )
         self._in_step = True
         try:
             response = await self._next()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import contextvars
 import logging
 import queue
 import threading
@@ -12,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 
-from wool._hooks import hookimpl, plugin_manager
+from wool._hooks import hookimpl, on_plugins_changed, plugin_manager
 
 if TYPE_CHECKING:
     from wool._task import Task
@@ -29,6 +30,11 @@ TaskEventType = Literal[
 ]
 EVENT_TYPES: frozenset[str] = frozenset(TaskEventType.__args__)  # type: ignore[attr-defined]
 
+WORKER_EVENTS: frozenset[str] = frozenset(
+    {"task-started", "task-iteration-started", "task-stopped"}
+)
+"""The event types a worker emits; the others are emitted by the caller."""
+
 log = logging.getLogger("wool.events")
 
 Handler = Callable[..., Any]
@@ -36,7 +42,17 @@ Handler = Callable[..., Any]
 
 @attrs.frozen
 class TaskEvent:
-    """A moment in a task's life, as seen by the caller or the worker that runs it."""
+    """A moment in a task's life, as seen by the caller or by the worker that runs it.
+
+    ``task_id`` identifies the task on both sides; ``parent_id`` is the id of the task
+    whose routine dispatched this one ("" for a top-level call); ``routine`` is the
+    routine's qualified name; ``tags`` are the tags of the pool it was dispatched in;
+    ``worker`` is the uid of the worker running it (empty on ``task-created`` and when no
+    worker took the task); ``step`` (1, 2, ...) and
+    ``kind`` (``next``, ``send``, ``throw``, ``close``) describe one step of an async
+    generator; ``exception`` is the qualified name of the exception type that ended the
+    task, or the step, if one did. ``side`` says which process emits the event.
+    """
 
     type: TaskEventType
     task_id: str
@@ -48,11 +64,22 @@ class TaskEvent:
     kind: str | None = None
     exception: str | None = None
 
+    @property
+    def side(self) -> Literal["caller", "worker"]:
+        """Which process emits events of this type: the caller's or the worker's."""
+        return "worker" if self.type in WORKER_EVENTS else "caller"
+
     @staticmethod
     def handler(*types: TaskEventType) -> Callable[[Handler], Handler]:
         """Register the decorated ``fn(event, timestamp, context=None)`` for these types.
 
-        With no types the handler receives every event.
+        With no types the handler receives every event. It sees the events of the process
+        it is registered in, on wool's event thread, and is called as
+        ``fn(event, timestamp, context)``: ``timestamp`` is ``time.time_ns()`` at the
+        event, ``context`` a copy of the emitting code's :class:`contextvars.Context` (see
+        the ``wool_task_event`` hook specification). An exception it raises is logged
+        with its name, never raised into the routine. Returns ``fn`` unchanged;
+        :meth:`remove_handler` unregisters it.
         """
         unknown = set(types) - EVENT_TYPES
         if unknown:
@@ -61,18 +88,38 @@ class TaskEvent:
             )
 
         def register(fn: Handler) -> Handler:
-            plugin_manager().register(_FilteredHandler(fn, frozenset(types)))
-            _bus.refresh()
+            plugin = _FilteredHandler(fn, frozenset(types))
+            plugin_manager().register(plugin)
+            with _handlers_lock:
+                _handlers.setdefault(_key(fn), []).append(plugin)
             return fn
 
         return register
 
+    @staticmethod
+    def remove_handler(fn: Handler) -> bool:
+        """Unregister every registration of ``fn`` made with :meth:`handler`.
+
+        Returns whether ``fn`` was registered. Events already queued may still reach it.
+        """
+        with _handlers_lock:
+            plugins = _handlers.pop(_key(fn), [])
+        manager = plugin_manager()
+        for plugin in plugins:
+            manager.unregister(plugin)
+        return bool(plugins)
+
 
 class _FilteredHandler:
+    """A ``wool_task_event`` implementation that calls ``fn`` for some event types."""
+
     def __init__(self, fn: Handler, types: frozenset[str]) -> None:
         self.fn = fn
         self.types = types
-        self.__name__ = getattr(fn, "__qualname__", repr(fn))
+        self.__name__ = _qualified_name(fn)
+
+    def __repr__(self) -> str:
+        return f"<task event handler {self.__name__}>"
 
     @hookimpl
     def wool_task_event(self, event: TaskEvent, timestamp: int, context: object | None) -> None:
@@ -80,31 +127,77 @@ class _FilteredHandler:
             self.fn(event, timestamp, context)
 
 
+_handlers: dict[object, list[_FilteredHandler]] = {}
+"""Registrations made by TaskEvent.handler, by function (by id if it is unhashable)."""
+_handlers_lock = threading.Lock()
+
+
+def _key(fn: Handler) -> object:
+    try:
+        hash(fn)
+    except TypeError:
+        return id(fn)  # the registration holds fn, so its id stays unique meanwhile
+    return fn
+
+
+def _qualified_name(obj: object) -> str:
+    module = getattr(obj, "__module__", None)
+    name = getattr(obj, "__qualname__", None) or getattr(obj, "__name__", None) or repr(obj)
+    return f"{module}.{name}" if module else name
+
+
+def _implementation_name(impl: Any) -> str:
+    """How a log message names a hook implementation: the handler, or the plugin and function."""
+    if isinstance(impl.plugin, _FilteredHandler):
+        return impl.plugin.__name__
+    return f"{_qualified_name(impl.function)} (plugin {impl.plugin_name})"
+
+
+_Item = tuple[str, str, str, str, frozenset[str], dict[str, Any], int, contextvars.Context]
+
+
 class _EventBus:
-    """Queues events and runs the hook implementations on one daemon thread, in order."""
+    """Queues events and runs the hook implementations on one daemon thread, in order.
+
+    The emitting thread only snapshots the event's fields, the time and the context; the
+    ``TaskEvent`` record is built on the event thread, off the dispatch path.
+    """
 
     def __init__(self) -> None:
-        self._queue: queue.SimpleQueue[tuple[TaskEvent, int] | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._pending = 0
         self._idle = threading.Condition(self._lock)
         self.active: bool | None = None
+        """Whether any ``wool_task_event`` implementation is registered; None: unknown."""
 
-    def refresh(self) -> None:
-        self.active = bool(plugin_manager().hook.wool_task_event.get_hookimpls())
+    def refresh(self) -> bool:
+        self.active = active = bool(plugin_manager().hook.wool_task_event.get_hookimpls())
+        return active
 
-    def emit(self, event: TaskEvent) -> None:
-        if self.active is None:
-            self.refresh()
-        if not self.active:
+    def invalidate(self) -> None:
+        self.active = None
+
+    def put(self, type: str, task: Task, fields: dict[str, Any]) -> None:
+        if self.active is None and not self.refresh():
             return
+        item = (
+            type,
+            task.id,
+            task.routine,
+            task.parent_id,
+            task.tags,
+            fields,
+            time.time_ns(),
+            contextvars.copy_context(),
+        )
         with self._lock:
             self._pending += 1
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="wool-events", daemon=True)
                 self._thread.start()
-        self._queue.put((event, time.time_ns()))
+        self._queue.put(item)
 
     def drain(self, timeout: float = 5.0) -> bool:
         """Wait until every queued event has been handled; False on timeout."""
@@ -113,37 +206,55 @@ class _EventBus:
 
     def _run(self) -> None:
         while (item := self._queue.get()) is not None:
-            event, timestamp = item
-            arguments = {"event": event, "timestamp": timestamp, "context": None}
-            for impl in plugin_manager().hook.wool_task_event.get_hookimpls():
-                try:
-                    impl.function(*(arguments[name] for name in impl.argnames))
-                except Exception:
-                    name = getattr(impl.plugin, "__name__", impl.plugin_name)
-                    log.exception("task event handler %s failed on %s", name, event.type)
-            with self._idle:
-                self._pending -= 1
-                self._idle.notify_all()
+            type, task_id, routine, parent_id, tags, fields, timestamp, context = item
+            try:
+                event = TaskEvent(
+                    type=type,  # type: ignore[arg-type]
+                    task_id=task_id,
+                    routine=routine,
+                    parent_id=parent_id,
+                    tags=tags,
+                    **fields,
+                )
+                deliver(event, timestamp, context)
+            except Exception:
+                log.exception("could not deliver a %s event of %s()", type, routine)
+            finally:
+                with self._idle:
+                    self._pending -= 1
+                    self._idle.notify_all()
+
+
+def deliver(event: TaskEvent, timestamp: int, context: contextvars.Context | None) -> None:
+    """Call every ``wool_task_event`` implementation now, logging (not raising) failures."""
+    arguments = {"event": event, "timestamp": timestamp, "context": context}
+    for impl in plugin_manager().hook.wool_task_event.get_hookimpls():
+        try:
+            impl.function(*(arguments[name] for name in impl.argnames))
+        except Exception:
+            log.exception(
+                "task event handler %s failed on %s of %s() (task %s)",
+                _implementation_name(impl),
+                event.type,
+                event.routine,
+                event.task_id,
+            )
 
 
 _bus = _EventBus()
+on_plugins_changed(_bus.invalidate)
 atexit.register(_bus.drain, 2.0)
 
 
 def emit(type: TaskEventType, task: Task, **fields: Any) -> None:
-    """Emit an event of ``type`` about ``task`` (cheap when nobody listens)."""
+    """Emit an event of ``type`` about ``task``: ``fields`` are the other ``TaskEvent`` fields.
+
+    Costs one attribute check when no ``wool_task_event`` implementation is registered;
+    otherwise it queues a snapshot for the event thread.
+    """
     if _bus.active is False:
         return
-    _bus.emit(
-        TaskEvent(
-            type=type,
-            task_id=task.id,
-            routine=task.routine,
-            parent_id=task.parent_id,
-            tags=task.tags,
-            **fields,
-        )
-    )
+    _bus.put(type, task, fields)
 
 
 def drain(timeout: float = 5.0) -> bool:

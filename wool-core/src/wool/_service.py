@@ -305,7 +305,13 @@ class _Call:
     async def _advance(self, step: pb.Step) -> None:
         assert self.task is not None
         kind = _STEP_NAMES.get(step.kind, f"unknown-{step.kind}")
-        _events.emit("task-iteration-started", self.task, step=self.steps, kind=kind)
+        _events.emit(
+            "task-iteration-started",
+            self.task,
+            worker=self.service.metadata.uid,
+            step=self.steps,
+            kind=kind,
+        )
         try:
             if step.kind == pb.Step.NEXT:
                 item = await self.generator.__anext__()
