@@ -1,0 +1,1 @@
+"""wool's benchmark suite: ``python -m bench`` (or ``nox -s bench``); see bench/README.md."""

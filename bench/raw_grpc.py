@@ -1,0 +1,201 @@
+"""The transport floor: a raw ``grpc.aio`` client/server pair doing wool's work.
+
+The server runs in its own process (``python -m bench.raw_grpc``), two of them, as wool
+runs two workers. Requests are ``pickle.dumps((function, args, kwargs))`` with the function
+pickled by reference (the server imports it by name), replies are the pickled result: the
+least a pickling RPC layer can do. There is no protobuf envelope, no task record, no
+events, no discovery and no load balancer beyond alternating between the two servers.
+
+Methods (bytes in, bytes out, no (de)serialisers):
+
+- ``/bench.Raw/Call``  unary: one call, one reply (latency, throughput, payload);
+- ``/bench.Raw/Pull``  bidi: the first request names the generator, every request (the
+  first included) asks for one item, every reply is one pickled item; ``b""`` ends;
+- ``/bench.Raw/Push``  server streaming: the server iterates the generator and pushes
+  every item without waiting for a request (a reference, not a floor for pull semantics).
+
+The server prints its port on stdout, then serves until its stdin closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import pickle
+import sys
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import grpc
+import grpc.aio
+
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+PROTOCOL = pickle.HIGHEST_PROTOCOL
+END = b""
+
+SERVER_OPTIONS = [
+    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.max_concurrent_streams", 1 << 16),
+    ("grpc.so_reuseport", 0),
+]
+CHANNEL_OPTIONS = [
+    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.enable_retries", 0),
+]
+START_TIMEOUT = 30.0
+
+
+def encode_call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> bytes:
+    return pickle.dumps((fn, args, kwargs), PROTOCOL)
+
+
+# --- server ---------------------------------------------------------------------------------
+
+
+async def _call(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+    fn, args, kwargs = pickle.loads(request)
+    return pickle.dumps(await fn(*args, **kwargs), PROTOCOL)
+
+
+async def _pull(
+    requests: AsyncIterator[bytes], context: grpc.aio.ServicerContext
+) -> AsyncIterator[bytes]:
+    generator = None
+    try:
+        async for request in requests:
+            if generator is None:
+                fn, args, kwargs = pickle.loads(request)
+                generator = fn(*args, **kwargs)
+            try:
+                item = await generator.__anext__()
+            except StopAsyncIteration:
+                yield END
+                return
+            yield pickle.dumps(item, PROTOCOL)
+    finally:
+        if generator is not None:
+            await generator.aclose()
+
+
+async def _push(request: bytes, context: grpc.aio.ServicerContext) -> AsyncIterator[bytes]:
+    fn, args, kwargs = pickle.loads(request)
+    generator = fn(*args, **kwargs)
+    try:
+        async for item in generator:
+            yield pickle.dumps(item, PROTOCOL)
+    finally:
+        await generator.aclose()
+
+
+async def serve() -> None:
+    server = grpc.aio.server(options=SERVER_OPTIONS, maximum_concurrent_rpcs=None)
+    server.add_generic_rpc_handlers(
+        (
+            grpc.method_handlers_generic_handler(
+                "bench.Raw",
+                {
+                    "Call": grpc.unary_unary_rpc_method_handler(_call),
+                    "Pull": grpc.stream_stream_rpc_method_handler(_pull),
+                    "Push": grpc.unary_stream_rpc_method_handler(_push),
+                },
+            ),
+        )
+    )
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    print(port, flush=True)
+    # Serve until the parent closes our stdin (or dies, which closes it too).
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.buffer.read)
+    await server.stop(0)
+
+
+# --- client ---------------------------------------------------------------------------------
+
+
+class RawServer:
+    """One server process this process started and stops."""
+
+    def __init__(self) -> None:
+        self.process: asyncio.subprocess.Process | None = None
+        self.address = ""
+
+    async def start(self) -> None:
+        env = dict(os.environ)
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
+        self.process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bench.raw_grpc",
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            env=env,
+        )
+        assert self.process.stdout is not None
+        try:
+            async with asyncio.timeout(START_TIMEOUT):
+                line = await self.process.stdout.readline()
+            self.address = f"127.0.0.1:{int(line)}"
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def stop(self) -> None:
+        process, self.process = self.process, None
+        if process is None:
+            return
+        if process.stdin is not None:
+            process.stdin.close()
+        try:
+            async with asyncio.timeout(10):
+                await process.wait()
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+            await process.wait()
+
+
+class RawCluster:
+    """Two raw servers and one channel to each; calls alternate between them."""
+
+    def __init__(self, size: int = 2) -> None:
+        self.servers = [RawServer() for _ in range(size)]
+        self.channels: list[grpc.aio.Channel] = []
+        self._next = 0
+
+    async def __aenter__(self) -> RawCluster:
+        try:
+            await asyncio.gather(*(s.start() for s in self.servers))
+            for server in self.servers:
+                channel = grpc.aio.insecure_channel(server.address, options=CHANNEL_OPTIONS)
+                await asyncio.wait_for(channel.channel_ready(), START_TIMEOUT)
+                self.channels.append(channel)
+        except BaseException:
+            await self.__aexit__(None, None, None)
+            raise
+        self.unary = [c.unary_unary("/bench.Raw/Call") for c in self.channels]
+        self.pull = [c.stream_stream("/bench.Raw/Pull") for c in self.channels]
+        self.push = [c.unary_stream("/bench.Raw/Push") for c in self.channels]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        channels, self.channels = self.channels, []
+        for channel in channels:
+            await channel.close()
+        await asyncio.gather(*(s.stop() for s in self.servers), return_exceptions=True)
+
+    def pick(self) -> int:
+        index = self._next
+        self._next = (index + 1) % len(self.channels)
+        return index
+
+    async def call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        reply = await self.unary[self.pick()](encode_call(fn, *args))
+        return pickle.loads(reply)
+
+
+if __name__ == "__main__":
+    asyncio.run(serve())
