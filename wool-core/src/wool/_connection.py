@@ -6,6 +6,7 @@ import asyncio
 import collections
 import itertools
 import logging
+import pickle
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -19,12 +20,14 @@ from wool._transport import (
     CHANNEL_OPTIONS,
     DRAINED,
     FRAME_OVERHEAD,
+    LIMIT_HEADER,
     MAX_MESSAGE_BYTES,
     PROTOCOL_HEADER,
     PROTOCOL_VERSION,
     SESSION_HEADER,
     SESSION_METHOD,
     TRANSIENT_CODES,
+    peer_limit,
 )
 from wool._wire import worker_pb2 as pb
 
@@ -68,6 +71,14 @@ class WorkerConnection:
         if task.message is None:
             task.message = encode_task(task)
         session = self._current_session()
+        await session.answered()
+        size = _frames.frame_size(task.message)
+        if size > session.limit - FRAME_OVERHEAD:
+            raise ValueError(
+                f"the call of routine {task.routine}() pickles to {size} bytes, over the "
+                f"message size limit of {session.limit} bytes of worker "
+                f"{self.metadata.uid} at {self.metadata.address} (WOOL_MAX_MESSAGE_BYTES)"
+            )
         call = session.start(task)
         await call.accepted()
         return call
@@ -148,7 +159,12 @@ class _Session:
             request_serializer=_frames.identity,
             response_deserializer=pb.Responses.FromString,
         )
-        self._stream = method(self._requests(), metadata=((PROTOCOL_HEADER, PROTOCOL_VERSION),))
+        self.limit = MAX_MESSAGE_BYTES
+        """The largest message both ends accept, known once the worker answered."""
+        self._stream = method(
+            self._requests(),
+            metadata=((PROTOCOL_HEADER, PROTOCOL_VERSION), (LIMIT_HEADER, str(MAX_MESSAGE_BYTES))),
+        )
         self._reader = asyncio.get_running_loop().create_task(self._read())
 
     def start(self, task: Task) -> RemoteCall:
@@ -166,6 +182,11 @@ class _Session:
     def send_frame(self, frame: bytes) -> None:
         if self.broken is None:
             self._outbox.put_nowait(frame)
+
+    async def answered(self) -> None:
+        """Wait until the worker answered the session (or it failed)."""
+        if not self._answered.is_set():
+            await self._answered.wait()
 
     def release(self, call_id: int) -> None:
         self._calls.pop(call_id, None)
@@ -187,7 +208,7 @@ class _Session:
         worker's immediate refusal makes grpc report INTERNAL instead of its status.
         """
         await self._answered.wait()
-        async for batch in _frames.batches(self._outbox, MAX_MESSAGE_BYTES):
+        async for batch in _frames.batches(self._outbox, self.limit):
             yield batch
 
     async def _read(self) -> None:
@@ -196,6 +217,7 @@ class _Session:
         try:
             headers = await self._stream.initial_metadata()
             self._established = any(key == PROTOCOL_HEADER for key, _ in headers or ())
+            self.limit = peer_limit(headers)
             self._answered.set()
             calls = self._calls
             async for batch in self._stream:
@@ -404,7 +426,11 @@ class RemoteCall:
             self._in_step = False
         frame = response.WhichOneof("frame")
         if frame == "value":
-            item = _serialization.loads(response.value)
+            try:
+                item = self._unpickle(response.value, "item yielded by")
+            except BaseException as exc:
+                self._step_completed(kind, type(exc).__qualname__)
+                raise
             self._step_completed(kind, None)
             return item
         self._finish()
@@ -451,18 +477,29 @@ class RemoteCall:
                     f"value sent to generator routine {self.task.routine}() cannot be "
                     f"pickled: {exc}"
                 ) from exc
-        if len(data) > MAX_MESSAGE_BYTES - FRAME_OVERHEAD:
+        limit = self._session.limit
+        if len(data) > limit - FRAME_OVERHEAD:
             raise ValueError(
                 f"value sent to generator routine {self.task.routine}() pickles to "
-                f"{len(data)} bytes, over wool's message size limit of {MAX_MESSAGE_BYTES} "
-                "bytes (WOOL_MAX_MESSAGE_BYTES)"
+                f"{len(data)} bytes, over the message size limit of {limit} bytes "
+                f"that worker {self.worker.uid} and this caller share (WOOL_MAX_MESSAGE_BYTES)"
             )
         return data
+
+    def _unpickle(self, data: bytes, what: str) -> Any:
+        try:
+            return _serialization.loads(data)
+        except Exception as exc:
+            raise pickle.UnpicklingError(
+                f"the {what} routine {self.task.routine}() on worker {self.worker.uid} could "
+                f"not be unpickled here ({type(exc).__name__}: {exc}); is what it returns "
+                "importable in the caller?"
+            ) from exc
 
     def _decode(self, response: pb.Response) -> Any:
         frame = response.WhichOneof("frame")
         if frame == "value":
-            return _serialization.loads(response.value)
+            return self._unpickle(response.value, "result of")
         if frame == "error":
             raise _serialization.decode_exception(
                 response.error, routine=self.task.routine, worker=self.worker.uid

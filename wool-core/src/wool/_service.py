@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
+import pickle
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -20,10 +21,12 @@ from wool._task import Task, current_proxy, current_task
 from wool._transport import (
     DRAINED,
     FRAME_OVERHEAD,
+    LIMIT_HEADER,
     MAX_MESSAGE_BYTES,
     PROTOCOL_HEADER,
     PROTOCOL_VERSION,
     SESSION_HEADER,
+    peer_limit,
 )
 from wool._wire import worker_pb2 as pb
 
@@ -82,12 +85,14 @@ class WorkerService:
                 f"wool protocol version mismatch: the caller speaks {version or 'none'}, "
                 f"worker {self.metadata.uid} speaks {PROTOCOL_VERSION}",
             )
-        await context.send_initial_metadata(((PROTOCOL_HEADER, PROTOCOL_VERSION),))
-        session = _Session(self)
+        await context.send_initial_metadata(
+            ((PROTOCOL_HEADER, PROTOCOL_VERSION), (LIMIT_HEADER, str(MAX_MESSAGE_BYTES)))
+        )
+        session = _Session(self, peer_limit(context.invocation_metadata()))
         self._sessions.add(session)
         reader = asyncio.get_running_loop().create_task(session.read(requests))
         try:
-            async for batch in _frames.batches(session.outbox, MAX_MESSAGE_BYTES):
+            async for batch in _frames.batches(session.outbox, session.limit):
                 yield batch
             if session.malformed is not None:
                 await context.abort(grpc.StatusCode.INVALID_ARGUMENT, session.malformed)
@@ -121,8 +126,10 @@ class WorkerService:
 
 
 class _Session:
-    def __init__(self, service: WorkerService) -> None:
+    def __init__(self, service: WorkerService, limit: int) -> None:
         self.service = service
+        self.limit = limit
+        """The largest message both this worker and the caller accept."""
         self.outbox: asyncio.Queue[_frames.Frame | None] = asyncio.Queue()
         self.calls: dict[int, _Call] = {}
         self._reading = True
@@ -248,12 +255,21 @@ class _Call:
     async def _begin(self) -> None:
         message = self.message
         worker = self.service.metadata
+        what = "routine"
         try:
             function = self.service.routine(message.callable)
+            what = "arguments"
             args, kwargs = _serialization.loads(message.arguments)
+            what = "caller's proxy"
             proxy = self.service.proxy(message.proxy)
-        except BaseException as exc:
-            self.finish(self._error(exc))
+        except Exception as exc:
+            problem = pickle.UnpicklingError(
+                f"the {what} of routine {message.routine}() could not be unpickled on worker "
+                f"{worker.uid} ({type(exc).__name__}: {exc}); is what the caller sends "
+                "importable there?"
+            )
+            problem.__cause__ = exc
+            self.finish(self._error(problem))
             return
         self.task = Task(
             routine=message.routine,
@@ -276,7 +292,12 @@ class _Call:
         _events.emit("task-started", self.task, worker=worker.uid)
         target = getattr(function, "__wool_function__", function)
         if message.generator:
-            self.generator = target(*args, **kwargs)
+            try:
+                self.generator = target(*args, **kwargs)
+            except BaseException as exc:  # e.g. arguments that do not bind
+                self._stopped(type(exc).__qualname__)
+                self.finish(self._error(exc))
+                return
             self.running = None
             return
         try:
@@ -379,12 +400,13 @@ class _Call:
                 f"({type(value).__qualname__}): {exc}"
             )
             return self._error(problem)
-        if len(payload) > MAX_MESSAGE_BYTES - FRAME_OVERHEAD:
+        limit = self.session.limit
+        if len(payload) > limit - FRAME_OVERHEAD:
             return self._error(
                 ValueError(
                     f"{what} of routine {self.routine}() pickles to {len(payload)} bytes, over "
-                    f"wool's message size limit of {MAX_MESSAGE_BYTES} bytes "
-                    "(WOOL_MAX_MESSAGE_BYTES)"
+                    f"the message size limit of {limit} bytes that this worker and the "
+                    "caller share (WOOL_MAX_MESSAGE_BYTES)"
                 )
             )
         return _frames.value_frame(self.id, payload)

@@ -9,6 +9,8 @@ import grpc
 PROTOCOL_VERSION = "1"
 PROTOCOL_HEADER = "wool-protocol"
 SESSION_METHOD = "/wool.v1.Worker/Session"
+LIMIT_HEADER = "wool-max-message"
+"""Each side's WOOL_MAX_MESSAGE_BYTES, exchanged when a session opens; both use the smaller."""
 SESSION_HEADER = "wool-session"
 DRAINED = "drained"
 """Trailer value of a session the worker ended because it is stopping: any call it had
@@ -18,6 +20,18 @@ MAX_MESSAGE_BYTES = int(os.environ.get("WOOL_MAX_MESSAGE_BYTES", 512 * 1024 * 10
 """Largest frame either side sends or accepts (``WOOL_MAX_MESSAGE_BYTES``, default 512 MiB)."""
 
 FRAME_OVERHEAD = 64 * 1024
+
+
+def peer_limit(metadata: object) -> int:
+    """The smaller of our message limit and the one the peer sent, if it sent one."""
+    for key, value in metadata or ():  # type: ignore[attr-defined]
+        if key == LIMIT_HEADER:
+            try:
+                return min(MAX_MESSAGE_BYTES, int(value))
+            except ValueError:
+                break
+    return MAX_MESSAGE_BYTES
+
 
 TRANSIENT_CODES = frozenset(
     {

@@ -18,7 +18,9 @@ class LocalDiscovery:
     none) named ``wool-<namespace>.shm``, guarded by the lock file ``wool-<namespace>.lock``,
     with change notifications through the folder ``wool-<namespace>.d``. The files exist
     while something is attached and are removed by the last one to leave; leftovers of a
-    crashed process are reclaimed by the next one to attach.
+    crashed process are reclaimed by the next one to attach, and every attach also removes
+    the files of the other namespaces of the directory that no live process is attached to
+    (the private namespace of a pool whose process was killed, say).
 
     A namespace is 1 to 100 ASCII letters, digits, ``_``, ``.`` or ``-``; anything else
     raises ``ValueError``. ``poll_interval`` is how often subscribers rescan in case a

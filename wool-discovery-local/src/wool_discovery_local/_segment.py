@@ -5,6 +5,10 @@ segment's attacher table. Attaching prunes attachers and workers whose processes
 gone, so a crashed process's leftovers are reclaimed by the next user. Detaching removes
 the attachment and, if no live attachment is left, removes the segment, the notify folder
 and the lock file.
+
+A namespace that nobody will attach to again (a crashed pool's private ``pool-<random>``
+namespace) is reclaimed by :func:`sweep_abandoned`, which every attach runs over the
+other namespaces of its directory: those whose attachers are all dead are removed.
 """
 
 from __future__ import annotations
@@ -16,13 +20,23 @@ import os
 import secrets
 import shutil
 from collections.abc import Iterator
+from pathlib import Path
 
 from wool import WorkerMetadata
 from wool_discovery_local import _notify
 from wool_discovery_local._liveness import is_alive, start_time
 from wool_discovery_local._lock import DEFAULT_TIMEOUT, FileLock
-from wool_discovery_local._names import Paths
-from wool_discovery_local._table import HEADER_SIZE, MAGIC, SEGMENT_SIZE, Record, Table
+from wool_discovery_local._names import PREFIX, Paths
+from wool_discovery_local._table import (
+    ATTACHER,
+    ATTACHER_CAPACITY,
+    ATTACHERS_OFFSET,
+    HEADER_SIZE,
+    MAGIC,
+    SEGMENT_SIZE,
+    Record,
+    Table,
+)
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +60,7 @@ class Attachment:
         """Open (creating if needed) the segment of ``paths`` and register this process."""
         token = secrets.randbits(63) | 1
         pid = os.getpid()
+        sweep_abandoned(paths.segment.parent, exclude=paths)
         lock = FileLock(paths.lock, lock_timeout)
         with lock:
             fd = os.open(paths.segment, os.O_RDWR | os.O_CREAT, 0o600)
@@ -177,3 +192,94 @@ def _unlink_if_same(paths: Paths, fd: int) -> None:
     held = os.fstat(fd)
     if (on_disk.st_dev, on_disk.st_ino) == (held.st_dev, held.st_ino):
         os.unlink(paths.segment)
+
+
+_SUFFIXES = (".shm", ".lock", ".d")
+
+
+def sweep_abandoned(directory: Path, *, exclude: Paths | None = None) -> list[str]:
+    """Remove the files of every namespace in ``directory`` that no live process uses.
+
+    A namespace is abandoned when its segment lists no live attacher (or it has no
+    segment at all, only a lock file or notify folder). Its files are removed under its
+    lock, taken without waiting: a namespace whose lock is busy is in use and skipped, as
+    is a segment that is not a wool-discovery-local one. Returns the namespaces removed.
+    Never raises: a file that cannot be inspected or removed is left for a later sweep.
+    """
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return []
+    namespaces: set[str] = set()
+    for name in names:
+        if not name.startswith(PREFIX):
+            continue
+        for suffix in _SUFFIXES:
+            if name.endswith(suffix) and len(name) > len(PREFIX) + len(suffix):
+                namespaces.add(name[len(PREFIX) : -len(suffix)])
+                break
+    removed: list[str] = []
+    for namespace in sorted(namespaces):
+        try:
+            paths = Paths.of(namespace, directory)
+        except ValueError:
+            continue  # not a name this package would have made
+        if exclude is not None and paths == exclude:
+            continue
+        try:
+            if _sweep(paths):
+                removed.append(namespace)
+        except Exception as exc:  # a sweep is a courtesy; it must never break an attach
+            log.debug("could not sweep %s: %r", paths.segment, exc)
+    if removed:
+        log.info("removed the files of abandoned namespaces %s", ", ".join(removed))
+    return removed
+
+
+def _sweep(paths: Paths) -> bool:
+    if _in_use(paths):  # the cheap check, without the lock, for the common case
+        return False
+    lock = FileLock(paths.lock, timeout=0)
+    try:
+        lock.__enter__()
+    except TimeoutError:
+        return False  # someone holds it: in use
+    try:
+        if _in_use(paths):
+            return False
+        try:
+            fd = os.open(paths.segment, os.O_RDONLY)
+        except FileNotFoundError:
+            fd = None
+        if fd is not None:
+            try:
+                _unlink_if_same(paths, fd)
+            finally:
+                os.close(fd)
+        shutil.rmtree(paths.notify, ignore_errors=True)
+        lock.unlink()
+        return True
+    finally:
+        lock.__exit__(None, None, None)
+
+
+def _in_use(paths: Paths) -> bool:
+    """Whether the namespace's segment lists a live attacher, or is not ours to judge.
+
+    A missing or blank segment (its creator crashed before writing the header) is not in
+    use; a foreign file is treated as in use, so that it is never removed.
+    """
+    try:
+        fd = os.open(paths.segment, os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        header = os.pread(fd, HEADER_SIZE, 0)
+        if not header.strip(b"\0"):
+            return False
+        if not header.startswith(MAGIC) or os.fstat(fd).st_size != SEGMENT_SIZE:
+            return True
+        table = os.pread(fd, ATTACHER.size * ATTACHER_CAPACITY, ATTACHERS_OFFSET)
+    finally:
+        os.close(fd)
+    return any(pid and is_alive(pid, started) for pid, started, _ in ATTACHER.iter_unpack(table))

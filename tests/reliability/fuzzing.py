@@ -1,0 +1,161 @@
+"""Fuzzing the worker's wire decoder: random and mutated frames on raw Session streams.
+
+Shared by the fast suite (``test_fuzz.py``, a few dozen examples) and the soak (many
+more). The worker is a real worker process; after every example it must still be alive
+and answer a well-formed call on a new session within a bound. Each example's own wait
+is bounded too: a session that the worker leaves open (say a mutated frame started a
+generator that nobody steps) is cancelled, as a caller would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+from collections.abc import Callable
+
+import attrs
+import grpc
+import grpc.aio
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.reliability import routines as r
+from tests.reliability.support import (
+    RawOutcome,
+    proxy_bytes,
+    raw_session,
+    request_batch,
+    step,
+    task_batch,
+    values,
+)
+from wool import _serialization
+from wool._spawn import LocalWorker
+from wool._wire import worker_pb2 as pb
+
+EXAMPLE_SECONDS = 3.0
+"""How long one example's session may stay open before it is cancelled."""
+HEALTH_SECONDS = 15.0
+"""How long the worker may take to answer the well-formed call after an example."""
+
+
+def valid_sessions() -> list[list[bytes]]:
+    """Well-formed sessions (lists of batches) that the mutations start from."""
+    proxy = proxy_bytes()
+    add = task_batch(1, r.add, (1, 2), proxy=proxy)
+    stream = task_batch(2, r.count_up, (3,), generator=True, proxy=proxy)
+    return [
+        [add],
+        [add, request_batch(pb.Request(call=1, cancel=pb.Cancel()))],
+        [stream, request_batch(step(2)), request_batch(step(2, pb.Step.CLOSE))],
+        [stream + request_batch(step(2))],
+        [
+            stream,
+            request_batch(step(2)),
+            request_batch(step(2, pb.Step.SEND, _serialization.dumps(5))),
+            request_batch(step(2, pb.Step.THROW, _serialization.dumps(ValueError("x")))),
+        ],
+        [task_batch(3, r.echo, ("x" * 300,), proxy=proxy)],
+    ]
+
+
+MUTATIONS = ("flip", "set", "delete", "insert", "truncate", "duplicate", "split", "join")
+
+
+@st.composite
+def sessions(draw: st.DrawFn, bases: list[list[bytes]]) -> list[bytes]:
+    """Random bytes, or a well-formed session damaged by a few mutations."""
+    if draw(st.booleans()) and draw(st.booleans()):  # a quarter: pure noise
+        return draw(st.lists(st.binary(min_size=0, max_size=600), min_size=1, max_size=3))
+    batches = [bytearray(b) for b in draw(st.sampled_from(bases))]
+    for _ in range(draw(st.integers(min_value=1, max_value=4))):
+        index = draw(st.integers(min_value=0, max_value=len(batches) - 1))
+        data = batches[index]
+        where = draw(st.integers(min_value=0, max_value=max(len(data) - 1, 0)))
+        mutation = draw(st.sampled_from(MUTATIONS))
+        if mutation == "flip" and data:
+            data[where] ^= 1 << draw(st.integers(min_value=0, max_value=7))
+        elif mutation == "set" and data:
+            data[where] = draw(st.integers(min_value=0, max_value=255))
+        elif mutation == "delete":
+            del data[where : where + draw(st.integers(min_value=1, max_value=16))]
+        elif mutation == "insert":
+            data[where:where] = draw(st.binary(min_size=1, max_size=16))
+        elif mutation == "truncate":
+            del data[where:]
+        elif mutation == "duplicate":
+            data[where:where] = data[where : where + draw(st.integers(1, 64))]
+        elif mutation == "split" and len(data) > 1:
+            batches[index : index + 1] = [data[:where], data[where:]]
+        elif mutation == "join" and len(batches) > 1:
+            other = batches.pop(index - 1 if index else 1)
+            batches[index - 1 if index else 0] = data + other if index else other + data
+    return [bytes(b) for b in batches]
+
+
+@attrs.define
+class FuzzReport:
+    examples: int = 0
+    cancelled: int = 0
+    """Sessions still open after EXAMPLE_SECONDS (cancelled by the fuzzer)."""
+    statuses: collections.Counter[str] = attrs.field(factory=collections.Counter)
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "examples": self.examples,
+            "cancelled": self.cancelled,
+            "statuses": dict(sorted(self.statuses.items())),
+        }
+
+
+async def healthy(channel: grpc.aio.Channel, worker: LocalWorker) -> None:
+    """The worker is alive and answers a well-formed call on a new session."""
+    assert worker.process is not None and worker.process.returncode is None, (
+        f"the worker died (exit code {worker.process and worker.process.returncode})"
+    )
+    outcome = await raw_session(
+        channel, [task_batch(1, r.add, (20, 22), proxy=proxy_bytes())], timeout=HEALTH_SECONDS
+    )
+    assert not outcome.timed_out, "the worker did not answer a well-formed call: it hangs"
+    assert outcome.code == grpc.StatusCode.OK and values(outcome, 1) == [42], outcome
+
+
+def run_fuzz(
+    max_examples: int, *, progress: Callable[[FuzzReport], None] | None = None
+) -> FuzzReport:
+    """Fuzz a real worker process with ``max_examples`` examples; raises on a failure."""
+    report = FuzzReport()
+    with asyncio.Runner() as runner:
+        worker = LocalWorker()
+        metadata = runner.run(worker.start())
+        channel = grpc.aio.insecure_channel(metadata.address)
+        try:
+            runner.run(healthy(channel, worker))
+            bases = valid_sessions()
+
+            @settings(
+                max_examples=max_examples,
+                deadline=None,
+                database=None,
+                suppress_health_check=list(HealthCheck),
+            )
+            @given(sessions(bases))
+            def example(batches: list[bytes]) -> None:
+                outcome: RawOutcome = runner.run(
+                    raw_session(channel, batches, timeout=EXAMPLE_SECONDS)
+                )
+                report.examples += 1
+                if outcome.timed_out:
+                    report.cancelled += 1
+                    report.statuses["(cancelled)"] += 1
+                else:
+                    report.statuses[outcome.code.name if outcome.code else "?"] += 1
+                runner.run(healthy(channel, worker))
+                if progress is not None:
+                    progress(report)
+
+            example()
+        finally:
+            runner.run(channel.close())
+            runner.run(worker.stop(0))
+    return report

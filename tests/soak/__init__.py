@@ -1,0 +1,1 @@
+"""The soak: wool under sustained load (``nox -s soak``, ``python -m tests.soak.soak``)."""
