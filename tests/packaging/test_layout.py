@@ -19,10 +19,14 @@ ROOT = Path(__file__).resolve().parents[2]
 DISTRIBUTIONS = {
     "wool-core": ("wool-core", "wool"),
     "wool-discovery-local": ("wool-discovery-local", "wool_discovery_local"),
+    "wool-discovery-lan": ("wool-discovery-lan", "wool_discovery_lan"),
     "wool-lb-roundrobin": ("wool-lb-roundrobin", "wool_lb_roundrobin"),
 }
+EXTRAS_ONLY = {"wool-discovery-lan"}
+"""Distributions the root `wool` pulls in through an extra, not by default."""
 PLUGINS = {
     "wool-discovery-local": ("wool.discovery", "local"),
+    "wool-discovery-lan": ("wool.discovery", "lan"),
     "wool-lb-roundrobin": ("wool.loadbalancer", "roundrobin"),
 }
 # third-party packages that belong to exactly one distribution
@@ -82,7 +86,7 @@ def test_root_distribution_has_no_code() -> None:
     assert not (ROOT / "src").exists() and not (ROOT / "wool").exists()
     wheel = pyproject["tool"]["hatch"]["build"]["targets"]["wheel"]
     assert wheel.get("bypass-selection") is True and not wheel.get("packages")
-    pins = {f"{name}=={VERSION}" for name, _ in DISTRIBUTIONS.values()}
+    pins = {f"{name}=={VERSION}" for name, _ in DISTRIBUTIONS.values() if name not in EXTRAS_ONLY}
     assert pins <= set(ROOT_PROJECT["dependencies"])
     extras = ROOT_PROJECT["optional-dependencies"]
     assert f"wool-discovery-lan=={VERSION}" in extras["lan"]
@@ -90,7 +94,14 @@ def test_root_distribution_has_no_code() -> None:
 
 
 def test_import_wool_imports_no_plugin() -> None:
-    modules = ("watchdog", "portalocker", "zeroconf", "wool_discovery_local", "wool_lb_roundrobin")
+    modules = (
+        "watchdog",
+        "portalocker",
+        "zeroconf",
+        "wool_discovery_local",
+        "wool_discovery_lan",
+        "wool_lb_roundrobin",
+    )
     code = f"import sys, wool; print(sorted(m for m in {modules!r} if m in sys.modules))"
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True

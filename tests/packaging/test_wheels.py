@@ -1,6 +1,8 @@
 """The distributions build to wheels that install and work in an empty virtualenv.
 
-One test on purpose: building four wheels and installing them takes about a minute.
+One test on purpose: building five wheels and installing them takes about a minute. The
+``wool`` wheel is installed first without, then with its ``lan`` extra (which the
+wool-discovery-lan wheel satisfies, as ``pip install 'wool[lan]'`` would).
 The wheels are installed by path (PyPI has an unrelated older ``wool``); their
 third-party dependencies come from the package index or pip's cache.
 """
@@ -22,6 +24,7 @@ DISTRIBUTIONS = {
     "wool-core": "wool-core",
     "wool-lb-roundrobin": "wool-lb-roundrobin",
     "wool-discovery-local": "wool-discovery-local",
+    "wool-discovery-lan": "wool-discovery-lan",
     ".": "wool",
 }
 MUST_NOT_IMPORT = (
@@ -29,6 +32,7 @@ MUST_NOT_IMPORT = (
     "portalocker",
     "zeroconf",
     "wool_discovery_local",
+    "wool_discovery_lan",
     "wool_lb_roundrobin",
 )
 
@@ -43,7 +47,7 @@ print(json.dumps({{
     "discovery": sorted(ep.name for ep in entry_points(group="wool.discovery")),
     "loadbalancer": sorted(ep.name for ep in entry_points(group="wool.loadbalancer")),
 }}))
-print(wool.__version__, wool.LocalDiscovery, wool.RoundRobinLoadBalancer)
+print(wool.__version__, wool.LocalDiscovery, wool.RoundRobinLoadBalancer, wool.LanDiscovery)
 """
 
 
@@ -75,7 +79,7 @@ def test_wheels_build_install_and_import(tmp_path: Path) -> None:
     pytest.importorskip("build", reason="needs the 'build' package (nox -s tests installs it)")
     pytest.importorskip("hatchling", reason="needs hatchling (nox -s tests installs it)")
 
-    wheels: list[Path] = []
+    wheels: dict[str, Path] = {}
     for directory, name in DISTRIBUTIONS.items():
         source = (ROOT / directory).resolve()
         assert (source / "pyproject.toml").is_file(), f"missing distribution {directory}"
@@ -85,30 +89,35 @@ def test_wheels_build_install_and_import(tmp_path: Path) -> None:
         built = sorted(out.glob("*.whl"))
         expected = f"{name.replace('-', '_')}-{_version(source)}-py3-none-any.whl"
         assert [w.name for w in built] == [expected], f"{directory} built {built}"
-        wheels.append(built[0])
+        wheels[name] = built[0]
 
     venv = tmp_path / "venv"
     _run(sys.executable, "-m", "venv", venv, cwd=tmp_path)
     python = venv / "bin" / "python"
-    _run(python, "-m", "pip", "install", "--disable-pip-version-check", *wheels, cwd=tmp_path)
+    pip = (python, "-m", "pip", "install", "--disable-pip-version-check")
 
+    # `pip install wool`: without the `lan` extra, asking for it names the install command.
+    _run(*pip, *(w for n, w in wheels.items() if n != "wool-discovery-lan"), cwd=tmp_path)
+    missing = _run(python, "-c", MISSING_LAN, cwd=tmp_path, timeout=120).stdout
+    assert "no discovery plugin named 'lan'" in missing, missing
+    assert "pip install 'wool[lan]'" in missing, missing
+    assert "wool.LanDiscovery is not available" in missing, missing
+
+    # `pip install 'wool[lan]'`: the extra's wool-discovery-lan==<version> is the wheel
+    # given next to it.
+    _run(*pip, f"{wheels['wool']}[lan]", wheels["wool-discovery-lan"], cwd=tmp_path)
     result = _run(python, "-c", CHECK, cwd=tmp_path, timeout=120)
     report_line, attributes = result.stdout.splitlines()[:2]
     report = json.loads(report_line)
     assert report["leaked"] == [], f"`import wool` imported plugin modules: {report['leaked']}"
     assert Path(report["file"]).is_relative_to(venv), report["file"]
     assert "local" in report["discovery"]
+    assert "lan" in report["discovery"]
     assert "roundrobin" in report["loadbalancer"]
     version = _version(ROOT / "wool-core")
     assert attributes.startswith(f"{version} "), attributes
     assert "LocalDiscovery" in attributes and "RoundRobinLoadBalancer" in attributes
-
-    # Without the `lan` extra, asking for it names the command that installs it.
-    if "lan" not in report["discovery"]:
-        missing = _run(python, "-c", MISSING_LAN, cwd=tmp_path, timeout=120).stdout
-        assert "no discovery plugin named 'lan'" in missing, missing
-        assert "pip install 'wool[lan]'" in missing, missing
-        assert "wool.LanDiscovery is not available" in missing, missing
+    assert "LanDiscovery" in attributes
 
 
 MISSING_LAN = """

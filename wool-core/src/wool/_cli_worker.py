@@ -6,14 +6,24 @@ import argparse
 import asyncio
 import contextlib
 import errno
+import ipaddress
 import os
+import re
 import signal
 import socket
 import sys
 
 import attrs
 
-from wool._cli_common import CommandFailed, UsageError, open_discovery, on_stop_signals, say, warn
+from wool._cli_common import (
+    DEFAULT_DISCOVERY,
+    CommandFailed,
+    UsageError,
+    on_stop_signals,
+    open_discovery,
+    say,
+    warn,
+)
 from wool._credentials import WorkerCredentials
 from wool._metadata import DiscoveryEvent
 from wool._protocols import DiscoveryLike, DiscoveryPublisherLike
@@ -101,10 +111,9 @@ def credentials_from_args(args: argparse.Namespace) -> WorkerCredentials | None:
             mutual=True if args.mutual is None else args.mutual,
         )
     except ValueError as exc:
-        flags = {"ca_path": "--ca", "key_path": "--key", "cert_path": "--cert"}
-        message = str(exc)
-        for name, flag in flags.items():
-            message = message.replace(f"{name} ", f"{flag} ")
+        # The messages name the parameters of from_files ("cannot read ca_path '...'"):
+        # name the options instead.
+        message = re.sub(r"\b(ca|key|cert)_path\b", r"--\1", str(exc))
         raise UsageError(f"{message}; check the TLS file options") from None
 
 
@@ -147,6 +156,12 @@ def run(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     discovery, label = open_discovery(args.discovery, args.namespace)
     check_ports(settings.host, settings.ports())
+    if args.discovery != DEFAULT_DISCOVERY and _loopback(settings.advertise or settings.host):
+        warn(
+            f"the workers are reachable at {settings.advertise or settings.host} only, so "
+            f"callers on other hosts cannot use them; to serve them, add --host 0.0.0.0 "
+            "--advertise ADDRESS (an address of this host that they can reach)"
+        )
     # Workers import the modules of the routines they run by name, as `python -m` would
     # from here: make the current directory importable for them (and for this process).
     cwd = os.getcwd()
@@ -185,9 +200,7 @@ class _Runner:
                 except Exception as exc:
                     raise CommandFailed(f"could not open {self.label}: {exc}") from exc
                 try:
-                    if not await self._start(publisher):
-                        return 0
-                    status = await self._supervise(publisher)
+                    status = await self._supervise(publisher) if await self._start(publisher) else 0
                 finally:
                     await self._stop(publisher)
             say("stopped")
@@ -206,19 +219,15 @@ class _Runner:
                     process.kill()
 
     async def _start(self, publisher: DiscoveryPublisherLike) -> bool:
-        """Start and publish every worker; False if a signal came first."""
-        startup = asyncio.ensure_future(
-            asyncio.gather(*(w.start() for w in self.workers), return_exceptions=True)
-        )
-        stop = asyncio.ensure_future(self.stopping.wait())
-        await asyncio.wait({startup, stop}, return_when=asyncio.FIRST_COMPLETED)
-        stop.cancel()
-        if not startup.done():
-            startup.cancel()
-            await asyncio.wait({startup})
-            say("stopped before the workers were ready")
+        """Start and publish every worker; False if a signal came meanwhile.
+
+        A signal does not interrupt the start (a worker killed in its handshake only makes
+        noise): the workers finish starting, then stop like after ``ready``.
+        """
+        results = await asyncio.gather(*(w.start() for w in self.workers), return_exceptions=True)
+        if self.stopping.is_set():
             return False
-        failures = [r for r in startup.result() if isinstance(r, BaseException)]
+        failures = [r for r in results if isinstance(r, BaseException)]
         if failures:
             raise CommandFailed(
                 f"{len(failures)} of {len(self.workers)} workers could not start: {failures[0]}"
@@ -236,10 +245,7 @@ class _Runner:
             self.published.append(worker)
             say(_describe(worker))
         count = f"{len(self.workers)} worker{'s' if len(self.workers) != 1 else ''}"
-        say(
-            f"ready: {count} published through {self.label}; "
-            "stop with Ctrl-C or SIGTERM"
-        )
+        say(f"ready: {count} published through {self.label}; stop with Ctrl-C or SIGTERM")
         return True
 
     async def _supervise(self, publisher: DiscoveryPublisherLike) -> int:
@@ -251,13 +257,13 @@ class _Runner:
             exits[asyncio.ensure_future(worker.process.wait())] = worker
         try:
             while exits:
-                done, _ = await asyncio.wait(
-                    {stop, *exits}, return_when=asyncio.FIRST_COMPLETED
-                )
+                done, _ = await asyncio.wait({stop, *exits}, return_when=asyncio.FIRST_COMPLETED)
                 if self.stopping.is_set():
                     return 0
-                for future in done:
-                    worker = exits.pop(future)
+                for future, worker in list(exits.items()):
+                    if future not in done:
+                        continue
+                    del exits[future]
                     await self._withdraw(publisher, worker)
                     warn(
                         f"worker {worker.uid} (pid {_pid(worker)}) exited unexpectedly with "
@@ -299,6 +305,15 @@ class _Runner:
         for worker, result in zip(self.workers, results, strict=True):
             if isinstance(result, BaseException):
                 warn(f"could not stop worker {worker.uid} (pid {_pid(worker)}): {result!r}")
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _pid(worker: LocalWorker) -> int | str:

@@ -8,7 +8,7 @@ import json
 import signal
 from collections.abc import Callable
 
-from wool._cli_common import CommandFailed, UsageError, open_discovery, on_stop_signals, say, warn
+from wool._cli_common import CommandFailed, UsageError, on_stop_signals, open_discovery, say, warn
 from wool._metadata import DiscoveryEvent, WorkerMetadata
 from wool._protocols import DiscoveryLike
 
@@ -124,11 +124,12 @@ def _row(metadata: WorkerMetadata) -> tuple[str, ...]:
 def _table(workers: list[WorkerMetadata]) -> list[str]:
     rows = [COLUMNS, *(_row(w) for w in workers)]
     widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
-    return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
+    return [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]
 
 
 def _event_line(event: DiscoveryEvent) -> str:
     uid, address, tags, pid, version, secure = _row(event.metadata)
-    return (
-        f"{event.type} {uid} {address} pid={pid} tags={tags} version={version} secure={secure}"
-    )
+    return f"{event.type} {uid} {address} pid={pid} tags={tags} version={version} secure={secure}"

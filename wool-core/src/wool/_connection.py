@@ -83,13 +83,24 @@ class WorkerConnection:
         await call.accepted()
         return call
 
-    async def close(self, *, graceful: bool = False) -> None:
-        """Close the channel; with ``graceful``, let the calls in flight finish first."""
+    async def close(self, *, drain: float = 0.0) -> None:
+        """Close the channel, first giving the calls in flight up to ``drain`` seconds.
+
+        Calls still running then fail with ``WorkerLost``.
+        """
         self._closed = True
         session, self._session = self._session, None
         if session is not None:
-            if graceful:
-                await session.drain()
+            if drain > 0:
+                try:
+                    async with asyncio.timeout(drain):
+                        await session.drain()
+                except TimeoutError:
+                    log.warning(
+                        "worker %s left with calls in flight; giving up on them after %gs",
+                        self._label,
+                        drain,
+                    )
             session.abort()
         channel, self._channel = self._channel, None
         if channel is not None:

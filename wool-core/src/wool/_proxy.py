@@ -21,6 +21,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("wool.proxy")
 
+DROPPED_WORKER_DRAIN_SECONDS = 10.0
+"""How long calls in flight on a worker that left discovery may still finish there: a
+stopping worker finishes them within its grace period; an unreachable one never will."""
+
 
 class WorkerProxy:
     """Routes tasks to the workers a discovery subscriber announces.
@@ -177,7 +181,9 @@ class WorkerProxy:
         else:
             connection = self._context.upsert(metadata, self.credentials)
         if connection is not None:
-            closing = asyncio.get_running_loop().create_task(connection.close(graceful=True))
+            closing = asyncio.get_running_loop().create_task(
+                connection.close(drain=DROPPED_WORKER_DRAIN_SECONDS)
+            )
             self._closing.add(closing)
             closing.add_done_callback(self._closing.discard)
 

@@ -1,0 +1,29 @@
+"""Publish workers through LanDiscovery from a process of its own.
+
+Usage: python -m tests.discovery_lan._scripts.publish INTERFACES TTL WORKERS_JSON
+Prints ``"published"`` (a JSON string) once the workers are published, then keeps them
+published until stdin closes (then leaves the publisher, which says goodbye) or the
+process is killed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+
+from wool import DiscoveryEvent, WorkerMetadata
+from wool_discovery_lan import LanDiscovery
+
+
+async def main(interfaces: str, ttl: int, workers: list[WorkerMetadata]) -> None:
+    async with LanDiscovery(interfaces, ttl=ttl).publisher as publisher:
+        for worker in workers:
+            await publisher.publish(DiscoveryEvent("worker-added", worker))
+        print(json.dumps("published"), flush=True)
+        await asyncio.to_thread(sys.stdin.read)
+
+
+if __name__ == "__main__":
+    listed = [WorkerMetadata.from_dict(d) for d in json.loads(sys.argv[3])]
+    asyncio.run(main(sys.argv[1], int(sys.argv[2]), listed))

@@ -1,0 +1,150 @@
+"""Fixtures for wool-discovery-lan.
+
+Every test that opens zeroconf runs inside a network namespace it creates, whose only
+interface is ``lo``: the ``lan`` fixture moves the test's thread there for the test's
+duration (the event loop runs in that thread, so every socket the test opens is in the
+namespace), and programs the test starts run in it through ``ip netns exec``. No
+multicast ever reaches a real interface. Without root or ``ip`` these tests skip.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import sys
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support import netns
+from wool import DiscoveryEvent, DiscoverySubscriberLike, WorkerMetadata
+
+SCRIPTS = Path(__file__).with_name("_scripts")
+EVENT_TIMEOUT = 10.0
+SHORT_TTL = 2
+"""The TTL of tests that wait for records to expire (the smallest LanDiscovery allows)."""
+
+
+def metadata(uid: str, **fields: object) -> WorkerMetadata:
+    values: dict[str, object] = {
+        "uid": uid,
+        "address": "127.0.0.1:50051",
+        "pid": os.getpid(),
+        "version": "0.16.0",
+    }
+    values.update(fields)
+    return WorkerMetadata(**values)  # type: ignore[arg-type]
+
+
+def added(worker: WorkerMetadata) -> DiscoveryEvent:
+    return DiscoveryEvent("worker-added", worker)
+
+
+def updated(worker: WorkerMetadata) -> DiscoveryEvent:
+    return DiscoveryEvent("worker-updated", worker)
+
+
+def dropped(worker: WorkerMetadata) -> DiscoveryEvent:
+    return DiscoveryEvent("worker-dropped", worker)
+
+
+def socket_count() -> int:
+    """The sockets this process has open."""
+    count = 0
+    for fd in Path("/proc/self/fd").iterdir():
+        with contextlib.suppress(OSError):
+            count += os.readlink(fd).startswith("socket:")
+    return count
+
+
+class Events:
+    """A subscriber iterated in a background task; its events queue up for the test."""
+
+    def __init__(self, subscriber: DiscoverySubscriberLike) -> None:
+        self.iterator = aiter(subscriber)
+        self.queue: asyncio.Queue[DiscoveryEvent] = asyncio.Queue()
+        self.task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        async for event in self.iterator:
+            self.queue.put_nowait(event)
+
+    async def next(self, timeout: float = EVENT_TIMEOUT) -> DiscoveryEvent:
+        """The next event; fails after ``timeout`` seconds."""
+        getter = asyncio.ensure_future(self.queue.get())
+        done, _ = await asyncio.wait(
+            {getter, self.task}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+        )
+        if getter in done:
+            return getter.result()
+        getter.cancel()
+        if self.task.done():
+            self.task.result()  # raises what ended the iteration
+            raise AssertionError("the subscriber's iteration ended")
+        raise AssertionError(f"no discovery event within {timeout} s")
+
+    async def take(self, count: int, timeout: float = EVENT_TIMEOUT) -> list[DiscoveryEvent]:
+        return [await self.next(timeout) for _ in range(count)]
+
+    def pending(self) -> list[DiscoveryEvent]:
+        """The events received and not yet taken (without waiting)."""
+        events = []
+        while not self.queue.empty():
+            events.append(self.queue.get_nowait())
+        return events
+
+    async def close(self) -> None:
+        self.task.cancel()
+        await asyncio.gather(self.task, return_exceptions=True)
+        await self.iterator.aclose()  # type: ignore[attr-defined]
+
+
+@contextlib.asynccontextmanager
+async def following(subscriber: DiscoverySubscriberLike) -> AsyncIterator[Events]:
+    events = Events(subscriber)
+    try:
+        yield events
+    finally:
+        await events.close()
+
+
+@pytest.fixture(scope="session")
+def namespaces_available() -> None:
+    reason = netns.unavailable()
+    if reason is not None:
+        pytest.skip(reason)
+
+
+@pytest.fixture
+def loopback(namespaces_available: None) -> Iterator[netns.Namespace]:
+    """A fresh namespace with only ``lo``, deleted after the test."""
+    with netns.loopback_namespace() as namespace:
+        yield namespace
+    assert namespace.name not in netns.namespaces(), f"{namespace.name} was left behind"
+
+
+@pytest.fixture
+def lan(loopback: netns.Namespace) -> Iterator[netns.Namespace]:
+    """The test runs inside ``loopback``: every socket it opens is in that namespace."""
+    with loopback.entered():
+        yield loopback
+
+
+def python(namespace: netns.Namespace, *argv: str) -> list[str]:
+    """``python argv`` run inside ``namespace``."""
+    return namespace.command(sys.executable, *argv)
+
+
+@contextlib.asynccontextmanager
+async def publisher_process(
+    namespace: netns.Namespace, workers: list[WorkerMetadata], ttl: int
+) -> AsyncIterator[netns.Process]:
+    """Another process, in ``namespace``, that publishes ``workers`` on ``lo``."""
+    listed = json.dumps([w.to_dict() for w in workers])
+    argv = python(namespace, "-m", "tests.discovery_lan._scripts.publish", "lo", str(ttl), listed)
+    async with netns.spawn(argv) as process:
+        assert await process.line(timeout=30) == "published"
+        yield process
