@@ -102,6 +102,16 @@ def test_wheels_build_install_and_import(tmp_path: Path) -> None:
     assert "no discovery plugin named 'lan'" in missing, missing
     assert "pip install 'wool[lan]'" in missing, missing
     assert "wool.LanDiscovery is not available" in missing, missing
+    command = subprocess.run(
+        [venv / "bin" / "wool", "worker", "--discovery", "lan"],
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert command.returncode == 2, command
+    assert command.stderr.strip().endswith("install it with: pip install 'wool[lan]'"), command
 
     # `pip install 'wool[lan]'`: the extra's wool-discovery-lan==<version> is the wheel
     # given next to it.
