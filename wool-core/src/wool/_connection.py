@@ -72,6 +72,8 @@ class WorkerConnection:
             task.message = encode_task(task)
         session = self._current_session()
         await session.answered()
+        if session.broken is not None:
+            raise session.unsent_failure()
         size = _frames.frame_size(task.message)
         if size > session.limit - FRAME_OVERHEAD:
             raise ValueError(
@@ -159,6 +161,8 @@ class _Session:
         self.broken: BaseException | None = None
         self._established = False
         self._drained = False
+        self._code: grpc.StatusCode | None = None
+        self._detail = ""
         self._answered = asyncio.Event()
         self._calls: dict[int, RemoteCall] = {}
         self._ids = itertools.count(1)
@@ -252,6 +256,7 @@ class _Session:
         if self.broken is not None:
             return
         self.broken = error
+        self._code = code
         self._outbox.put_nowait(None)
         self._answered.set()
         detail = error.details() if isinstance(error, grpc.aio.AioRpcError) else str(error)
@@ -260,6 +265,7 @@ class _Session:
             detail = _connect_problem(self.worker, detail or "")
             if self._calls:
                 log.warning("cannot open a session with %s: %s", where, detail)
+        self._detail = detail
         for call in list(self._calls.values()):
             if not call.is_accepted and self._drained:
                 # The worker is stopping and said so: it never read this call's start.
@@ -281,6 +287,22 @@ class _Session:
             call._deliver(failure)
         self._calls.clear()
         self._idle.set()
+
+    def unsent_failure(self) -> DispatchError:
+        """Why a call could not even be sent on this (broken) session.
+
+        Nothing reached the worker, so another worker may always take the call, unless
+        the worker refused the session outright with a non-transient status.
+        """
+        where = f"worker {self.worker.uid} at {self.worker.address}"
+        code = self._code
+        if self._established or self._drained or code is None or code in TRANSIENT_CODES:
+            name = f" ({code.name})" if code is not None else ""
+            return TransientDispatchError(
+                f"{where} is unavailable{name}: {self._detail}", worker=self.worker.uid
+            )
+        detail = self._detail
+        return DispatchError(f"{where} failed ({code.name}): {detail}", worker=self.worker.uid)
 
 
 def _connect_problem(worker: WorkerMetadata, detail: str) -> str:
