@@ -35,7 +35,7 @@ from wool._wire import worker_pb2 as pb
 
 EXAMPLE_SECONDS = 3.0
 """How long one example's session may stay open before it is cancelled."""
-HEALTH_SECONDS = 15.0
+HEALTH_SECONDS = 30.0
 """How long the worker may take to answer the well-formed call after an example."""
 
 

@@ -35,6 +35,7 @@ import shutil
 import sys
 import tempfile
 import time
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -356,7 +357,10 @@ def fuzz_phase(args: argparse.Namespace, report: dict[str, Any]) -> list[str]:
     try:
         result = run_fuzz(args.fuzz)
     except Exception as exc:
-        report["fuzz"] = {"failed": f"{type(exc).__name__}: {exc}"}
+        # Hypothesis wraps what failed (a FlakyFailure holds it): keep the whole story.
+        story = "".join(traceback.format_exception(exc))
+        print(story, file=sys.stderr, flush=True)
+        report["fuzz"] = {"failed": f"{type(exc).__name__}: {exc}", "traceback": story[-4000:]}
         return [f"fuzz: {type(exc).__name__}: {exc}"]
     finally:
         wool_logger.setLevel(level)
