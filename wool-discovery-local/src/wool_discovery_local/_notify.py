@@ -16,6 +16,20 @@ from watchdog.observers.api import BaseObserver
 log = logging.getLogger(__name__)
 
 CHANGED = "changed"
+
+
+class _FolderGoneFilter(logging.Filter):
+    """Drops watchdog's ERROR about events after its thread stopped.
+
+    A namespace's last user removes the notify folder by design; a watcher in another
+    process then sees the folder vanish and watchdog logs this as an error.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "called when the thread is inactive" not in record.getMessage()
+
+
+logging.getLogger("watchdog.observers.inotify").addFilter(_FolderGoneFilter())
 _QUIET = frozenset({"opened", "closed_no_write"})
 
 
