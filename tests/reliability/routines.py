@@ -13,6 +13,7 @@ import threading
 import time
 
 import wool
+from tests.core.routines import add, count_up, echo, pid  # noqa: F401 - shared
 
 
 def announce(path: str) -> None:
@@ -21,27 +22,6 @@ def announce(path: str) -> None:
         s.settimeout(10)
         s.connect(path)
         s.sendall(f"{os.getpid()}\n".encode())
-
-
-@wool.routine
-async def add(x: int, y: int) -> int:
-    return x + y
-
-
-@wool.routine
-async def pid() -> int:
-    return os.getpid()
-
-
-@wool.routine
-async def echo(value: object) -> object:
-    return value
-
-
-@wool.routine
-async def count_up(n: int):
-    for i in range(n):
-        yield i
 
 
 @wool.routine

@@ -2,25 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
-
 import wool
-
-
-@wool.routine
-async def add(x: int, y: int) -> int:
-    return x + y
-
-
-@wool.routine
-async def pid() -> int:
-    return os.getpid()
-
-
-@wool.routine
-async def echo(value: object) -> object:
-    return value
+from tests.core.routines import add, count_up, echo, fib, pid  # noqa: F401 - shared
 
 
 @wool.routine
@@ -37,22 +20,6 @@ async def blob(size: int) -> bytes:
 async def blobs(*sizes: int):
     for size in sizes:
         yield b"x" * size
-
-
-@wool.routine
-async def count_up(n: int):
-    for i in range(n):
-        yield i
-
-
-@wool.routine
-async def fib(n: int) -> int:
-    if n <= 1:
-        return n
-    async with asyncio.TaskGroup() as tg:
-        a = tg.create_task(fib(n - 1))
-        b = tg.create_task(fib(n - 2))
-    return a.result() + b.result()
 
 
 @wool.routine

@@ -433,9 +433,8 @@ def _admit(task: Task, worker: WorkerMetadata) -> str | None:
     )
     try:
         verdict = hook(event=event, worker=worker)
-    except Exception as exc:
+    except Exception:
         log.exception("wool_admit_task failed; admitting %s", task.routine)
-        del exc
         return None
     if verdict is None or verdict is True:
         return None
