@@ -93,6 +93,8 @@ class FakeKubeAPI:
         self.watches: set[_Watch] = set()
         self.requests: list[tuple[str, str, dict[str, str]]] = []
         self.hidden = False
+        self.waiting = 0  # watch requests held at the gate
+        self._gate: asyncio.Event | None = None
         self.port = 0
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
@@ -119,6 +121,8 @@ class FakeKubeAPI:
         return f"{scheme}://127.0.0.1:{self.port}"
 
     async def _start(self) -> None:
+        self._gate = asyncio.Event()
+        self._gate.set()
         app = web.Application()
         app.router.add_get("/api/v1/namespaces/{namespace}/pods", self._list_or_watch)
         app.router.add_get("/api/v1/namespaces/{namespace}/pods/{name}", self._get)
@@ -132,6 +136,8 @@ class FakeKubeAPI:
         self.port = server.sockets[0].getsockname()[1]
 
     async def _stop(self) -> None:
+        if self._gate is not None:
+            self._gate.set()
         for watch in self.watches:
             watch.queue.put_nowait(None)
         if self._runner is not None:
@@ -242,6 +248,22 @@ class FakeKubeAPI:
 
         self._run(run)
 
+    def hold_watches(self, held: bool = True) -> None:
+        """While held, new watch requests wait before they are answered."""
+
+        def run() -> None:
+            assert self._gate is not None
+            if held:
+                self._gate.clear()
+            else:
+                self._gate.set()
+
+        self._run(run)
+
+    def held_watches(self) -> int:
+        """How many watch requests wait at the gate."""
+        return self._run(lambda: self.waiting)
+
     def open_watches(self) -> int:
         """How many watch streams are open."""
         return self._run(lambda: len(self.watches))
@@ -328,6 +350,12 @@ class FakeKubeAPI:
     async def _watch(
         self, request: web.Request, namespace: str, selector: str, query: dict[str, str]
     ) -> web.StreamResponse:
+        assert self._gate is not None
+        self.waiting += 1
+        try:
+            await self._gate.wait()
+        finally:
+            self.waiting -= 1
         response = web.StreamResponse(headers={"Content-Type": "application/json"})
         await response.prepare(request)
         watch = _Watch(namespace, selector, _flag(query.get("allowWatchBookmarks")))
