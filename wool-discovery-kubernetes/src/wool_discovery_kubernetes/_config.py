@@ -23,6 +23,12 @@ class KubernetesConfigError(RuntimeError):
     """No usable Kubernetes configuration (neither in a cluster nor a kubeconfig)."""
 
 
+def kubeconfig_path(kubeconfig: str | None) -> str:
+    """The kubeconfig file(s) to read: ``kubeconfig``, else ``KUBECONFIG`` as it is now
+    (the client library reads it only once, when imported), else ``~/.kube/config``."""
+    return kubeconfig or os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
+
+
 def in_cluster() -> bool:
     """Whether this process runs in a pod with a mounted service account."""
     return (
@@ -45,13 +51,13 @@ async def api_client(kubeconfig: str | None, context: str | None) -> client.ApiC
             )
         else:
             await config.load_kube_config(
-                config_file=kubeconfig,
+                config_file=kubeconfig_path(kubeconfig),
                 context=context,
                 client_configuration=configuration,
                 persist_config=False,
             )
     except (ConfigException, OSError) as exc:
-        where = kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config"
+        where = kubeconfig_path(kubeconfig)
         raise KubernetesConfigError(
             f"no usable Kubernetes configuration: not in a cluster (no service account "
             f"token in {SERVICE_ACCOUNT_DIR}) and the kubeconfig {where!r} does not work "
@@ -77,7 +83,7 @@ def resolve_namespace(
         except OSError:
             return "default"
     try:
-        contexts, current = config.list_kube_config_contexts(kubeconfig)
+        contexts, current = config.list_kube_config_contexts(kubeconfig_path(kubeconfig))
     except (ConfigException, OSError):
         return "default"
     chosen = current
