@@ -58,19 +58,26 @@ class KubernetesDiscovery:
         group.add_argument(
             "--kube-namespace",
             default=None,
+            metavar="NS",
             help="Kubernetes namespace of the pods (default: $WOOL_POD_NAMESPACE, the "
             "service account's, or the kubeconfig context's)",
         )
         group.add_argument(
-            "--pod-name", default=None, help="this pod's name (default: $WOOL_POD_NAME)"
+            "--pod-name",
+            default=None,
+            metavar="NAME",
+            help="this pod's name (default: $WOOL_POD_NAME)",
         )
         group.add_argument(
             "--kubeconfig",
             default=None,
+            metavar="FILE",
             help="kubeconfig file (default: in-cluster service account, else $KUBECONFIG "
             "or ~/.kube/config)",
         )
-        group.add_argument("--kube-context", default=None, help="context of the kubeconfig")
+        group.add_argument(
+            "--kube-context", default=None, metavar="NAME", help="context of the kubeconfig"
+        )
 
     @classmethod
     def from_cli(cls, namespace: str, options: argparse.Namespace) -> KubernetesDiscovery:
