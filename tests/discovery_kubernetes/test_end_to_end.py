@@ -3,11 +3,12 @@ real WorkerPool finds them through the same server and dispatches to them."""
 
 from __future__ import annotations
 
+import json
 import signal
 from pathlib import Path
 
 import wool
-from tests.cli.helpers import running
+from tests.cli.helpers import run, running
 from tests.core import routines as r
 from tests.discovery_kubernetes._fake_api import FakeKubeAPI
 from tests.discovery_kubernetes.conftest import KUBE_NAMESPACE
@@ -59,6 +60,22 @@ async def test_a_pool_dispatches_to_worker_pods_found_through_the_api(
         for pod, started in workers.items():
             assert _annotated_uids(kube_api, pod) == {w.uid for w in started}
         everyone = {w.uid for started in workers.values() for w in started}
+        listing = await run(
+            "workers",
+            "--discovery",
+            "kubernetes",
+            "--namespace",
+            pool,
+            "--kube-namespace",
+            KUBE_NAMESPACE,
+            "--kubeconfig",
+            str(kubeconfig),
+            "--json",
+            "--wait",
+            "1",
+        )
+        assert listing.returncode == 0, listing.stderr
+        assert {record["uid"] for record in json.loads(listing.stdout)} == everyone
         found = KubernetesDiscovery(pool, kube_namespace=KUBE_NAMESPACE, kubeconfig=kubeconfig)
         async with wool.WorkerPool(discovery=found) as workerpool:
             assert workerpool.proxy is not None
