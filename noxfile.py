@@ -51,6 +51,7 @@ TEST_DEPS = (
     "hypothesis",
     "cryptography",
     "trustme",
+    "pyyaml",  # tests/discovery_kubernetes read the example manifests
     GRPCIO_TOOLS,
     "build",
     "hatchling",

@@ -230,6 +230,10 @@ class FakeKubeAPI:
         """End every open watch stream, as a server's timeout or a load balancer does."""
         self._run(lambda: [w.queue.put_nowait(None) for w in self.watches])
 
+    def set_token(self, token: str | None) -> None:
+        """The bearer token required from now on (``None``: none)."""
+        self._run(lambda: setattr(self, "token", token))
+
     def hide_changes(self, hidden: bool = True) -> None:
         """While hidden, changes are stored and versioned but not sent to open watches
         (as the changes a lagging watcher never received)."""

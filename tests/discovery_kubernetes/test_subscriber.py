@@ -263,3 +263,17 @@ async def _until(condition: Callable[[], bool]) -> None:
     async with asyncio.timeout(10):
         while not condition():
             await asyncio.sleep(0.01)
+
+
+async def test_a_refused_subscriber_says_why_and_tries_again(
+    kube_api: FakeKubeAPI, kubeconfig: Path, pool: str, caplog: pytest.LogCaptureFixture
+):
+    a = worker("a", "127.0.0.1:1001")
+    worker_pod(kube_api, "pod-a", pool, [a])
+    accepted = kube_api.token
+    kube_api.set_token("another-token")  # as if the Role binding were missing
+    async with subscribed(kubeconfig, pool) as events:
+        await _until(lambda: kube_api.counts()[0] >= 2)  # refused, and asked again
+        assert "HTTP 401" in caplog.text and "needs a Role" in caplog.text
+        kube_api.set_token(accepted)
+        await no_event_until(events, added(a))

@@ -84,7 +84,7 @@ class PodWatch:
                     version,
                 )
                 version = None
-            except (_Refused, aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            except (_Refused, aiohttp.ClientError, OSError, TimeoutError, ValueError) as exc:
                 log.warning(
                     "pods in %s: %s: %s; retrying in %.1f s",
                     self.namespace,
