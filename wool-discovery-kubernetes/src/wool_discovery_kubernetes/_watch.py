@@ -73,10 +73,14 @@ class PodWatch:
                     }
                     self.pods = pods
                     yield changed
+                received = False
                 async for names, reached in self._watch(version):
-                    version, delay = reached, RETRY_FIRST
+                    version, delay, received = reached, RETRY_FIRST, True
                     if names:
                         yield names
+                if not received:  # a stream that ends at once, again and again: back off
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, RETRY_MAX)
             except _Gone:
                 log.info(
                     "pods in %s: resource version %s is gone; listing again",
