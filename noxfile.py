@@ -52,6 +52,7 @@ TEST_DEPS = (
     "cryptography",
     "trustme",
     "pyyaml",  # tests/discovery_kubernetes read the example manifests
+    "kubernetes-validate",  # ... and check them against the Kubernetes schemas
     GRPCIO_TOOLS,
     "build",
     "hatchling",

@@ -1,4 +1,5 @@
-"""examples/kubernetes, checked offline: the manifests fit together (kinds, labels and
+"""examples/kubernetes, checked offline: the manifests follow the Kubernetes schemas
+(kubernetes-validate, strict: no unknown field) and fit together (kinds, labels and
 selector, Downward API environment, the Role's exact permissions, the TLS Secret), and
 the walkthrough's certificates serve mutual TLS between real wool processes."""
 
@@ -50,6 +51,18 @@ def mounted_secret_files(spec: dict[str, Any], container: dict[str, Any]) -> dic
         for item in secret["items"]:
             files[f"{mount['mountPath']}/{item['path']}"] = item["key"]
     return files
+
+
+@pytest.mark.parametrize("name", ["rbac.yaml", "workers.yaml", "caller.yaml"])
+def test_the_manifests_follow_the_kubernetes_schemas(name: str):
+    validator = pytest.importorskip(
+        "kubernetes_validate", reason="needs kubernetes-validate (nox -s tests installs it)"
+    )
+    for kind, obj in documents(name).items():
+        try:
+            validator.validate(obj, validator.latest_version(), strict=True)
+        except validator.ValidationError as exc:
+            pytest.fail(f"{name}: {kind} does not follow the schema: {exc.message}")
 
 
 def test_the_role_grants_exactly_what_discovery_needs():
