@@ -277,3 +277,18 @@ async def test_a_refused_subscriber_says_why_and_tries_again(
         assert "HTTP 401" in caplog.text and "needs a Role" in caplog.text
         kube_api.set_token(accepted)
         await no_event_until(events, added(a))
+
+
+async def test_a_bad_record_is_reported_once_not_on_every_status_update(
+    kube_api: FakeKubeAPI, kubeconfig: Path, pool: str, caplog: pytest.LogCaptureFixture
+):
+    good, foreign = worker("good", "127.0.0.1:1001"), worker("foreign", "10.9.9.9:1001")
+    worker_pod(kube_api, "pod-a", pool, [good, foreign])
+    async with subscribed(kubeconfig, pool) as events:
+        await no_event_until(events, added(good))
+        for probe in range(3):  # the kubelet updates the pod's status
+            kube_api.update_pod("pod-a", status={"message": f"probe {probe}"})
+        sentinel = worker("sentinel", "127.0.0.2:1001")
+        worker_pod(kube_api, "pod-b", pool, [sentinel], ips=("127.0.0.2",))
+        await no_event_until(events, added(sentinel))  # the updates were read before it
+    assert caplog.text.count("is not an IP of the pod") == 1, caplog.text

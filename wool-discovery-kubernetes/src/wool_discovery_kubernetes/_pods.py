@@ -23,27 +23,49 @@ def pod_name(pod: dict[str, Any]) -> str | None:
     return name if isinstance(name, str) and name else None
 
 
-def contribution(pod: dict[str, Any], pool: str) -> dict[str, WorkerMetadata]:
-    """The workers ``pod`` offers to ``pool``, by uid.
+class Offers:
+    """What each pod of a pool offers, by pod name.
 
-    Nothing unless the pod carries ``wool.dev/pool: <pool>``, is Ready and is not
-    terminating (no ``deletionTimestamp``). Records whose host is not one of the pod's
-    IPs are skipped: a pod may only advertise itself.
+    A pod's annotation is decoded (and what is wrong in it logged) only when the
+    annotation or the pod's IPs change, not on every status update of the pod.
     """
-    metadata = _metadata(pod)
-    labels = metadata.get("labels")
-    if not isinstance(labels, dict) or labels.get(POOL_LABEL) != pool:
+
+    def __init__(self, pool: str) -> None:
+        self.pool = pool
+        self._decoded: dict[str, tuple[object, frozenset[str], dict[str, WorkerMetadata]]] = {}
+
+    def of(self, name: str, pod: dict[str, Any] | None) -> dict[str, WorkerMetadata]:
+        """The workers pod ``name`` offers now (``pod`` ``None``: it was deleted).
+
+        Nothing unless the pod carries ``wool.dev/pool: <pool>``, is Ready and is not
+        terminating (no ``deletionTimestamp``). Records whose host is not one of the
+        pod's IPs are skipped: a pod may only advertise itself.
+        """
+        if pod is None:
+            self._decoded.pop(name, None)
+            return {}
+        metadata = _metadata(pod)
+        labels = metadata.get("labels")
+        if not isinstance(labels, dict) or labels.get(POOL_LABEL) != self.pool:
+            return {}
+        if metadata.get("deletionTimestamp") or not _ready(pod):
+            return {}
+        annotations = metadata.get("annotations")
+        text = annotations.get(WORKERS_ANNOTATION) if isinstance(annotations, dict) else None
+        addresses = frozenset(pod_ips(pod))
+        known = self._decoded.get(name)
+        if known is not None and known[0] == text and known[1] == addresses:
+            return known[2]
+        workers = _accepted(f"pod {metadata.get('namespace')}/{name}", text, addresses)
+        self._decoded[name] = (text, addresses, workers)
+        return workers
+
+
+def _accepted(origin: str, text: object, addresses: frozenset[str]) -> dict[str, WorkerMetadata]:
+    if text is None:
         return {}
-    if metadata.get("deletionTimestamp") or not _ready(pod):
-        return {}
-    annotations = metadata.get("annotations")
-    if not isinstance(annotations, dict) or WORKERS_ANNOTATION not in annotations:
-        return {}
-    origin = f"pod {metadata.get('namespace')}/{metadata.get('name')}"
-    workers = decode_workers(annotations[WORKERS_ANNOTATION], origin)
-    addresses = pod_ips(pod)
     accepted: dict[str, WorkerMetadata] = {}
-    for uid, worker in workers.items():
+    for uid, worker in decode_workers(text, origin).items():
         if host_ip(worker) not in addresses:
             log.warning(
                 "%s: skipping worker %s: its address %s is not an IP of the pod (%s)",

@@ -10,7 +10,7 @@ from kubernetes_asyncio import client
 
 from wool import DiscoveryEvent, WorkerMetadata
 from wool_discovery_kubernetes._config import api_client, resolve_namespace
-from wool_discovery_kubernetes._pods import contribution
+from wool_discovery_kubernetes._pods import Offers
 from wool_discovery_kubernetes._records import POOL_LABEL, validate_pool
 from wool_discovery_kubernetes._watch import PodWatch
 
@@ -54,13 +54,10 @@ async def _follow(subscriber: KubernetesSubscriber) -> AsyncGenerator[DiscoveryE
     api = await api_client(subscriber.kubeconfig, subscriber.context)
     try:
         watch = PodWatch(client.CoreV1Api(api), namespace, f"{POOL_LABEL}={subscriber.pool}")
-        workers = _Workers(subscriber.pool)
+        offers, workers = Offers(subscriber.pool), _Workers()
         async for changed in watch.changes():
             for name in changed:
-                workers.offer(
-                    name,
-                    contribution(watch.pods[name], subscriber.pool) if name in watch.pods else {},
-                )
+                workers.offer(name, offers.of(name, watch.pods.get(name)))
             for event in workers.events():
                 yield event
     finally:
@@ -70,8 +67,7 @@ async def _follow(subscriber: KubernetesSubscriber) -> AsyncGenerator[DiscoveryE
 class _Workers:
     """The workers each pod offers, and those announced to the subscriber's reader."""
 
-    def __init__(self, pool: str) -> None:
-        self.pool = pool
+    def __init__(self) -> None:
         self.offers: dict[str, dict[str, WorkerMetadata]] = {}
         self.announced: dict[str, tuple[str, WorkerMetadata]] = {}  # uid -> (pod, worker)
 
