@@ -93,6 +93,7 @@ class FakeKubeAPI:
         self.watches: set[_Watch] = set()
         self.requests: list[tuple[str, str, dict[str, str]]] = []
         self.hidden = False
+        self.gone_as_status = False  # answer a watch from a compacted version with HTTP 410
         self.waiting = 0  # watch requests held at the gate
         self._gate: asyncio.Event | None = None
         self.port = 0
@@ -360,10 +361,12 @@ class FakeKubeAPI:
             await self._gate.wait()
         finally:
             self.waiting -= 1
+        since = query.get("resourceVersion", "")
+        if self.gone_as_status and since not in ("", "0") and int(since) < self.floor:
+            return _status(410, "Expired")
         response = web.StreamResponse(headers={"Content-Type": "application/json"})
         await response.prepare(request)
         watch = _Watch(namespace, selector, _flag(query.get("allowWatchBookmarks")))
-        since = query.get("resourceVersion", "")
         if since in ("", "0"):
             for (ns, _), pod in sorted(self.pods.items()):
                 watch.offer("ADDED", ns, None, copy.deepcopy(pod))

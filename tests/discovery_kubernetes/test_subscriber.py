@@ -22,7 +22,7 @@ from tests.discovery_kubernetes.conftest import (
     worker,
 )
 from wool import DiscoveryEvent, WorkerMetadata
-from wool_discovery_kubernetes import POOL_LABEL, WORKERS_ANNOTATION, encode_workers
+from wool_discovery_kubernetes import POOL_LABEL, WORKERS_ANNOTATION, _watch, encode_workers
 
 
 def annotate(api: FakeKubeAPI, pod: str, workers: list[WorkerMetadata] | str) -> None:
@@ -197,9 +197,11 @@ async def test_410_gone_relists_and_emits_only_the_difference(
         await no_event_until(events, added(d))
 
 
+@pytest.mark.parametrize("as_status", [False, True], ids=["error-event", "http-status"])
 async def test_a_watch_from_a_compacted_version_relists(
-    kube_api: FakeKubeAPI, kubeconfig: Path, pool: str
+    kube_api: FakeKubeAPI, kubeconfig: Path, pool: str, as_status: bool
 ):
+    kube_api.gone_as_status = as_status  # set before any request: no race with the server
     a, b = worker("a", "127.0.0.1:1001"), worker("b", "127.0.0.1:1002")
     worker_pod(kube_api, "pod-a", pool, [a])
     async with subscribed(kubeconfig, pool) as events:
@@ -292,3 +294,15 @@ async def test_a_bad_record_is_reported_once_not_on_every_status_update(
         worker_pod(kube_api, "pod-b", pool, [sentinel], ips=("127.0.0.2",))
         await no_event_until(events, added(sentinel))  # the updates were read before it
     assert caplog.text.count("is not an IP of the pod") == 1, caplog.text
+
+
+async def test_a_long_list_is_read_page_by_page(
+    kube_api: FakeKubeAPI, kubeconfig: Path, pool: str, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setattr(_watch, "LIST_PAGE", 2)
+    published = [worker(f"w{i}", f"127.0.0.{i}:1000") for i in range(1, 6)]
+    for i, one in enumerate(published, 1):
+        worker_pod(kube_api, f"pod-{i}", pool, [one], ips=(f"127.0.0.{i}",))
+    async with subscribed(kubeconfig, pool) as events:
+        assert await next_events(events, 5) == {added(w) for w in published}
+    assert kube_api.counts()[0] == 3, "5 pods in pages of 2 take 3 list requests"
