@@ -93,6 +93,7 @@ class FakeKubeAPI:
         self.watches: set[_Watch] = set()
         self.requests: list[tuple[str, str, dict[str, str]]] = []
         self.hidden = False
+        self.failing_patches = 0  # answer the next patches with 503
         self.gone_as_status = False  # answer a watch from a compacted version with HTTP 410
         self.waiting = 0  # watch requests held at the gate
         self._gate: asyncio.Event | None = None
@@ -230,6 +231,10 @@ class FakeKubeAPI:
     def close_watches(self) -> None:
         """End every open watch stream, as a server's timeout or a load balancer does."""
         self._run(lambda: [w.queue.put_nowait(None) for w in self.watches])
+
+    def fail_patches(self, count: int) -> None:
+        """Answer the next ``count`` patches with ``503 Service Unavailable``."""
+        self._run(lambda: setattr(self, "failing_patches", count))
 
     def set_token(self, token: str | None) -> None:
         """The bearer token required from now on (``None``: none)."""
@@ -406,6 +411,9 @@ class FakeKubeAPI:
             return _status(401, "Unauthorized")
         if request.content_type != "application/merge-patch+json":
             return _status(415, f"UnsupportedMediaType {request.content_type}")
+        if self.failing_patches > 0:
+            self.failing_patches -= 1
+            return _status(503, "ServiceUnavailable")
         pod = self.pods.get((namespace, name))
         if pod is None:
             return _status(404, "NotFound")

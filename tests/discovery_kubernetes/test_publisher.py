@@ -109,3 +109,20 @@ async def test_the_pod_identity_comes_from_the_downward_api_variables(
 async def test_using_a_publisher_before_entering_it_is_an_error(kubeconfig: Path, pool: str):
     with pytest.raises(RuntimeError, match="not entered"):
         await discovery(kubeconfig, pool).publisher.publish(added(worker("one")))
+
+
+async def test_a_busy_api_server_is_tried_again_then_reported(
+    kube_api: FakeKubeAPI, kubeconfig: Path, pool: str
+):
+    kube_api.create_pod("worker-0")
+    async with discovery(kubeconfig, pool).publisher as publisher:
+        kube_api.fail_patches(2)
+        await publisher.publish(added(worker("one")))
+        assert set(decode_workers(annotation(kube_api))) == {"one"}
+        kube_api.fail_patches(10)
+        with pytest.raises(PublishError, match="HTTP 503"):
+            await publisher.publish(added(worker("two")))
+        assert set(decode_workers(annotation(kube_api))) == {"one"}
+        kube_api.fail_patches(0)
+        await publisher.publish(added(worker("three")))
+        assert set(decode_workers(annotation(kube_api))) == {"one", "three"}

@@ -29,8 +29,10 @@ from wool_discovery_kubernetes._records import (
 
 log = logging.getLogger(__name__)
 
-PATCH_TIMEOUT = 30.0
+PATCH_TIMEOUT = 10.0
 """Seconds one patch of the pod may take."""
+RETRY_PAUSES = (0.2, 0.5, 1.0)
+"""Pauses before trying a patch again after a 429, a 5xx or a broken connection."""
 
 
 class PublishError(RuntimeError):
@@ -155,6 +157,26 @@ def _warn_if_foreign(worker: WorkerMetadata, target: tuple[str, str]) -> None:
 
 
 async def _patch(api: client.ApiClient, namespace: str, name: str, body: dict[str, object]) -> None:
+    """Merge-patch the pod, trying again (briefly) when the API server is busy or
+    unreachable; :class:`PublishError` when it refuses."""
+    for attempt, pause in enumerate((*RETRY_PAUSES, None)):
+        try:
+            await _patch_once(api, namespace, name, body)
+            return
+        except (_Busy, aiohttp.ClientConnectionError) as exc:
+            if pause is None:
+                raise PublishError(f"cannot patch pod {namespace}/{name}: {exc}") from None
+            log.info("patching pod %s/%s (attempt %d): %s", namespace, name, attempt + 1, exc)
+            await asyncio.sleep(pause)
+
+
+class _Busy(Exception):
+    """The API server answered 429 or 5xx: worth another try."""
+
+
+async def _patch_once(
+    api: client.ApiClient, namespace: str, name: str, body: dict[str, object]
+) -> None:
     # the client's signature omits _content_type, which selects the patch format
     options: dict[str, Any] = {"_content_type": "application/merge-patch+json"}
     response = await raw(
@@ -170,6 +192,8 @@ async def _patch(api: client.ApiClient, namespace: str, name: str, body: dict[st
     try:
         if not 200 <= response.status < 300:
             detail = (await response.text())[:500]
+            if response.status == 429 or response.status >= 500:
+                raise _Busy(f"HTTP {response.status} {response.reason}: {detail}")
             hint = ""
             if response.status in (401, 403):
                 hint = "; the pod's service account needs a Role allowing patch on pods"
