@@ -9,7 +9,6 @@ import ssl
 from collections.abc import Iterator
 from pathlib import Path
 
-import aiohttp
 import pytest
 import trustme
 
@@ -28,6 +27,7 @@ from wool_discovery_kubernetes import (
     POD_NAMESPACE_VARIABLE,
     KubernetesConfigError,
     KubernetesDiscovery,
+    PublishError,
     _config,
 )
 
@@ -93,7 +93,7 @@ async def test_in_cluster_rejects_a_server_its_ca_did_not_sign(service_account):
     folder, _, api = service_account
     trustme.CA().cert_pem.write_to_path(str(folder / "ca.crt"))  # another CA
     api.create_pod("worker-0")
-    with pytest.raises(aiohttp.ClientConnectorCertificateError):
+    with pytest.raises(PublishError, match="certificate verify failed.*check the cluster CA"):
         async with KubernetesDiscovery("gpu").publisher:
             pass
     assert "wool.dev/pool" not in api.pod("worker-0")["metadata"]["labels"]

@@ -163,6 +163,12 @@ async def _patch(api: client.ApiClient, namespace: str, name: str, body: dict[st
         try:
             await _patch_once(api, namespace, name, body)
             return
+        except aiohttp.ClientSSLError as exc:  # not worth another try
+            raise PublishError(
+                f"cannot patch pod {namespace}/{name}: TLS with the API server failed ({exc}); "
+                "check the cluster CA (the service account's ca.crt, or the kubeconfig's "
+                "certificate-authority)"
+            ) from None
         except (_Busy, aiohttp.ClientConnectionError) as exc:
             if pause is None:
                 raise PublishError(f"cannot patch pod {namespace}/{name}: {exc}") from None
