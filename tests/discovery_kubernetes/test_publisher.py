@@ -18,6 +18,7 @@ from tests.discovery_kubernetes.conftest import (
     worker,
 )
 from wool_discovery_kubernetes import (
+    POD_IP_VARIABLE,
     POD_NAME_VARIABLE,
     POD_NAMESPACE_VARIABLE,
     POOL_LABEL,
@@ -126,3 +127,20 @@ async def test_a_busy_api_server_is_tried_again_then_reported(
         kube_api.fail_patches(0)
         await publisher.publish(added(worker("three")))
         assert set(decode_workers(annotation(kube_api))) == {"one", "three"}
+
+
+async def test_a_worker_that_does_not_advertise_the_pod_ip_is_flagged(
+    kube_api: FakeKubeAPI,
+    kubeconfig: Path,
+    pool: str,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+):
+    kube_api.create_pod("worker-0", ips=("10.244.0.5",))
+    monkeypatch.setenv(POD_IP_VARIABLE, "10.244.0.5")
+    async with discovery(kubeconfig, pool).publisher as publisher:
+        await publisher.publish(added(worker("right", "10.244.0.5:48100")))
+        assert "advertises" not in caplog.text
+        await publisher.publish(added(worker("wrong", "127.0.0.1:48101")))
+    assert "worker wrong advertises 127.0.0.1:48101, not the pod's IP 10.244.0.5" in caplog.text
+    assert "--advertise $(WOOL_POD_IP)" in caplog.text
