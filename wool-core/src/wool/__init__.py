@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from wool import _plugins
+from wool._candidates import Candidate
 from wool._connection import RemoteCall, WorkerConnection
 from wool._credentials import WorkerCredentials
 from wool._errors import (
@@ -30,7 +31,6 @@ from wool._protocols import (
     DiscoveryLike,
     DiscoveryPublisherLike,
     DiscoverySubscriberLike,
-    LoadBalancerContextLike,
     LoadBalancerLike,
 )
 from wool._proxy import WorkerProxy
@@ -59,13 +59,13 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "Candidate",
     "DiscoveryEvent",
     "DiscoveryLike",
     "DiscoveryPublisherLike",
     "DiscoverySubscriberLike",
     "DispatchError",
     "LanDiscovery",
-    "LoadBalancerContextLike",
     "LoadBalancerLike",
     "LocalDiscovery",
     "NoWorkersAvailable",
