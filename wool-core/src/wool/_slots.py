@@ -22,6 +22,11 @@ class Slots:
         return self._free
 
     @property
+    def waiting(self) -> int:
+        """Acquirers waiting for a slot now."""
+        return sum(not w.done() for w in self._waiters)
+
+    @property
     def exhausted(self) -> bool:
         """Whether an acquire would wait now."""
         return self._free == 0
