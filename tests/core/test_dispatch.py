@@ -9,6 +9,7 @@ Real workers served in this process, real gRPC servers failing with a chosen sta
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import warnings
 from collections.abc import Sequence
@@ -191,11 +192,15 @@ async def test_a_balancer_with_the_old_dispatch_contract_is_told_what_changed():
             pass
 
 
-async def test_concurrent_dispatches_through_a_choosing_balancer_all_run():
+async def test_concurrent_dispatches_count_as_in_flight_from_the_moment_they_are_sent():
     class LeastBusy:
         def order(self, task, candidates):
             return [min(candidates, key=lambda c: c.in_flight)]
 
-    async with InProcessPool(3, loadbalancer=LeastBusy()):
+    async with InProcessPool(3, loadbalancer=LeastBusy()) as pool:
+        calls = await asyncio.gather(*(dispatch(pool, i, i) for i in range(30)))
+        per_worker = collections.Counter(call.worker.uid for call in calls)
+        assert sorted(per_worker.values()) == [10, 10, 10]
+        assert [await call.result() for call in calls] == [2 * i for i in range(30)]
         results = await asyncio.gather(*(r.add(i, i) for i in range(60)))
     assert results == [2 * i for i in range(60)]

@@ -20,9 +20,11 @@ class Candidate:
     """A worker a task may go to, with what is known of its load, as a balancer sees it.
 
     ``metadata`` is the worker's discovery record. ``in_flight`` counts the calls this
-    proxy has running on the worker now. ``reported_running`` and ``loop_lag`` (seconds)
-    are the load the worker reports of itself, ``None`` while it reports nothing (no
-    worker reports them yet; a load-aware balancer should treat ``None`` as unknown).
+    proxy has sent to the worker that have not ended, those still being dispatched
+    included (so a burst of concurrent dispatches sees its own earlier members).
+    ``reported_running`` and ``loop_lag`` (seconds) are the load the worker reports of
+    itself, ``None`` while it reports nothing (no worker reports them yet; a load-aware
+    balancer should treat ``None`` as unknown).
     """
 
     metadata: WorkerMetadata

@@ -14,7 +14,7 @@ a worker fails is decided here, once, for every balancer:
 from __future__ import annotations
 
 import inspect
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from wool._candidates import Candidate, WorkerSet
@@ -26,8 +26,14 @@ if TYPE_CHECKING:
     from wool._task import Task
 
 
-async def first_accepting(task: Task, balancer: LoadBalancerLike, workers: WorkerSet) -> RemoteCall:
-    """The call of the first worker, in the balancer's order, that accepts ``task``."""
+async def first_accepting(
+    task: Task, balancer: LoadBalancerLike, workers: WorkerSet
+) -> tuple[RemoteCall, Callable[[], None]]:
+    """The call of the first worker, in the balancer's order, that accepts ``task``.
+
+    The call counts as in flight on its worker from the moment it is sent there (so
+    that concurrent dispatches see it); call the returned function when it ends.
+    """
     candidates = workers.candidates()
     failures: list[str] = []
     tried = 0
@@ -36,13 +42,18 @@ async def first_accepting(task: Task, balancer: LoadBalancerLike, workers: Worke
         if connection is None:
             continue  # it left discovery, or another dispatch evicted it, meanwhile
         tried += 1
+        finished = workers.started(candidate.uid)
         try:
-            return await connection.dispatch(task)
+            return await connection.dispatch(task), finished
         except TransientDispatchError as exc:
             failures.append(str(exc))
         except DispatchError as exc:
             workers.evict(candidate.metadata)
             failures.append(str(exc))
+        except BaseException:
+            finished()
+            raise
+        finished()
     detail = "; ".join(failures) if failures else "no workers are known"
     raise NoWorkersAvailable(f"no worker accepted {task.routine}() after trying {tried}: {detail}")
 

@@ -140,11 +140,10 @@ class WorkerProxy:
             await self._slots.acquire()
         self.in_flight += 1
         try:
-            call = await first_accepting(task, self.loadbalancer, self._context)
+            call, on_worker_finished = await first_accepting(task, self.loadbalancer, self._context)
         except BaseException:
             self._finished()
             raise
-        on_worker_finished = self._context.started(call.worker.uid)
 
         def finished() -> None:
             on_worker_finished()
