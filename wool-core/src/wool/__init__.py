@@ -1,7 +1,8 @@
 # pyright: reportUnsupportedDunderAll=false
 """wool: run async functions and async generators on a pool of worker processes.
 
-The public API is what ``__all__`` names. ``LocalDiscovery``, ``LanDiscovery`` and
+The public API is what ``__all__`` names, and the modules ``wool.plugins`` (for plugin
+authors) and ``wool.testing`` (imported explicitly). ``LocalDiscovery``, ``LanDiscovery`` and
 ``RoundRobinLoadBalancer`` come from plugin distributions, found through entry points the
 first time they are used.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from wool import _plugins
+from wool import plugins as plugins
 from wool._candidates import Candidate
 from wool._connection import RemoteCall, WorkerConnection
 from wool._credentials import WorkerCredentials
