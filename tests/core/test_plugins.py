@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -174,3 +176,17 @@ def test_the_scan_catches_every_form_of_private_import(tmp_path: Path):
         "3: wool._events",
         "5: wool._proxy",
     ]
+
+
+def test_import_wool_gives_the_plugin_api_but_not_the_kit_nor_pytest():
+    code = (
+        "import sys, wool\n"
+        "print(callable(wool.plugins.register),"
+        " sorted(m for m in ('wool.testing', 'pytest') if m in sys.modules))\n"
+        "import wool.testing\n"
+        "print('pytest' in sys.modules)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert result.stdout.split("\n")[:2] == ["True []", "False"]
