@@ -63,26 +63,26 @@ async def test_the_balancers_first_choice_takes_the_task():
             assert await call.result() == i + 1
 
 
-@pytest.mark.parametrize("code", TRANSIENT, ids=lambda c: c.name)
-async def test_a_transient_failure_skips_the_worker_and_keeps_it(code: grpc.StatusCode):
-    async with RogueWorker(code) as rogue:
+@pytest.mark.parametrize(
+    ("code", "evicted"),
+    [(code, False) for code in TRANSIENT] + [(code, True) for code in EVICTING],
+    ids=lambda value: value.name if isinstance(value, grpc.StatusCode) else str(value),
+)
+async def test_a_transient_failure_skips_the_worker_and_any_other_evicts_it(
+    code: grpc.StatusCode, evicted: bool
+):
+    rogue = RogueWorker(code)
+    async with rogue as metadata:
         balancer = Ranked(rogue.uid)
-        async with InProcessPool(1, loadbalancer=balancer, others=[rogue]) as pool:
+        async with InProcessPool(1, loadbalancer=balancer, others=[metadata]) as pool:
             results = [await r.add(i, 1) for i in range(3)]
-            assert rogue.uid in {m.uid for m in pool.proxy.workers}
+            routable = {m.uid for m in pool.proxy.workers}
+            candidates = [c.uid for c in balancer.seen[-1]]
     assert results == [1, 2, 3]
-
-
-@pytest.mark.parametrize("code", EVICTING, ids=lambda c: c.name)
-async def test_any_other_dispatch_failure_evicts_the_worker(code: grpc.StatusCode):
-    async with RogueWorker(code) as rogue:
-        balancer = Ranked(rogue.uid)
-        async with InProcessPool(1, loadbalancer=balancer, others=[rogue]) as pool:
-            results = [await r.add(i, 1) for i in range(3)]
-            assert rogue.uid not in {m.uid for m in pool.proxy.workers}
-            later = [c.uid for c in balancer.seen[-1]]
-    assert results == [1, 2, 3]
-    assert rogue.uid not in later, "an evicted worker is no longer a candidate"
+    assert (rogue.uid not in routable) == evicted
+    # A kept worker stays first in line (and is tried again); an evicted one is gone.
+    assert (rogue.uid not in candidates) == evicted
+    assert rogue.sessions == (1 if evicted else 3)
 
 
 async def test_a_refusing_worker_is_skipped_and_kept():
