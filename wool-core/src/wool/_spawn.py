@@ -48,6 +48,7 @@ class LocalWorker:
         try:
             self.process = await asyncio.create_subprocess_exec(
                 sys.executable,
+                "-P",  # no current directory in front of sys.path: the config sets it
                 "-m",
                 "wool._worker_process",
                 str(write_fd),
