@@ -75,12 +75,14 @@ class WorkerCredentials:
         key = cert = None
         if key_path is not None:
             key = _read(key_path, "key_path")
-            _warn_if_readable_by_others(key_path)
             labels["key"] = f"key_path {str(key_path)!r}"
         if cert_path is not None:
             cert = _read(cert_path, "cert_path")
             labels["cert"] = f"cert_path {str(cert_path)!r}"
-        return cls._checked(ca, key, cert, mutual, server_name, labels)
+        credentials = cls._checked(ca, key, cert, mutual, server_name, labels)
+        if key_path is not None:
+            _warn_if_readable_by_others(key_path)
+        return credentials
 
     @classmethod
     def from_pem(
