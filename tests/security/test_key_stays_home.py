@@ -75,3 +75,14 @@ async def test_a_worker_without_client_auth_names_it_when_a_routine_nests(pki, d
 async def test_a_plaintext_pool_nests_as_before():
     async with asyncio.timeout(BOUND), wool.WorkerPool(size=2):
         assert await r.fib(6) == 8
+
+
+async def test_nested_calls_keep_the_callers_server_name(pki, discovery):
+    """Workers certified for a DNS name: the worker's own credentials set no server_name."""
+    async with asyncio.timeout(BOUND):
+        async with (
+            worker_process(pki.credentials(pki.dns_only)) as worker,
+            published(discovery, worker),
+            caller(discovery, pki.credentials(server_name="wool-worker.test"), worker.uid),
+        ):
+            assert await r.add_nested(2, 3) == 5

@@ -35,7 +35,8 @@ class WorkerProxy:
     own ancestors hold. Only workers whose tags include all of ``tags`` and whose
     ``secure`` flag matches the presence of ``credentials`` are used. The proxy pickles to
     its configuration, so a worker that receives it can dispatch nested routines through
-    its own copy.
+    its own copy; the credentials stay behind, and a worker's copy connects with the
+    credentials that worker serves with.
     """
 
     def __init__(
