@@ -183,8 +183,7 @@ def lowest(session: nox.Session, plugin: str) -> None:
         "--constraint",
         str(constraints),
         "./wool-core",
-        f"./{plugin}",
-        *POOL_DEFAULTS,
+        *dict.fromkeys((f"./{plugin}", *POOL_DEFAULTS)),
         *LOWEST_TEST_DEPS,
     )
     session.run(
