@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 
 import grpc
 import pytest
+import trustme
+from cryptography import x509
 
 import wool
 from tests.security import routines as r
 from tests.security.helpers import BOUND, caller, published, recording_worker
+from wool._certificates import extended_key_usage
 
 
 def test_a_certificate_for_neither_tls_role_is_refused(pki):
@@ -70,3 +74,46 @@ def test_from_files_warns_when_the_key_is_readable_by_others(pki, tmp_path, capl
     else:
         [warning] = warnings
         assert str(files["key"]) in warning and warned in warning and "chmod 600" in warning
+
+
+IDENTITIES = (
+    "worker",
+    "caller",
+    "stranger",
+    "expired",
+    "server_only",
+    "client_only",
+    "code_signing",
+)
+
+
+def _reference_usage(pem: bytes) -> frozenset[str] | None:
+    """The extended key usage as the cryptography library reads it."""
+    leaf = x509.load_pem_x509_certificate(pem)
+    try:
+        usage = leaf.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    except x509.ExtensionNotFound:
+        return None
+    return frozenset(oid.dotted_string for oid in usage)
+
+
+@pytest.mark.parametrize("name", IDENTITIES)
+def test_wool_reads_the_extended_key_usage_cryptography_reads(pki, name):
+    cert = getattr(pki, name).cert
+    assert extended_key_usage(cert) == _reference_usage(cert)
+
+
+def test_a_certificate_without_the_extension_allows_any_usage(pki):
+    assert extended_key_usage(pki.ca_pem) is None  # trustme's CA has none
+    rsa = trustme.CA(key_type=trustme.KeyType.RSA).issue_cert("127.0.0.1")
+    pem = rsa.cert_chain_pems[0].bytes()
+    assert extended_key_usage(pem) == _reference_usage(pem)
+
+
+def test_a_truncated_certificate_is_a_value_error(pki):
+    der = ssl.PEM_cert_to_DER_cert(
+        pki.worker.cert.decode().split("-----END")[0] + "-----END CERTIFICATE-----\n"
+    )
+    truncated = ssl.DER_cert_to_PEM_cert(der[: len(der) // 2]).encode()
+    with pytest.raises(ValueError):
+        extended_key_usage(truncated)

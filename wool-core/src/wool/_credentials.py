@@ -13,8 +13,14 @@ from pathlib import Path
 
 import attrs
 import grpc
-from cryptography import x509
-from cryptography.x509.oid import ExtendedKeyUsageOID
+
+from wool._certificates import (
+    ANY_USAGE,
+    CLIENT_AUTH,
+    SERVER_AUTH,
+    extended_key_usage,
+    usage_names,
+)
 
 log = logging.getLogger("wool.credentials")
 
@@ -145,7 +151,7 @@ class WorkerCredentials:
                 "these WorkerCredentials hold no key and certificate, so a worker cannot "
                 "serve TLS with them (they only let a caller connect to one-way TLS workers)"
             )
-        if not _allows(self.cert, ExtendedKeyUsageOID.SERVER_AUTH):
+        if not _allows(self.cert, SERVER_AUTH):
             raise ValueError(
                 "the certificate of these WorkerCredentials cannot serve a worker: its "
                 f"extended key usage lists {_usage_names(self.cert)} but not serverAuth, so "
@@ -165,7 +171,7 @@ class WorkerCredentials:
         does not allow presenting it as a client certificate (workers would refuse it).
         """
         if self.mutual:
-            if self.cert is not None and not _allows(self.cert, ExtendedKeyUsageOID.CLIENT_AUTH):
+            if self.cert is not None and not _allows(self.cert, CLIENT_AUTH):
                 raise ValueError(
                     "the certificate of these WorkerCredentials cannot be presented to "
                     f"workers under mutual TLS: its extended key usage lists "
@@ -269,45 +275,20 @@ def _check_certificates(data: bytes, label: str) -> None:
         raise ValueError(f"{label} holds a certificate that cannot be parsed: {exc}") from None
 
 
-_USAGE_NAMES = {
-    ExtendedKeyUsageOID.SERVER_AUTH.dotted_string: "serverAuth",
-    ExtendedKeyUsageOID.CLIENT_AUTH.dotted_string: "clientAuth",
-    ExtendedKeyUsageOID.CODE_SIGNING.dotted_string: "codeSigning",
-    ExtendedKeyUsageOID.EMAIL_PROTECTION.dotted_string: "emailProtection",
-    ExtendedKeyUsageOID.TIME_STAMPING.dotted_string: "timeStamping",
-    ExtendedKeyUsageOID.OCSP_SIGNING.dotted_string: "OCSPSigning",
-}
-
-
-def _usages(cert: bytes) -> frozenset[str] | None:
-    """The extended key usages (dotted OIDs) of the leaf certificate; None: any usage."""
-    leaf = x509.load_pem_x509_certificate(cert)
-    try:
-        usage = leaf.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
-    except x509.ExtensionNotFound:
-        return None
-    return frozenset(oid.dotted_string for oid in usage)
-
-
-def _allows(cert: bytes, purpose: x509.ObjectIdentifier) -> bool:
-    usages = _usages(cert)
-    return (
-        usages is None
-        or purpose.dotted_string in usages
-        or ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE.dotted_string in usages
-    )
+def _allows(cert: bytes, purpose: str) -> bool:
+    usages = extended_key_usage(cert)
+    return usages is None or purpose in usages or ANY_USAGE in usages
 
 
 def _usage_names(cert: bytes) -> str:
-    usages = _usages(cert) or frozenset()
-    return ", ".join(sorted(_USAGE_NAMES.get(u, u) for u in usages)) or "nothing"
+    return usage_names(extended_key_usage(cert))
 
 
 def _check_some_tls_usage(cert: bytes, label: str) -> None:
     """The certificate must allow serving TLS or presenting it as a client certificate."""
     try:
-        server = _allows(cert, ExtendedKeyUsageOID.SERVER_AUTH)
-        client = _allows(cert, ExtendedKeyUsageOID.CLIENT_AUTH)
+        server = _allows(cert, SERVER_AUTH)
+        client = _allows(cert, CLIENT_AUTH)
     except ValueError as exc:
         raise ValueError(f"{label} holds a certificate that cannot be parsed: {exc}") from None
     if not (server or client):
