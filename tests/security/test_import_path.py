@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import sys
 from collections.abc import Iterator
@@ -11,7 +12,7 @@ import attrs
 import pytest
 
 import wool
-from tests.cli.helpers import BOUND, namespace, running
+from tests.cli.helpers import BOUND, ENV, namespace, running
 
 PLANTED = ("wool_discovery_local", "wool_lb_roundrobin", "shortuuid")
 """Modules `wool worker` or its workers import: the command, a task's proxy, the worker.
@@ -90,3 +91,28 @@ async def test_planted_modules_do_not_run_and_the_directory_is_reported(command,
             # The worker still imports what only the current directory provides.
             assert await routines.origin() == str(shared.directory / "cwd_routines.py")
     assert sorted(p.name for p in shared.ran.iterdir()) == []
+
+
+async def test_a_pool_started_by_python_c_still_imports_from_its_directory(tmp_path: Path):
+    """Workers run with -P; the caller's "" on sys.path reaches them as its directory."""
+    (tmp_path / "cwd_routines.py").write_text(ROUTINES)
+    script = (
+        "import asyncio, wool, cwd_routines\n"
+        "async def main():\n"
+        "    async with wool.WorkerPool(size=1):\n"
+        "        print(await cwd_routines.origin())\n"
+        "asyncio.run(main())\n"
+    )
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        script,
+        cwd=tmp_path,
+        env=ENV,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    async with asyncio.timeout(BOUND):
+        out, err = await process.communicate()
+    assert process.returncode == 0, err.decode()
+    assert out.decode().strip() == str(tmp_path / "cwd_routines.py")

@@ -24,7 +24,7 @@ from wool._certificates import (
 
 log = logging.getLogger("wool.credentials")
 
-CERTIFICATE_STEPS = "see 'Certificates' in wool's README"
+CERTIFICATE_STEPS = "see 'Mutual TLS, step by step' in wool's README"
 
 
 @attrs.frozen
