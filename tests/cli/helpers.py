@@ -108,21 +108,25 @@ class Wool:
 
 
 @contextlib.asynccontextmanager
-async def running(*args: str, prefix: Sequence[str] = ()) -> AsyncIterator[Wool]:
+async def running(
+    *args: str,
+    prefix: Sequence[str] = (),
+    command: Sequence[str] = (sys.executable, "-m", "wool"),
+    cwd: Path = ROOT,
+) -> AsyncIterator[Wool]:
     """`python -m wool ARGS...` as a child process; stopped (SIGTERM, then SIGKILL) on exit.
 
-    ``prefix`` goes before the interpreter (``ip netns exec NAME``).
+    ``prefix`` goes before the interpreter (``ip netns exec NAME``); ``command`` replaces
+    ``python -m wool`` (the ``wool`` script); ``cwd`` is where it runs.
     """
     process = await asyncio.create_subprocess_exec(
         *prefix,
-        sys.executable,
-        "-m",
-        "wool",
+        *command,
         *args,
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
-        cwd=ROOT,
+        cwd=cwd,
         env=ENV,
     )
     wool_process = Wool(process)

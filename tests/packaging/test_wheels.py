@@ -1,19 +1,21 @@
 """The distributions build to wheels that install and work in an empty virtualenv.
 
 One test on purpose: building five wheels and installing them takes about a minute. The
-``wool`` wheel is installed first without, then with its ``lan`` extra (which the
-wool-discovery-lan wheel satisfies, as ``pip install 'wool[lan]'`` would).
-The wheels are installed by path (PyPI has an unrelated older ``wool``); their
-third-party dependencies come from the package index or pip's cache.
+wheels are built into one directory, as ``nox -s dist`` does. The ``wool`` wheel is
+installed first by path without its ``lan`` extra; then, into another empty virtualenv,
+exactly as the README says: ``pip install --find-links dist 'wool[lan]'``.
+Third-party dependencies come from the package index or pip's cache.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 import tomllib
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -27,6 +29,8 @@ DISTRIBUTIONS = {
     "wool-discovery-lan": "wool-discovery-lan",
     ".": "wool",
 }
+README_INSTALL = "pip install --find-links dist 'wool[lan]'"
+"""How the README installs wool from a clone, run in the folder `nox -s dist` builds into."""
 MUST_NOT_IMPORT = (
     "watchdog",
     "portalocker",
@@ -79,17 +83,19 @@ def test_wheels_build_install_and_import(tmp_path: Path) -> None:
     pytest.importorskip("build", reason="needs the 'build' package (nox -s tests installs it)")
     pytest.importorskip("hatchling", reason="needs hatchling (nox -s tests installs it)")
 
+    dist = tmp_path / "dist"
     wheels: dict[str, Path] = {}
     for directory, name in DISTRIBUTIONS.items():
         source = (ROOT / directory).resolve()
         assert (source / "pyproject.toml").is_file(), f"missing distribution {directory}"
-        out = tmp_path / "wheels" / name
-        build = ("-m", "build", "--wheel", "--no-isolation", "--outdir", out, source)
+        build = ("-m", "build", "--wheel", "--no-isolation", "--outdir", dist, source)
         _run(sys.executable, *build, cwd=tmp_path)
-        built = sorted(out.glob("*.whl"))
-        expected = f"{name.replace('-', '_')}-{_version(source)}-py3-none-any.whl"
-        assert [w.name for w in built] == [expected], f"{directory} built {built}"
-        wheels[name] = built[0]
+        expected = dist / f"{name.replace('-', '_')}-{_version(source)}-py3-none-any.whl"
+        assert expected.is_file(), f"{directory} built {sorted(dist.iterdir())}"
+        wheels[name] = expected
+    assert len(list(dist.glob("*.whl"))) == len(DISTRIBUTIONS)
+    with zipfile.ZipFile(wheels["wool-core"]) as core:
+        assert "wool/py.typed" in core.namelist(), "wool-core's wheel lacks py.typed"
 
     venv = tmp_path / "venv"
     _run(sys.executable, "-m", "venv", venv, cwd=tmp_path)
@@ -113,9 +119,12 @@ def test_wheels_build_install_and_import(tmp_path: Path) -> None:
     assert command.returncode == 2, command
     assert command.stderr.strip().endswith("install it with: pip install 'wool[lan]'"), command
 
-    # `pip install 'wool[lan]'`: the extra's wool-discovery-lan==<version> is the wheel
-    # given next to it.
-    _run(*pip, f"{wheels['wool']}[lan]", wheels["wool-discovery-lan"], cwd=tmp_path)
+    # The README's `pip install --find-links dist 'wool[lan]'`, into an empty virtualenv.
+    venv = tmp_path / "venv-lan"
+    _run(sys.executable, "-m", "venv", venv, cwd=tmp_path)
+    python = venv / "bin" / "python"
+    assert README_INSTALL in (ROOT / "README.md").read_text(), "the README's line changed"
+    _run(python, "-m", *shlex.split(README_INSTALL), "--disable-pip-version-check", cwd=tmp_path)
     result = _run(python, "-c", CHECK, cwd=tmp_path, timeout=120)
     report_line, attributes = result.stdout.splitlines()[:2]
     report = json.loads(report_line)

@@ -37,3 +37,9 @@ async def collect():
     while True:
         value = yield size
         size = len(value) if value is not None else 0
+
+
+@wool.routine
+async def add_nested(a: int, b: int) -> int:
+    """``add`` dispatched from the worker that runs this: one nested call."""
+    return await add(a, b)

@@ -78,8 +78,9 @@ examples:
   wool worker --tag gpu --ca ca.pem --cert worker.pem --key worker-key.pem
 
 Workers import the modules of your routines by name, so run this command where
-`python -c "import yourmodule"` works: the current directory and PYTHONPATH are on the
-import path, and the packages your routines use must be installed here."""
+`python -c "import yourmodule"` works: PYTHONPATH and (last, after the installed
+packages) the current directory are on the import path, and the packages your routines
+use must be installed here. Run it from a directory only you can write to."""
 
 WORKERS_DESCRIPTION = """\
 List the workers a discovery sees, with their uid, address, tags, process id, version

@@ -11,10 +11,10 @@ import os
 import re
 import signal
 import socket
-import sys
 
 import attrs
 
+from wool import _import_path
 from wool._cli_common import (
     DEFAULT_DISCOVERY,
     CommandFailed,
@@ -154,6 +154,17 @@ def check_ports(host: str, ports: list[int]) -> None:
 def run(args: argparse.Namespace) -> int:
     """``wool worker``: returns the exit status."""
     settings = settings_from_args(args)
+    # Workers import the modules of the routines they run by name: the current directory
+    # serves the ones no installed package provides (last, so it shadows nothing), for
+    # this process and the workers it spawns (they take this sys.path).
+    cwd = _import_path.append_working_directory()
+    if _import_path.writable_by_others(cwd):
+        warn(
+            f"SECURITY WARNING: the current directory {cwd} is writable by other users, "
+            "and the workers import your routines' modules from it: anyone who can write "
+            "there can run code as this user. Run `wool worker` from a directory only you "
+            "can write to."
+        )
     discovery, label = open_discovery(args.discovery, args.namespace, args)
     check_ports(settings.host, settings.ports())
     if args.discovery != DEFAULT_DISCOVERY and _loopback(settings.advertise or settings.host):
@@ -162,11 +173,6 @@ def run(args: argparse.Namespace) -> int:
             f"callers on other hosts cannot use them; to serve them, add --host 0.0.0.0 "
             "--advertise ADDRESS (an address of this host that they can reach)"
         )
-    # Workers import the modules of the routines they run by name, as `python -m` would
-    # from here: make the current directory importable for them (and for this process).
-    cwd = os.getcwd()
-    if cwd not in sys.path:
-        sys.path.insert(0, cwd)
     return asyncio.run(_Runner(settings, discovery, label).run())
 
 

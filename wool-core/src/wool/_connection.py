@@ -325,6 +325,11 @@ def _connect_problem(worker: WorkerMetadata, detail: str) -> str:
             "it advertises (add that IP or name to its subjectAltName, or set "
             "WorkerCredentials(server_name=...))"
         )
+    elif "unsupported certificate purpose" in text:
+        cause = (
+            "TLS handshake failed: the worker's certificate is not for serving TLS (its "
+            "extended key usage lacks serverAuth): reissue it with serverAuth"
+        )
     elif "handshake" in text and "certificate_verify_failed" in text:
         cause = (
             "TLS handshake failed: this caller does not trust the worker's certificate "
@@ -336,8 +341,9 @@ def _connect_problem(worker: WorkerMetadata, detail: str) -> str:
         if worker.secure:
             cause = (
                 "TLS handshake refused: the worker closed the connection, probably because "
-                "it requires a client certificate (mutual TLS) signed by its CA and not "
-                "expired, and this caller presented none or another"
+                "it requires a client certificate (mutual TLS) signed by its CA, not "
+                "expired and with the clientAuth usage, and this caller presented none or "
+                "another"
             )
         else:
             cause = (

@@ -80,6 +80,10 @@ class WorkerPool:
                 "credentials without a key and certificate can connect to TLS workers but "
                 "cannot serve them: give key_path and cert_path to spawn workers"
             )
+        if credentials is not None:  # a certificate of the wrong usage fails here, named
+            credentials.channel_credentials()
+            if spawns:
+                credentials.server_credentials()
         if advertise is None and host in WILDCARDS:
             raise ValueError(
                 f"workers bound to {host!r} need advertise=<an address callers can reach>"

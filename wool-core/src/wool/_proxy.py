@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from wool import _serialization
 from wool._candidates import WorkerSet
 from wool._connection import RemoteCall, WorkerConnection
+from wool._credentials import nested_call_credentials
 from wool._dispatch import first_accepting
 from wool._errors import NoWorkersAvailable
 from wool._metadata import DiscoveryEvent, WorkerMetadata
@@ -36,7 +37,8 @@ class WorkerProxy:
     own ancestors hold. Only workers whose tags include all of ``tags`` and whose
     ``secure`` flag matches the presence of ``credentials`` are used. The proxy pickles to
     its configuration, so a worker that receives it can dispatch nested routines through
-    its own copy.
+    its own copy; the credentials stay behind, and a worker's copy connects with the
+    credentials that worker serves with.
     """
 
     def __init__(
@@ -66,13 +68,17 @@ class WorkerProxy:
         self._closing: set[asyncio.Task[None]] = set()
 
     def __reduce__(self) -> tuple[Any, ...]:
+        # No credentials travel, only whether they exist: key material stays here, and a
+        # worker that restores the proxy connects with its own (see _restore).
+        credentials = self.credentials
         return (
             _restore,
             (
                 self.id,
                 self.subscriber,
                 self.loadbalancer,
-                self.credentials,
+                credentials is not None,
+                credentials.server_name if credentials is not None else None,
                 sorted(self.tags),
                 self.wait_for_workers,
             ),
@@ -199,14 +205,17 @@ def _restore(
     id: str,
     subscriber: DiscoverySubscriberLike,
     loadbalancer: LoadBalancerLike,
-    credentials: WorkerCredentials | None,
+    secure: bool,
+    server_name: str | None,
     tags: list[str],
     wait_for_workers: float,
 ) -> WorkerProxy:
+    """The proxy a worker's routines dispatch nested calls through: a TLS pool's connects
+    with the worker's own credentials (raises ``ValueError`` where there are none)."""
     return WorkerProxy(
         subscriber,
         loadbalancer,
-        credentials=credentials,
+        credentials=nested_call_credentials(server_name) if secure else None,
         tags=tags,
         wait_for_workers=wait_for_workers,
         id=id,

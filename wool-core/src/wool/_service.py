@@ -14,6 +14,7 @@ import grpc.aio
 from google.protobuf.message import DecodeError
 
 from wool import _frames, _serialization
+from wool._credentials import WorkerCredentials, serving_as
 from wool._metadata import WorkerMetadata
 from wool._proxy import WorkerProxy
 from wool._task import Task, current_proxy, current_task
@@ -43,8 +44,12 @@ SHUTDOWN_SECONDS = 5.0
 class WorkerService:
     """Serves ``wool.v1.Worker/Session``: decodes tasks, runs them, streams back outcomes."""
 
-    def __init__(self, metadata: WorkerMetadata) -> None:
+    def __init__(
+        self, metadata: WorkerMetadata, credentials: WorkerCredentials | None = None
+    ) -> None:
         self.metadata = metadata
+        self.credentials = credentials
+        """What this worker serves with: the identity of its routines' nested calls."""
         self.stopping = False
         self._proxies: dict[bytes, WorkerProxy] = {}
         self._routines: dict[bytes, Any] = {}
@@ -117,7 +122,8 @@ class WorkerService:
         """The proxy a task came with, unpickled once per distinct proxy."""
         proxy = self._proxies.get(data)
         if proxy is None:
-            proxy = _serialization.loads(data)
+            with serving_as(self.credentials):
+                proxy = _serialization.loads(data)
             if not isinstance(proxy, WorkerProxy):
                 kind = type(proxy).__qualname__
                 raise TypeError(f"malformed task: its proxy is a {kind}, not a wool proxy")

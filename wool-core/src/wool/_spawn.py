@@ -48,6 +48,7 @@ class LocalWorker:
         try:
             self.process = await asyncio.create_subprocess_exec(
                 sys.executable,
+                "-P",  # no current directory in front of sys.path: the config sets it
                 "-m",
                 "wool._worker_process",
                 str(write_fd),
@@ -64,7 +65,9 @@ class LocalWorker:
             tags=self.tags,
             host=self.host,
             credentials=self.credentials,
-            sys_path=tuple(p for p in sys.path if p),
+            # "" (python -c, a REPL) is the current directory: name it, as the worker
+            # runs with -P and takes this sys.path as it is.
+            sys_path=tuple(p or os.getcwd() for p in sys.path),
             uid=self.uid,
             port=self.port,
             advertise=self.advertise,

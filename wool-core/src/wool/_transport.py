@@ -64,6 +64,24 @@ SERVER_OPTIONS: list[tuple[str, int]] = _common + [
     ("grpc.keepalive_permit_without_calls", 1),
     ("grpc.http2.min_recv_ping_interval_without_data_ms", 3_000),
     ("grpc.http2.max_ping_strikes", 0),
-    ("grpc.max_concurrent_streams", 1 << 16),
     ("grpc.so_reuseport", 0),
+]
+
+# Connections that hold a worker's file descriptors without doing anything. A TLS (or
+# HTTP/2) handshake takes milliseconds: 10 s leaves room for a slow network and frees
+# the descriptor of a peer that never starts one (gRPC's default is 120 s). A connection
+# with no stream for 5 minutes is closed (callers reconnect on their next call; a caller's
+# Session stream keeps its connection busy while it is in use). Each caller process opens
+# one Session stream per worker and pool (gRPC shares one connection between a process's
+# channels to a worker, and a worker keeps the proxy of every caller it served), so a
+# connection carries as many streams as pools in the calling process: 1,024 is far above
+# that, and bounds what idle streams cost (about 25 kB each) to some 25 MB a connection.
+# A stream over the cap waits for one to end.
+SERVER_HANDSHAKE_TIMEOUT_MS = 10_000
+SERVER_CONNECTION_IDLE_MS = 300_000
+SERVER_STREAMS_PER_CONNECTION = 1_024
+SERVER_OPTIONS += [
+    ("grpc.server_handshake_timeout_ms", SERVER_HANDSHAKE_TIMEOUT_MS),
+    ("grpc.max_connection_idle_ms", SERVER_CONNECTION_IDLE_MS),
+    ("grpc.max_concurrent_streams", SERVER_STREAMS_PER_CONNECTION),
 ]

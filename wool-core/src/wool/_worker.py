@@ -67,7 +67,7 @@ class Worker:
             tags=self.tags,
             secure=self.credentials is not None,
         )
-        self._service = WorkerService(self.metadata)
+        self._service = WorkerService(self.metadata, self.credentials)
         server.add_generic_rpc_handlers((self._service.handler(),))
         await server.start()
         self._server = server

@@ -17,6 +17,8 @@ import signal
 import struct
 import sys
 
+from wool import _import_path
+from wool._open_files import raise_open_file_limit
 from wool._worker import Worker, WorkerConfig
 
 
@@ -35,9 +37,8 @@ def main(argv: list[str]) -> int:
     handshake_fd = int(argv[0])
     (size,) = struct.unpack("!Q", _read_exactly(0, 8))
     config: WorkerConfig = pickle.loads(_read_exactly(0, size))
-    for entry in reversed(config.sys_path):
-        if entry not in sys.path:
-            sys.path.insert(0, entry)
+    _import_path.adopt(config.sys_path)
+    raise_open_file_limit()
     logging.basicConfig(level=config.log_level, format="wool worker %(process)d: %(message)s")
     # Ctrl-C reaches the whole process group; the parent pool decides when we stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
