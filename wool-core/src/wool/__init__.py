@@ -16,6 +16,7 @@ from wool._credentials import WorkerCredentials
 from wool._errors import (
     DispatchError,
     NoWorkersAvailable,
+    PoolClosed,
     RemoteTaskError,
     TaskException,
     TransientDispatchError,
@@ -70,6 +71,7 @@ __all__ = [
     "LocalDiscovery",
     "NoWorkersAvailable",
     "PluginNotFound",
+    "PoolClosed",
     "RemoteCall",
     "RemoteTaskError",
     "RoundRobinLoadBalancer",
