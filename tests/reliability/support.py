@@ -269,17 +269,24 @@ def start_hosted_pool(
     size: int,
     *,
     nested: bool = False,
+    until_signal: bool = False,
     env: dict[str, str] | None = None,
     timeout: float = 60,
 ) -> HostedPool:
     """Start a pool of ``size`` workers in a child process and wait until it is serving.
 
     ``namespace`` None gives the pool its private LocalDiscovery namespace; ``nested``
-    makes its workers dispatch nested routines first (they attach to the namespace).
+    makes its workers dispatch nested routines first (they attach to the namespace);
+    ``until_signal`` keeps it open until a signal ends it (not when stdin closes).
     """
     command = ["-m", "tests.reliability._owner", namespace or "-", str(size)]
     process = subprocess.Popen(
-        [sys.executable, *command, *(["nested"] if nested else [])],
+        [
+            sys.executable,
+            *command,
+            *(["nested"] if nested else []),
+            *(["until-signal"] if until_signal else []),
+        ],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         cwd=ROOT,
