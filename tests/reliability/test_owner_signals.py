@@ -5,6 +5,8 @@ left alone."""
 from __future__ import annotations
 
 import asyncio
+import os
+import re
 import signal
 import uuid
 
@@ -37,6 +39,28 @@ async def test_a_pool_owner_ended_by_a_signal_stops_its_workers_and_removes_its_
         stop_hosted_pool(owner.process)
     # SIGTERM ends it with the status a shell reports for SIGTERM; SIGINT as Python does.
     assert code == (128 + signal.SIGTERM if sig == signal.SIGTERM else -signal.SIGINT)
+    assert not any(is_running(pid) for pid in owner.worker_pids)
+    assert namespace_files(owner.namespace) == []
+
+
+async def test_sigterm_to_the_owners_process_group_is_a_quiet_clean_exit():
+    owner = await asyncio.to_thread(
+        start_hosted_pool, None, 2, nested=True, until_signal=True, own_group=True
+    )
+    try:
+        os.killpg(owner.process.pid, signal.SIGTERM)
+        code = await asyncio.to_thread(owner.process.wait, BOUND)
+        assert owner.process.stderr is not None
+        stderr = owner.process.stderr.read().decode()
+    finally:
+        stop_hosted_pool(owner.process)
+    assert code == 128 + signal.SIGTERM
+    # The workers got the signal too: their exits are expected, not deaths to restart.
+    [line] = stderr.splitlines()
+    assert re.fullmatch(
+        r"SIGTERM: leaving <WorkerPool \w+ size=2 grace=2> \(SIGTERM again to exit at once\)",
+        line,
+    )
     assert not any(is_running(pid) for pid in owner.worker_pids)
     assert namespace_files(owner.namespace) == []
 

@@ -217,6 +217,8 @@ class _Runner:
         if not self.stopping.is_set():
             self.signal = sig
             self.stopping.set()
+            if self.group is not None:  # the workers may get the same signal
+                self.group.begin_stop()
             return
         warn(f"{sig.name} again: killing the workers without waiting for their tasks")
         if self.group is not None:

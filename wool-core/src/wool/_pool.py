@@ -126,7 +126,7 @@ class WorkerPool:
         loadbalancer = _resolve_loadbalancer(self._loadbalancer_spec)
         stack = contextlib.AsyncExitStack()
         self._grace_left = self.grace
-        self._sigterm = _sigterm.enter(self)
+        self._sigterm = _sigterm.enter(self, self._on_sigterm)
         try:
             if self.size:
                 await self._spawn(stack, discovery)
@@ -169,6 +169,11 @@ class WorkerPool:
         if stack is not None:
             await _shielded(stack.aclose())
         self._leave_sigterm()
+
+    def _on_sigterm(self) -> None:
+        # Our workers may get the same SIGTERM: their exits are expected from now on.
+        if self.group is not None:
+            self.group.begin_stop()
 
     def _leave_sigterm(self) -> None:
         guard, self._sigterm = self._sigterm, None

@@ -17,6 +17,7 @@ import asyncio
 import logging
 import signal
 import threading
+from collections.abc import Callable
 
 log = logging.getLogger("wool.pool")
 
@@ -36,10 +37,17 @@ _states: dict[asyncio.AbstractEventLoop, _LoopState] = {}
 class Guard:
     """One open pool under the SIGTERM handler."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, task: asyncio.Task[object], what: object):
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        task: asyncio.Task[object],
+        what: object,
+        on_signal: Callable[[], None],
+    ) -> None:
         self.loop = loop
         self.task = task
         self.what = what
+        self.on_signal = on_signal
 
     def leave(self) -> None:
         """The pool was left; after the last one, exit if SIGTERM came meanwhile."""
@@ -55,8 +63,9 @@ class Guard:
             raise SystemExit(EXIT_STATUS)
 
 
-def enter(what: object) -> Guard | None:
-    """Put the pool ``what``, being entered by the current task, under the handler.
+def enter(what: object, on_signal: Callable[[], None]) -> Guard | None:
+    """Put the pool ``what``, being entered by the current task, under the handler;
+    ``on_signal`` runs in the handler, before the task is cancelled.
 
     None when the handler does not apply (another thread, or the program handles SIGTERM).
     """
@@ -75,7 +84,7 @@ def enter(what: object) -> Guard | None:
         except (NotImplementedError, RuntimeError, ValueError):
             return None
         state = _states[loop] = _LoopState()
-    guard = Guard(loop, task, what)
+    guard = Guard(loop, task, what, on_signal)
     state.guards.add(guard)
     return guard
 
@@ -93,4 +102,5 @@ def _on_sigterm(loop: asyncio.AbstractEventLoop) -> None:
     pools = ", ".join(sorted(repr(g.what) for g in state.guards))
     log.warning("SIGTERM: leaving %s (SIGTERM again to exit at once)", pools)
     for guard in state.guards:
+        guard.on_signal()
         guard.task.cancel("SIGTERM")

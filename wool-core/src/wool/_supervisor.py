@@ -104,12 +104,20 @@ class WorkerGroup:
         for slot in self._slots:
             slot.watcher = loop.create_task(self._watch(slot))
 
+    def begin_stop(self) -> None:
+        """From now on a worker that exits is expected to: neither reported nor restarted.
+
+        Called as soon as the owner decides to stop (a signal), since the same signal may
+        reach the workers themselves and end them before the owner gets to :meth:`stop`.
+        """
+        self._stopping = True
+
     async def stop(self, grace: float | None = None) -> list[tuple[LocalWorker, BaseException]]:
         """Withdraw every worker, then stop them all within ``grace`` (default: the group's).
 
         Returns the workers that could not be stopped cleanly, with the error.
         """
-        self._stopping = True
+        self.begin_stop()
         watchers = [s.watcher for s in self._slots if s.watcher is not None]
         for watcher in watchers:
             watcher.cancel()
@@ -125,7 +133,7 @@ class WorkerGroup:
 
     def kill(self) -> None:
         """Kill every worker at once, without waiting for its tasks."""
-        self._stopping = True
+        self.begin_stop()
         for worker in self.started:
             worker.kill()
 
@@ -222,6 +230,8 @@ class WorkerGroup:
                 f"(try {slot.failures} of {settings.restart_tries})",
             )
             await asyncio.sleep(delay)
+            if self._stopping:
+                return False
             slot.worker = self._new_worker(slot)
             try:
                 await slot.worker.start()
