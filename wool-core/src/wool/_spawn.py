@@ -14,7 +14,6 @@ worker that could not start.
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import json
 import logging
@@ -30,13 +29,12 @@ import shortuuid
 from wool._credentials import WorkerCredentials
 from wool._metadata import WorkerMetadata
 from wool._settings import Settings, current
+from wool._stderr import StderrTail
 
 log = logging.getLogger("wool.pool")
 
 _LENGTH = struct.Struct("!Q")
 STOP = b"stop"
-MAX_LINE = 4096
-"""Characters of one error-output line kept for a report (the rest still passes through)."""
 
 
 @attrs.frozen
@@ -159,10 +157,7 @@ class LocalWorker:
         self.started_at: float | None = None
         """Loop time at which the worker started serving."""
         self.stop_requested = False
-        self.stderr_tail: collections.deque[str] = collections.deque(
-            maxlen=self.settings.stderr_tail_lines
-        )
-        self._pump: asyncio.Task[None] | None = None
+        self._stderr: StderrTail | None = None
 
     @classmethod
     def of(cls, spec: WorkerSpec, settings: Settings, grace: float) -> LocalWorker:
@@ -191,6 +186,7 @@ class LocalWorker:
         it exits or takes longer than ``timeout`` (default: the start timeout setting)."""
         timeout = self.settings.start_timeout if timeout is None else timeout
         read_fd, write_fd = os.pipe()
+        stderr_read, stderr_write = os.pipe()
         try:
             self.process = await asyncio.create_subprocess_exec(
                 sys.executable,
@@ -198,16 +194,18 @@ class LocalWorker:
                 "wool._worker_process",
                 str(write_fd),
                 stdin=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
+                stderr=stderr_write,
                 pass_fds=(write_fd,),
             )
         except BaseException:
             os.close(read_fd)
+            os.close(stderr_read)
             raise
         finally:
             os.close(write_fd)
-        assert self.process.stdin is not None and self.process.stderr is not None
-        self._pump = asyncio.get_running_loop().create_task(self._pass_stderr(self.process.stderr))
+            os.close(stderr_write)
+        assert self.process.stdin is not None
+        self._stderr = StderrTail(stderr_read, self.settings.stderr_tail_lines)
         spec = self.spec
         config = WorkerConfig(
             tags=spec.tags,
@@ -295,49 +293,19 @@ class LocalWorker:
 
     def tail(self) -> str:
         """The last lines the worker wrote to stderr, indented, or ``""``."""
-        return "".join(f"\n    {line}" for line in self.stderr_tail)
+        return self._stderr.text() if self._stderr is not None else ""
 
     async def _tail_text(self) -> str:
         await self._end_pump()
-        if not self.stderr_tail:
+        tail = self.tail()
+        if not tail:
             return " (it wrote nothing to stderr)"
-        return f"; the last lines of its error output:{self.tail()}"
+        return f"; the last lines of its error output:{tail}"
 
     async def _end_pump(self) -> None:
-        """Let the stderr pump reach end of file (the process has exited or will)."""
-        pump = self._pump
-        if pump is None:
-            return
-        try:
-            async with asyncio.timeout(self.settings.kill_margin):
-                await asyncio.shield(pump)
-        except TimeoutError:
-            pump.cancel()  # a grandchild holds the pipe open: stop reading it
-
-    async def _pass_stderr(self, stream: asyncio.StreamReader) -> None:
-        """Copy the worker's stderr to ours, keeping its last lines."""
-        partial = b""
-        while chunk := await stream.read(64 * 1024):
-            _write_through(chunk)
-            lines = (partial + chunk).split(b"\n")
-            partial = lines.pop()[-MAX_LINE:]
-            for line in lines[-(self.stderr_tail.maxlen or 1) :]:
-                self.stderr_tail.append(line[:MAX_LINE].decode(errors="replace"))
-        if partial:
-            self.stderr_tail.append(partial.decode(errors="replace"))
-
-
-def _write_through(chunk: bytes) -> None:
-    stream = sys.stderr
-    try:
-        buffer = getattr(stream, "buffer", None)
-        if buffer is not None:
-            buffer.write(chunk)
-        else:
-            stream.write(chunk.decode(errors="replace"))
-        stream.flush()
-    except (OSError, ValueError):
-        pass  # our own stderr is gone; the worker keeps running
+        """Let the copy of stderr reach end of file (the process has exited or will)."""
+        if self._stderr is not None:
+            await self._stderr.ended(self.settings.kill_margin)
 
 
 async def _read_to_end(fd: int) -> bytes:
