@@ -98,3 +98,16 @@ async def test_the_stop_line_gives_the_grace(lines: bytes, grace: float):
 )
 def test_an_exit_is_described_by_code_or_signal(code: int, text: str):
     assert describe_exit(code) == text
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", ""])
+def test_the_wildcard_rule_is_the_same_for_a_pool_and_a_worker(host: str):
+    import wool
+    from wool._worker import Worker
+
+    with pytest.raises(ValueError, match="advertise='198.18.0.2'") as from_pool:
+        wool.WorkerPool(size=1, host=host)
+    with pytest.raises(ValueError) as from_worker:
+        Worker(host=host)
+    assert str(from_pool.value) == str(from_worker.value)
+    assert wool.WorkerPool(size=1, host=host, advertise="198.18.0.2").advertise == "198.18.0.2"
