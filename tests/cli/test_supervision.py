@@ -8,6 +8,8 @@ import os
 import signal
 from pathlib import Path
 
+import pytest
+
 import wool
 from tests.cli import routines as cli_routines
 from tests.cli.helpers import BOUND, ENV, alive, listed, namespace, running
@@ -17,13 +19,20 @@ RESTART_TRIES = 5
 """The number of tries `wool worker` makes before it gives a worker up (the default)."""
 
 
-async def test_a_killed_worker_is_restarted_with_a_new_uid_and_published():
+@pytest.mark.parametrize(
+    ("sig", "how"),
+    [(signal.SIGKILL, "was killed by SIGKILL"), (signal.SIGTERM, "was stopped by SIGTERM")],
+    ids=["SIGKILL", "SIGTERM"],
+)
+async def test_a_killed_worker_is_restarted_with_a_new_uid_and_published(
+    sig: signal.Signals, how: str
+):
     ns = namespace()
     async with running("worker", "--size", "1", "--namespace", ns) as command:
         [dead] = await command.ready()
-        os.kill(dead.pid, signal.SIGKILL)
-        death = await command.error_line(lambda line: dead.uid in line and "SIGKILL" in line)
-        assert f"worker {dead.uid} (pid {dead.pid}) was killed by SIGKILL" in death
+        os.kill(dead.pid, sig)
+        death = await command.error_line(lambda line: dead.uid in line and sig.name in line)
+        assert f"worker {dead.uid} (pid {dead.pid}) {how}" in death
         assert "restarts it in" in death and f"(try 1 of {RESTART_TRIES})" in death
         restart = await command.error_line(lambda line: "restarted worker" in line)
         # wool: restarted worker OLD as NEW at ADDRESS (pid PID)
