@@ -26,12 +26,14 @@ DISTRIBUTIONS = (
     "./wool-discovery-local",
     "./wool-lb-roundrobin",
     "./wool-discovery-lan",
+    "./wool-discovery-kubernetes",
     ".",
 )
 SRC_DIRS = (
     "wool-core/src",
     "wool-discovery-local/src",
     "wool-discovery-lan/src",
+    "wool-discovery-kubernetes/src",
     "wool-lb-roundrobin/src",
 )
 FIXTURE_PLUGINS = ("./tests/fixtures/wool-fixture-plugin", "./examples/plugin-package")
@@ -49,6 +51,8 @@ TEST_DEPS = (
     "hypothesis",
     "cryptography",
     "trustme",
+    "pyyaml",  # tests/discovery_kubernetes read the example manifests
+    "kubernetes-validate",  # ... and check them against the Kubernetes schemas
     GRPCIO_TOOLS,
     "build",
     "hatchling",

@@ -1,9 +1,9 @@
 # pyright: reportUnsupportedDunderAll=false
 """wool: run async functions and async generators on a pool of worker processes.
 
-The public API is what ``__all__`` names. ``LocalDiscovery``, ``LanDiscovery`` and
-``RoundRobinLoadBalancer`` come from plugin distributions, found through entry points the
-first time they are used.
+The public API is what ``__all__`` names. ``LocalDiscovery``, ``LanDiscovery``,
+``KubernetesDiscovery`` and ``RoundRobinLoadBalancer`` come from plugin distributions,
+found through entry points the first time they are used.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ from wool._version import version as __version__
 _LAZY_PLUGINS = {
     "LocalDiscovery": (_plugins.DISCOVERY_GROUP, "local"),
     "LanDiscovery": (_plugins.DISCOVERY_GROUP, "lan"),
+    "KubernetesDiscovery": (_plugins.DISCOVERY_GROUP, "kubernetes"),
     "RoundRobinLoadBalancer": (_plugins.LOADBALANCER_GROUP, "roundrobin"),
 }
 
@@ -65,6 +66,7 @@ __all__ = [
     "DiscoveryPublisherLike",
     "DiscoverySubscriberLike",
     "DispatchError",
+    "KubernetesDiscovery",
     "LanDiscovery",
     "LoadBalancerContextLike",
     "LoadBalancerLike",
