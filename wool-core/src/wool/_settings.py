@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Mapping
 from typing import Any
 
 import attrs
@@ -111,7 +111,7 @@ def install(settings: Settings) -> None:
 
 
 @contextlib.contextmanager
-def override(**changes: Any) -> Iterator[Settings]:
+def override(**changes: Any) -> Generator[Settings]:
     """Change some settings of this process for the duration of a block (for tests)."""
     global _current
     before = current()
