@@ -146,8 +146,10 @@ class WorkerPool:
             stack.push_async_callback(self._finish_calls, proxy)
             await proxy.wait_for((w.uid for w in self.workers), timeout=self.wait_for_workers)
         except BaseException:
-            await _shielded(stack.aclose())
-            self._leave_sigterm()
+            try:
+                await _shielded(stack.aclose())
+            finally:
+                self._leave_sigterm()
             raise
         self.proxy = proxy
         self._stack = stack
@@ -166,9 +168,11 @@ class WorkerPool:
                 current_proxy.reset(self._token)
             self._token = None
         self.proxy = None
-        if stack is not None:
-            await _shielded(stack.aclose())
-        self._leave_sigterm()
+        try:
+            if stack is not None:
+                await _shielded(stack.aclose())
+        finally:
+            self._leave_sigterm()
 
     def _on_sigterm(self) -> None:
         # Our workers may get the same SIGTERM: their exits are expected from now on.
