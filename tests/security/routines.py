@@ -25,9 +25,9 @@ async def blobs(*sizes: int):
 @wool.routine
 async def message_limit() -> int:
     """The message size limit of the worker process that runs this."""
-    from wool._transport import MAX_MESSAGE_BYTES
+    from wool._settings import current
 
-    return MAX_MESSAGE_BYTES
+    return current().max_message_bytes
 
 
 @wool.routine

@@ -19,6 +19,7 @@ from wool._credentials import WorkerCredentials
 from wool._errors import (
     DispatchError,
     NoWorkersAvailable,
+    PoolClosed,
     RemoteTaskError,
     TaskException,
     TransientDispatchError,
@@ -74,6 +75,7 @@ __all__ = [
     "LocalDiscovery",
     "NoWorkersAvailable",
     "PluginNotFound",
+    "PoolClosed",
     "RemoteCall",
     "RemoteTaskError",
     "RoundRobinLoadBalancer",

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import os
-
 import grpc
+
+from wool._settings import current
 
 PROTOCOL_VERSION = "1"
 PROTOCOL_HEADER = "wool-protocol"
@@ -16,10 +16,14 @@ DRAINED = "drained"
 """Trailer value of a session the worker ended because it is stopping: any call it had
 not accepted was never started, so another worker may take it."""
 
-MAX_MESSAGE_BYTES = int(os.environ.get("WOOL_MAX_MESSAGE_BYTES", 512 * 1024 * 1024))
-"""Largest frame either side sends or accepts (``WOOL_MAX_MESSAGE_BYTES``, default 512 MiB)."""
+
+def max_message_bytes() -> int:
+    """Largest frame either side sends or accepts (the ``max_message_bytes`` setting)."""
+    return current().max_message_bytes
+
 
 FRAME_OVERHEAD = 64 * 1024
+"""Room a frame's envelope may take beyond its payload."""
 
 
 def peer_limit(metadata: object) -> int:
@@ -27,10 +31,10 @@ def peer_limit(metadata: object) -> int:
     for key, value in metadata or ():  # type: ignore[attr-defined]
         if key == LIMIT_HEADER:
             try:
-                return min(MAX_MESSAGE_BYTES, int(value))
+                return min(max_message_bytes(), int(value))
             except ValueError:
                 break
-    return MAX_MESSAGE_BYTES
+    return max_message_bytes()
 
 
 TRANSIENT_CODES = frozenset(
@@ -41,9 +45,10 @@ TRANSIENT_CODES = frozenset(
     }
 )
 
+# gRPC's own limits are fixed when the module loads, from the settings of this process.
 _common: list[tuple[str, int]] = [
-    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.max_send_message_length", max_message_bytes()),
+    ("grpc.max_receive_message_length", max_message_bytes()),
 ]
 
 # Client pings every 10 s and gives up on a peer after 5 s more: a cut-off worker is
