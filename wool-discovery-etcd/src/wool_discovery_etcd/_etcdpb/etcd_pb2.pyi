@@ -1,16 +1,14 @@
-from collections.abc import Iterable as _Iterable
-from collections.abc import Mapping as _Mapping
-from typing import ClassVar as _ClassVar
-
-from google.protobuf import descriptor as _descriptor
-from google.protobuf import message as _message
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class ResponseHeader(_message.Message):
-    __slots__ = ("cluster_id", "member_id", "raft_term", "revision")
+    __slots__ = ("cluster_id", "member_id", "revision", "raft_term")
     CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
     MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
     REVISION_FIELD_NUMBER: _ClassVar[int]
@@ -19,16 +17,10 @@ class ResponseHeader(_message.Message):
     member_id: int
     revision: int
     raft_term: int
-    def __init__(
-        self,
-        cluster_id: int | None = ...,
-        member_id: int | None = ...,
-        revision: int | None = ...,
-        raft_term: int | None = ...,
-    ) -> None: ...
+    def __init__(self, cluster_id: _Optional[int] = ..., member_id: _Optional[int] = ..., revision: _Optional[int] = ..., raft_term: _Optional[int] = ...) -> None: ...
 
 class KeyValue(_message.Message):
-    __slots__ = ("create_revision", "key", "lease", "mod_revision", "value", "version")
+    __slots__ = ("key", "create_revision", "mod_revision", "version", "value", "lease")
     KEY_FIELD_NUMBER: _ClassVar[int]
     CREATE_REVISION_FIELD_NUMBER: _ClassVar[int]
     MOD_REVISION_FIELD_NUMBER: _ClassVar[int]
@@ -41,23 +33,14 @@ class KeyValue(_message.Message):
     version: int
     value: bytes
     lease: int
-    def __init__(
-        self,
-        key: bytes | None = ...,
-        create_revision: int | None = ...,
-        mod_revision: int | None = ...,
-        version: int | None = ...,
-        value: bytes | None = ...,
-        lease: int | None = ...,
-    ) -> None: ...
+    def __init__(self, key: _Optional[bytes] = ..., create_revision: _Optional[int] = ..., mod_revision: _Optional[int] = ..., version: _Optional[int] = ..., value: _Optional[bytes] = ..., lease: _Optional[int] = ...) -> None: ...
 
 class Event(_message.Message):
-    __slots__ = ("kv", "prev_kv", "type")
+    __slots__ = ("type", "kv", "prev_kv")
     class EventType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         PUT: _ClassVar[Event.EventType]
         DELETE: _ClassVar[Event.EventType]
-
     PUT: Event.EventType
     DELETE: Event.EventType
     TYPE_FIELD_NUMBER: _ClassVar[int]
@@ -66,15 +49,10 @@ class Event(_message.Message):
     type: Event.EventType
     kv: KeyValue
     prev_kv: KeyValue
-    def __init__(
-        self,
-        type: Event.EventType | str | None = ...,
-        kv: KeyValue | _Mapping | None = ...,
-        prev_kv: KeyValue | _Mapping | None = ...,
-    ) -> None: ...
+    def __init__(self, type: _Optional[_Union[Event.EventType, str]] = ..., kv: _Optional[_Union[KeyValue, _Mapping]] = ..., prev_kv: _Optional[_Union[KeyValue, _Mapping]] = ...) -> None: ...
 
 class RangeRequest(_message.Message):
-    __slots__ = ("key", "limit", "range_end", "revision", "serializable")
+    __slots__ = ("key", "range_end", "limit", "revision", "serializable")
     KEY_FIELD_NUMBER: _ClassVar[int]
     RANGE_END_FIELD_NUMBER: _ClassVar[int]
     LIMIT_FIELD_NUMBER: _ClassVar[int]
@@ -85,17 +63,10 @@ class RangeRequest(_message.Message):
     limit: int
     revision: int
     serializable: bool
-    def __init__(
-        self,
-        key: bytes | None = ...,
-        range_end: bytes | None = ...,
-        limit: int | None = ...,
-        revision: int | None = ...,
-        serializable: bool | None = ...,
-    ) -> None: ...
+    def __init__(self, key: _Optional[bytes] = ..., range_end: _Optional[bytes] = ..., limit: _Optional[int] = ..., revision: _Optional[int] = ..., serializable: _Optional[bool] = ...) -> None: ...
 
 class RangeResponse(_message.Message):
-    __slots__ = ("count", "header", "kvs", "more")
+    __slots__ = ("header", "kvs", "more", "count")
     HEADER_FIELD_NUMBER: _ClassVar[int]
     KVS_FIELD_NUMBER: _ClassVar[int]
     MORE_FIELD_NUMBER: _ClassVar[int]
@@ -104,34 +75,23 @@ class RangeResponse(_message.Message):
     kvs: _containers.RepeatedCompositeFieldContainer[KeyValue]
     more: bool
     count: int
-    def __init__(
-        self,
-        header: ResponseHeader | _Mapping | None = ...,
-        kvs: _Iterable[KeyValue | _Mapping] | None = ...,
-        more: bool | None = ...,
-        count: int | None = ...,
-    ) -> None: ...
+    def __init__(self, header: _Optional[_Union[ResponseHeader, _Mapping]] = ..., kvs: _Optional[_Iterable[_Union[KeyValue, _Mapping]]] = ..., more: _Optional[bool] = ..., count: _Optional[int] = ...) -> None: ...
 
 class PutRequest(_message.Message):
-    __slots__ = ("key", "lease", "value")
+    __slots__ = ("key", "value", "lease")
     KEY_FIELD_NUMBER: _ClassVar[int]
     VALUE_FIELD_NUMBER: _ClassVar[int]
     LEASE_FIELD_NUMBER: _ClassVar[int]
     key: bytes
     value: bytes
     lease: int
-    def __init__(
-        self,
-        key: bytes | None = ...,
-        value: bytes | None = ...,
-        lease: int | None = ...,
-    ) -> None: ...
+    def __init__(self, key: _Optional[bytes] = ..., value: _Optional[bytes] = ..., lease: _Optional[int] = ...) -> None: ...
 
 class PutResponse(_message.Message):
     __slots__ = ("header",)
     HEADER_FIELD_NUMBER: _ClassVar[int]
     header: ResponseHeader
-    def __init__(self, header: ResponseHeader | _Mapping | None = ...) -> None: ...
+    def __init__(self, header: _Optional[_Union[ResponseHeader, _Mapping]] = ...) -> None: ...
 
 class DeleteRangeRequest(_message.Message):
     __slots__ = ("key", "range_end")
@@ -139,68 +99,44 @@ class DeleteRangeRequest(_message.Message):
     RANGE_END_FIELD_NUMBER: _ClassVar[int]
     key: bytes
     range_end: bytes
-    def __init__(self, key: bytes | None = ..., range_end: bytes | None = ...) -> None: ...
+    def __init__(self, key: _Optional[bytes] = ..., range_end: _Optional[bytes] = ...) -> None: ...
 
 class DeleteRangeResponse(_message.Message):
-    __slots__ = ("deleted", "header")
+    __slots__ = ("header", "deleted")
     HEADER_FIELD_NUMBER: _ClassVar[int]
     DELETED_FIELD_NUMBER: _ClassVar[int]
     header: ResponseHeader
     deleted: int
-    def __init__(
-        self,
-        header: ResponseHeader | _Mapping | None = ...,
-        deleted: int | None = ...,
-    ) -> None: ...
+    def __init__(self, header: _Optional[_Union[ResponseHeader, _Mapping]] = ..., deleted: _Optional[int] = ...) -> None: ...
 
 class RequestOp(_message.Message):
-    __slots__ = ("request_delete_range", "request_put", "request_range")
+    __slots__ = ("request_range", "request_put", "request_delete_range")
     REQUEST_RANGE_FIELD_NUMBER: _ClassVar[int]
     REQUEST_PUT_FIELD_NUMBER: _ClassVar[int]
     REQUEST_DELETE_RANGE_FIELD_NUMBER: _ClassVar[int]
     request_range: RangeRequest
     request_put: PutRequest
     request_delete_range: DeleteRangeRequest
-    def __init__(
-        self,
-        request_range: RangeRequest | _Mapping | None = ...,
-        request_put: PutRequest | _Mapping | None = ...,
-        request_delete_range: DeleteRangeRequest | _Mapping | None = ...,
-    ) -> None: ...
+    def __init__(self, request_range: _Optional[_Union[RangeRequest, _Mapping]] = ..., request_put: _Optional[_Union[PutRequest, _Mapping]] = ..., request_delete_range: _Optional[_Union[DeleteRangeRequest, _Mapping]] = ...) -> None: ...
 
 class ResponseOp(_message.Message):
-    __slots__ = ("response_delete_range", "response_put", "response_range")
+    __slots__ = ("response_range", "response_put", "response_delete_range")
     RESPONSE_RANGE_FIELD_NUMBER: _ClassVar[int]
     RESPONSE_PUT_FIELD_NUMBER: _ClassVar[int]
     RESPONSE_DELETE_RANGE_FIELD_NUMBER: _ClassVar[int]
     response_range: RangeResponse
     response_put: PutResponse
     response_delete_range: DeleteRangeResponse
-    def __init__(
-        self,
-        response_range: RangeResponse | _Mapping | None = ...,
-        response_put: PutResponse | _Mapping | None = ...,
-        response_delete_range: DeleteRangeResponse | _Mapping | None = ...,
-    ) -> None: ...
+    def __init__(self, response_range: _Optional[_Union[RangeResponse, _Mapping]] = ..., response_put: _Optional[_Union[PutResponse, _Mapping]] = ..., response_delete_range: _Optional[_Union[DeleteRangeResponse, _Mapping]] = ...) -> None: ...
 
 class Compare(_message.Message):
-    __slots__ = (
-        "create_revision",
-        "key",
-        "lease",
-        "mod_revision",
-        "result",
-        "target",
-        "value",
-        "version",
-    )
+    __slots__ = ("result", "target", "key", "version", "create_revision", "mod_revision", "value", "lease")
     class CompareResult(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         EQUAL: _ClassVar[Compare.CompareResult]
         GREATER: _ClassVar[Compare.CompareResult]
         LESS: _ClassVar[Compare.CompareResult]
         NOT_EQUAL: _ClassVar[Compare.CompareResult]
-
     EQUAL: Compare.CompareResult
     GREATER: Compare.CompareResult
     LESS: Compare.CompareResult
@@ -212,7 +148,6 @@ class Compare(_message.Message):
         MOD: _ClassVar[Compare.CompareTarget]
         VALUE: _ClassVar[Compare.CompareTarget]
         LEASE: _ClassVar[Compare.CompareTarget]
-
     VERSION: Compare.CompareTarget
     CREATE: Compare.CompareTarget
     MOD: Compare.CompareTarget
@@ -234,64 +169,44 @@ class Compare(_message.Message):
     mod_revision: int
     value: bytes
     lease: int
-    def __init__(
-        self,
-        result: Compare.CompareResult | str | None = ...,
-        target: Compare.CompareTarget | str | None = ...,
-        key: bytes | None = ...,
-        version: int | None = ...,
-        create_revision: int | None = ...,
-        mod_revision: int | None = ...,
-        value: bytes | None = ...,
-        lease: int | None = ...,
-    ) -> None: ...
+    def __init__(self, result: _Optional[_Union[Compare.CompareResult, str]] = ..., target: _Optional[_Union[Compare.CompareTarget, str]] = ..., key: _Optional[bytes] = ..., version: _Optional[int] = ..., create_revision: _Optional[int] = ..., mod_revision: _Optional[int] = ..., value: _Optional[bytes] = ..., lease: _Optional[int] = ...) -> None: ...
 
 class TxnRequest(_message.Message):
-    __slots__ = ("compare", "failure", "success")
+    __slots__ = ("compare", "success", "failure")
     COMPARE_FIELD_NUMBER: _ClassVar[int]
     SUCCESS_FIELD_NUMBER: _ClassVar[int]
     FAILURE_FIELD_NUMBER: _ClassVar[int]
     compare: _containers.RepeatedCompositeFieldContainer[Compare]
     success: _containers.RepeatedCompositeFieldContainer[RequestOp]
     failure: _containers.RepeatedCompositeFieldContainer[RequestOp]
-    def __init__(
-        self,
-        compare: _Iterable[Compare | _Mapping] | None = ...,
-        success: _Iterable[RequestOp | _Mapping] | None = ...,
-        failure: _Iterable[RequestOp | _Mapping] | None = ...,
-    ) -> None: ...
+    def __init__(self, compare: _Optional[_Iterable[_Union[Compare, _Mapping]]] = ..., success: _Optional[_Iterable[_Union[RequestOp, _Mapping]]] = ..., failure: _Optional[_Iterable[_Union[RequestOp, _Mapping]]] = ...) -> None: ...
 
 class TxnResponse(_message.Message):
-    __slots__ = ("header", "responses", "succeeded")
+    __slots__ = ("header", "succeeded", "responses")
     HEADER_FIELD_NUMBER: _ClassVar[int]
     SUCCEEDED_FIELD_NUMBER: _ClassVar[int]
     RESPONSES_FIELD_NUMBER: _ClassVar[int]
     header: ResponseHeader
     succeeded: bool
     responses: _containers.RepeatedCompositeFieldContainer[ResponseOp]
-    def __init__(
-        self,
-        header: ResponseHeader | _Mapping | None = ...,
-        succeeded: bool | None = ...,
-        responses: _Iterable[ResponseOp | _Mapping] | None = ...,
-    ) -> None: ...
+    def __init__(self, header: _Optional[_Union[ResponseHeader, _Mapping]] = ..., succeeded: _Optional[bool] = ..., responses: _Optional[_Iterable[_Union[ResponseOp, _Mapping]]] = ...) -> None: ...
 
 class CompactionRequest(_message.Message):
-    __slots__ = ("physical", "revision")
+    __slots__ = ("revision", "physical")
     REVISION_FIELD_NUMBER: _ClassVar[int]
     PHYSICAL_FIELD_NUMBER: _ClassVar[int]
     revision: int
     physical: bool
-    def __init__(self, revision: int | None = ..., physical: bool | None = ...) -> None: ...
+    def __init__(self, revision: _Optional[int] = ..., physical: _Optional[bool] = ...) -> None: ...
 
 class CompactionResponse(_message.Message):
     __slots__ = ("header",)
     HEADER_FIELD_NUMBER: _ClassVar[int]
     header: ResponseHeader
-    def __init__(self, header: ResponseHeader | _Mapping | None = ...) -> None: ...
+    def __init__(self, header: _Optional[_Union[ResponseHeader, _Mapping]] = ...) -> None: ...
 
 class WatchCreateRequest(_message.Message):
-    __slots__ = ("key", "prev_kv", "progress_notify", "range_end", "start_revision")
+    __slots__ = ("key", "range_end", "start_revision", "progress_notify", "prev_kv")
     KEY_FIELD_NUMBER: _ClassVar[int]
     RANGE_END_FIELD_NUMBER: _ClassVar[int]
     START_REVISION_FIELD_NUMBER: _ClassVar[int]
@@ -302,44 +217,24 @@ class WatchCreateRequest(_message.Message):
     start_revision: int
     progress_notify: bool
     prev_kv: bool
-    def __init__(
-        self,
-        key: bytes | None = ...,
-        range_end: bytes | None = ...,
-        start_revision: int | None = ...,
-        progress_notify: bool | None = ...,
-        prev_kv: bool | None = ...,
-    ) -> None: ...
+    def __init__(self, key: _Optional[bytes] = ..., range_end: _Optional[bytes] = ..., start_revision: _Optional[int] = ..., progress_notify: _Optional[bool] = ..., prev_kv: _Optional[bool] = ...) -> None: ...
 
 class WatchCancelRequest(_message.Message):
     __slots__ = ("watch_id",)
     WATCH_ID_FIELD_NUMBER: _ClassVar[int]
     watch_id: int
-    def __init__(self, watch_id: int | None = ...) -> None: ...
+    def __init__(self, watch_id: _Optional[int] = ...) -> None: ...
 
 class WatchRequest(_message.Message):
-    __slots__ = ("cancel_request", "create_request")
+    __slots__ = ("create_request", "cancel_request")
     CREATE_REQUEST_FIELD_NUMBER: _ClassVar[int]
     CANCEL_REQUEST_FIELD_NUMBER: _ClassVar[int]
     create_request: WatchCreateRequest
     cancel_request: WatchCancelRequest
-    def __init__(
-        self,
-        create_request: WatchCreateRequest | _Mapping | None = ...,
-        cancel_request: WatchCancelRequest | _Mapping | None = ...,
-    ) -> None: ...
+    def __init__(self, create_request: _Optional[_Union[WatchCreateRequest, _Mapping]] = ..., cancel_request: _Optional[_Union[WatchCancelRequest, _Mapping]] = ...) -> None: ...
 
 class WatchResponse(_message.Message):
-    __slots__ = (
-        "cancel_reason",
-        "canceled",
-        "compact_revision",
-        "created",
-        "events",
-        "fragment",
-        "header",
-        "watch_id",
-    )
+    __slots__ = ("header", "watch_id", "created", "canceled", "compact_revision", "cancel_reason", "fragment", "events")
     HEADER_FIELD_NUMBER: _ClassVar[int]
     WATCH_ID_FIELD_NUMBER: _ClassVar[int]
     CREATED_FIELD_NUMBER: _ClassVar[int]
@@ -356,28 +251,18 @@ class WatchResponse(_message.Message):
     cancel_reason: str
     fragment: bool
     events: _containers.RepeatedCompositeFieldContainer[Event]
-    def __init__(
-        self,
-        header: ResponseHeader | _Mapping | None = ...,
-        watch_id: int | None = ...,
-        created: bool | None = ...,
-        canceled: bool | None = ...,
-        compact_revision: int | None = ...,
-        cancel_reason: str | None = ...,
-        fragment: bool | None = ...,
-        events: _Iterable[Event | _Mapping] | None = ...,
-    ) -> None: ...
+    def __init__(self, header: _Optional[_Union[ResponseHeader, _Mapping]] = ..., watch_id: _Optional[int] = ..., created: _Optional[bool] = ..., canceled: _Optional[bool] = ..., compact_revision: _Optional[int] = ..., cancel_reason: _Optional[str] = ..., fragment: _Optional[bool] = ..., events: _Optional[_Iterable[_Union[Event, _Mapping]]] = ...) -> None: ...
 
 class LeaseGrantRequest(_message.Message):
-    __slots__ = ("ID", "TTL")
+    __slots__ = ("TTL", "ID")
     TTL_FIELD_NUMBER: _ClassVar[int]
     ID_FIELD_NUMBER: _ClassVar[int]
     TTL: int
     ID: int
-    def __init__(self, TTL: int | None = ..., ID: int | None = ...) -> None: ...
+    def __init__(self, TTL: _Optional[int] = ..., ID: _Optional[int] = ...) -> None: ...
 
 class LeaseGrantResponse(_message.Message):
-    __slots__ = ("ID", "TTL", "error", "header")
+    __slots__ = ("header", "ID", "TTL", "error")
     HEADER_FIELD_NUMBER: _ClassVar[int]
     ID_FIELD_NUMBER: _ClassVar[int]
     TTL_FIELD_NUMBER: _ClassVar[int]
@@ -386,46 +271,35 @@ class LeaseGrantResponse(_message.Message):
     ID: int
     TTL: int
     error: str
-    def __init__(
-        self,
-        header: ResponseHeader | _Mapping | None = ...,
-        ID: int | None = ...,
-        TTL: int | None = ...,
-        error: str | None = ...,
-    ) -> None: ...
+    def __init__(self, header: _Optional[_Union[ResponseHeader, _Mapping]] = ..., ID: _Optional[int] = ..., TTL: _Optional[int] = ..., error: _Optional[str] = ...) -> None: ...
 
 class LeaseRevokeRequest(_message.Message):
     __slots__ = ("ID",)
     ID_FIELD_NUMBER: _ClassVar[int]
     ID: int
-    def __init__(self, ID: int | None = ...) -> None: ...
+    def __init__(self, ID: _Optional[int] = ...) -> None: ...
 
 class LeaseRevokeResponse(_message.Message):
     __slots__ = ("header",)
     HEADER_FIELD_NUMBER: _ClassVar[int]
     header: ResponseHeader
-    def __init__(self, header: ResponseHeader | _Mapping | None = ...) -> None: ...
+    def __init__(self, header: _Optional[_Union[ResponseHeader, _Mapping]] = ...) -> None: ...
 
 class LeaseKeepAliveRequest(_message.Message):
     __slots__ = ("ID",)
     ID_FIELD_NUMBER: _ClassVar[int]
     ID: int
-    def __init__(self, ID: int | None = ...) -> None: ...
+    def __init__(self, ID: _Optional[int] = ...) -> None: ...
 
 class LeaseKeepAliveResponse(_message.Message):
-    __slots__ = ("ID", "TTL", "header")
+    __slots__ = ("header", "ID", "TTL")
     HEADER_FIELD_NUMBER: _ClassVar[int]
     ID_FIELD_NUMBER: _ClassVar[int]
     TTL_FIELD_NUMBER: _ClassVar[int]
     header: ResponseHeader
     ID: int
     TTL: int
-    def __init__(
-        self,
-        header: ResponseHeader | _Mapping | None = ...,
-        ID: int | None = ...,
-        TTL: int | None = ...,
-    ) -> None: ...
+    def __init__(self, header: _Optional[_Union[ResponseHeader, _Mapping]] = ..., ID: _Optional[int] = ..., TTL: _Optional[int] = ...) -> None: ...
 
 class AuthenticateRequest(_message.Message):
     __slots__ = ("name", "password")
@@ -433,7 +307,7 @@ class AuthenticateRequest(_message.Message):
     PASSWORD_FIELD_NUMBER: _ClassVar[int]
     name: str
     password: str
-    def __init__(self, name: str | None = ..., password: str | None = ...) -> None: ...
+    def __init__(self, name: _Optional[str] = ..., password: _Optional[str] = ...) -> None: ...
 
 class AuthenticateResponse(_message.Message):
     __slots__ = ("header", "token")
@@ -441,6 +315,4 @@ class AuthenticateResponse(_message.Message):
     TOKEN_FIELD_NUMBER: _ClassVar[int]
     header: ResponseHeader
     token: str
-    def __init__(
-        self, header: ResponseHeader | _Mapping | None = ..., token: str | None = ...
-    ) -> None: ...
+    def __init__(self, header: _Optional[_Union[ResponseHeader, _Mapping]] = ..., token: _Optional[str] = ...) -> None: ...
