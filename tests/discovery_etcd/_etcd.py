@@ -53,6 +53,8 @@ class EtcdServer:
         self.host = host
         self.scheme = scheme
         self.client_port = free_port(host)
+        self.side_port = free_port(host)
+        self.serve_main = True
         self.peer_port = free_port(host)
         self.extra = list(extra)
         self.wrap = list(wrap)
@@ -60,10 +62,16 @@ class EtcdServer:
         self.cluster_state = "new"
         self.process: subprocess.Popen[str] | None = None
         self.log: list[str] = []
+        self.ctl_options: list[str] = []
 
     @property
     def endpoint(self) -> str:
         return f"{self.scheme}://{self.host}:{self.client_port}"
+
+    @property
+    def side_endpoint(self) -> str:
+        """A second client URL, for the test's own changes while the main one is closed."""
+        return f"{self.scheme}://{self.host}:{self.side_port}"
 
     @property
     def peer_url(self) -> str:
@@ -75,7 +83,7 @@ class EtcdServer:
             str(binary()),
             f"--name={self.name}",
             f"--data-dir={self.data_dir}",
-            f"--listen-client-urls={self.endpoint}",
+            f"--listen-client-urls={self.client_urls()}",
             f"--advertise-client-urls={self.endpoint}",
             f"--listen-peer-urls={self.peer_url}",
             f"--initial-advertise-peer-urls={self.peer_url}",
@@ -86,6 +94,12 @@ class EtcdServer:
             "--log-level=info",
             *self.extra,
         ]
+
+    def client_urls(self) -> str:
+        urls = [self.side_endpoint]
+        if self.serve_main:
+            urls.insert(0, self.endpoint)
+        return ",".join(urls)
 
     def start(self, wait: bool = True) -> None:
         """Start the member; with ``wait``, return once it serves clients."""
@@ -138,10 +152,15 @@ class EtcdServer:
             process.kill()
             process.wait(timeout=30)
 
-    def restart(self) -> None:
-        """Start again on the same data directory and ports."""
-        self.stop()
+    def restart(self, *, serve_main: bool = True, kill: bool = False) -> None:
+        """Start again on the same data directory and ports; without ``serve_main``, only
+        the side endpoint is served (so clients of the main one stay cut off)."""
+        if kill:
+            self.kill()
+        else:
+            self.stop()
         self.cluster_state = "existing"
+        self.serve_main = serve_main
         self.start()
 
     def pause(self) -> None:
@@ -153,9 +172,9 @@ class EtcdServer:
         os.kill(self.process.pid, signal.SIGCONT)
 
     def etcdctl(self, *args: str, env: dict[str, str] | None = None) -> str:
-        """Run ``etcdctl`` against this member; its output."""
+        """Run ``etcdctl`` against this member (its side endpoint); its output."""
         result = subprocess.run(
-            [str(binary("etcdctl")), f"--endpoints={self.endpoint}", *args],
+            [str(binary("etcdctl")), f"--endpoints={self.side_endpoint}", *self.ctl_options, *args],
             capture_output=True,
             text=True,
             timeout=30,

@@ -2,8 +2,8 @@
 """wool: run async functions and async generators on a pool of worker processes.
 
 The public API is what ``__all__`` names. ``LocalDiscovery``, ``LanDiscovery``,
-``EtcdDiscovery`` and ``RoundRobinLoadBalancer`` come from plugin distributions, found through entry points the
-first time they are used.
+``EtcdDiscovery`` and ``RoundRobinLoadBalancer`` come from plugin distributions, found
+through entry points the first time they are used.
 """
 
 from __future__ import annotations

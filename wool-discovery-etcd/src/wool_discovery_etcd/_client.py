@@ -39,6 +39,9 @@ _TRANSIENT = {
 
 R = TypeVar("R", bound=Message)
 
+STREAM_END: object = grpc.aio.EOF  # pyright: ignore[reportAttributeAccessIssue] - from Cython
+"""What ``read()`` of a gRPC stream returns once the stream ended."""
+
 
 class Method:
     """One unary etcd method: its path and its response type."""
@@ -233,7 +236,7 @@ async def read_stream(call: Any) -> AsyncIterator[Any]:
     """The responses of a stream call until it ends; its errors propagate."""
     while True:
         response = await call.read()
-        if response is grpc.aio.EOF:
+        if response is STREAM_END:
             return
         yield response
 

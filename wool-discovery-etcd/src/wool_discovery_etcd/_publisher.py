@@ -18,6 +18,7 @@ from wool_discovery_etcd._client import (
     LEASE_GRANT,
     LEASE_REVOKE,
     PUT,
+    STREAM_END,
     TXN,
     EtcdClient,
     call_until,
@@ -120,15 +121,22 @@ class EtcdPublisher:
         async with self._lock:
             if event.type == "worker-dropped":
                 self._records.pop(metadata.uid, None)
-                await client.call(DELETE_RANGE, pb.DeleteRangeRequest(key=key))
+                await call_until(
+                    client, DELETE_RANGE, pb.DeleteRangeRequest(key=key), self._deadline()
+                )
                 return
             value = _records.encode(metadata)  # ValueError when oversized, before any I/O
             self._records[metadata.uid] = metadata
             await self._put(client, key, value)
 
+    def _deadline(self) -> float:
+        """Until when a publication waits for the cluster to come back."""
+        return asyncio.get_running_loop().time() + self.settings.connect_timeout
+
     async def _put(self, client: EtcdClient, key: bytes, value: bytes) -> None:
         try:
-            await client.call(PUT, pb.PutRequest(key=key, value=value, lease=self._lease))
+            request = pb.PutRequest(key=key, value=value, lease=self._lease)
+            await call_until(client, PUT, request, self._deadline())
         except grpc.aio.AioRpcError as exc:
             if exc.code() != grpc.StatusCode.NOT_FOUND:  # the lease expired
                 raise
@@ -189,7 +197,7 @@ class EtcdPublisher:
                         await call.write(pb.LeaseKeepAliveRequest(ID=lease))
                         async with asyncio.timeout(REQUEST_TIMEOUT):
                             response = await call.read()
-                        if response is grpc.aio.EOF:
+                        if response is STREAM_END:
                             raise EtcdUnavailable(f"etcd at {client.endpoint} ended keep-alives")
                         attempt = 0
                         if response.TTL <= 0:
