@@ -10,7 +10,7 @@ import re
 import signal
 import sys
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path
 
 import attrs
@@ -108,10 +108,13 @@ class Wool:
 
 
 @contextlib.asynccontextmanager
-async def running(*args: str, prefix: Sequence[str] = ()) -> AsyncIterator[Wool]:
+async def running(
+    *args: str, prefix: Sequence[str] = (), env: Mapping[str, str] | None = None
+) -> AsyncIterator[Wool]:
     """`python -m wool ARGS...` as a child process; stopped (SIGTERM, then SIGKILL) on exit.
 
-    ``prefix`` goes before the interpreter (``ip netns exec NAME``).
+    ``prefix`` goes before the interpreter (``ip netns exec NAME``); ``env`` adds to the
+    environment.
     """
     process = await asyncio.create_subprocess_exec(
         *prefix,
@@ -123,7 +126,7 @@ async def running(*args: str, prefix: Sequence[str] = ()) -> AsyncIterator[Wool]
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
         cwd=ROOT,
-        env=ENV,
+        env={**ENV, **(env or {})},
     )
     wool_process = Wool(process)
     try:
