@@ -26,7 +26,7 @@ from wool_discovery_etcd._client import (
 )
 from wool_discovery_etcd._errors import EtcdUnavailable
 from wool_discovery_etcd._etcdpb import etcd_pb2 as pb
-from wool_discovery_etcd._settings import REQUEST_TIMEOUT, EtcdSettings
+from wool_discovery_etcd._settings import EtcdSettings
 
 log = logging.getLogger(__name__)
 
@@ -184,7 +184,8 @@ class EtcdPublisher:
             )
 
     async def _keep_alive(self, client: EtcdClient) -> None:
-        """Refresh the lease every TTL/3 seconds, for as long as the publisher is entered."""
+        """Refresh the lease every TTL/3 seconds, for as long as the publisher is entered;
+        move to the next member when one fails or is silent for that long."""
         interval = self.settings.ttl / 3
         attempt = 0
         while True:
@@ -195,7 +196,9 @@ class EtcdPublisher:
                     while True:
                         lease = self._lease
                         await call.write(pb.LeaseKeepAliveRequest(ID=lease))
-                        async with asyncio.timeout(REQUEST_TIMEOUT):
+                        # a member that does not answer within the interval is given up
+                        # on: waiting longer could let the lease expire
+                        async with asyncio.timeout(interval):
                             response = await call.read()
                         if response is STREAM_END:
                             raise EtcdUnavailable(f"etcd at {client.endpoint} ended keep-alives")
