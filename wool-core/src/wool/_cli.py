@@ -23,6 +23,7 @@ from wool._cli_common import (
     EXIT_USAGE,
     CommandFailed,
     UsageError,
+    load_discovery_class,
     say,
 )
 from wool._hooks import PLUGIN_GROUP
@@ -114,8 +115,13 @@ class _VersionAction(argparse.Action):
         parser.exit()
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The parser of the ``wool`` command."""
+def build_parser(discovery: str | None = None) -> argparse.ArgumentParser:
+    """The parser of the ``wool`` command.
+
+    ``discovery`` names the discovery plugin the command line asks for: its class may add
+    options of its own (``add_cli_options``), listed in a group of their own.
+    """
+    plugin = _discovery_plugin(discovery)
     parser = _Parser(prog="wool", description=DESCRIPTION, epilog=EPILOG, formatter_class=_Help)
     parser.add_argument(
         "--version",
@@ -145,7 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="give every worker this tag (repeatable); a pool created with tags only uses "
         "workers that carry all of them",
     )
-    _add_discovery_options(worker, "publish the workers through")
+    _add_discovery_options(worker, "publish the workers through", plugin)
     network = worker.add_argument_group("network")
     network.add_argument(
         "--host",
@@ -197,7 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=_Help,
     )
     workers.set_defaults(run=_run_workers, parser=workers)
-    _add_discovery_options(workers, "look for workers through")
+    _add_discovery_options(workers, "look for workers through", plugin)
     workers.add_argument(
         "--tag",
         action="append",
@@ -226,7 +232,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_discovery_options(parser: argparse.ArgumentParser, purpose: str) -> None:
+def _discovery_plugin(name: str | None) -> tuple[str, Any] | None:
+    """The named discovery class, if it loads; a failure is reported when it is used."""
+    if name is None:
+        return None
+    try:
+        return name, load_discovery_class(name)
+    except UsageError:
+        return None
+
+
+def _requested_discovery(argv: Sequence[str]) -> str:
+    """The value of ``--discovery`` on a command line, before it is fully parsed."""
+    probe = argparse.ArgumentParser(add_help=False)
+    probe.add_argument("--discovery", default=DEFAULT_DISCOVERY)
+    known, _ = probe.parse_known_args(argv)
+    return known.discovery
+
+
+def _add_discovery_options(
+    parser: argparse.ArgumentParser, purpose: str, plugin: tuple[str, Any] | None
+) -> None:
     group = parser.add_argument_group("discovery")
     group.add_argument(
         "--discovery",
@@ -239,9 +265,14 @@ def _add_discovery_options(parser: argparse.ArgumentParser, purpose: str) -> Non
     group.add_argument(
         "--namespace",
         metavar="NAME",
-        help="with --discovery local: the namespace, as in wool.LocalDiscovery(NAME) "
-        f"(default: {DEFAULT_NAMESPACE!r})",
+        help="the namespace of the discovery, as in wool.LocalDiscovery(NAME), for "
+        f"discoveries that have namespaces (default: {DEFAULT_NAMESPACE!r})",
     )
+    if plugin is not None:
+        name, factory = plugin
+        add_options = getattr(factory, "add_cli_options", None)
+        if add_options is not None:
+            add_options(parser.add_argument_group(f"{name} discovery"))
 
 
 def _add_verbosity(parser: argparse.ArgumentParser, extra: str = "") -> None:
@@ -304,7 +335,8 @@ def _provider(entry_point: Any) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``wool`` command; returns its exit status."""
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(_requested_discovery(argv))
     args, unknown = parser.parse_known_args(argv)
     if unknown:
         # Name the subcommand's help, where the options it does take are listed.

@@ -154,7 +154,7 @@ def check_ports(host: str, ports: list[int]) -> None:
 def run(args: argparse.Namespace) -> int:
     """``wool worker``: returns the exit status."""
     settings = settings_from_args(args)
-    discovery, label = open_discovery(args.discovery, args.namespace)
+    discovery, label = open_discovery(args.discovery, args.namespace, args)
     check_ports(settings.host, settings.ports())
     if args.discovery != DEFAULT_DISCOVERY and _loopback(settings.advertise or settings.host):
         warn(
