@@ -29,9 +29,10 @@ def binary(name: str = "etcd") -> Path:
     return path
 
 
-def free_port(host: str = "127.0.0.1") -> int:
+def free_port() -> int:
+    """A port free on loopback (in a network namespace of its own, any port is)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
+        sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
 
 
@@ -52,10 +53,10 @@ class EtcdServer:
         self.name = name
         self.host = host
         self.scheme = scheme
-        self.client_port = free_port(host)
-        self.side_port = free_port(host)
+        self.client_port = free_port()
+        self.side_port = free_port()
         self.serve_main = True
-        self.peer_port = free_port(host)
+        self.peer_port = free_port()
         self.extra = list(extra)
         self.wrap = list(wrap)
         self.cluster_spec = f"{name}=http://{host}:{self.peer_port}"

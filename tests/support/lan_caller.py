@@ -1,6 +1,6 @@
 """A caller host: a durable WorkerPool over LanDiscovery, driven by JSON lines on stdin.
 
-Usage: python -m tests.support.lan_caller [--interface ADDRESS] [--discovery lan]
+Usage: python -m tests.support.lan_caller [--interface ADDRESS] [--discovery NAME]
            [--tag TAG]... [--wait SECONDS]
 
 Run it inside a network namespace. It opens ``WorkerPool(*tags, discovery=...)`` (with
@@ -159,8 +159,10 @@ async def serve(caller: Caller, request: dict[str, Any]) -> None:
 
 
 async def main(args: argparse.Namespace) -> None:
-    if args.discovery == "lan" and args.interface is None:
-        discovery: Any = "lan"  # by entry-point name; interfaces from WOOL_LAN_INTERFACES
+    if args.discovery is not None and (args.discovery != "lan" or args.interface is None):
+        # by entry-point name, configured by the environment (WOOL_LAN_INTERFACES,
+        # WOOL_ETCD_ENDPOINTS...)
+        discovery: Any = args.discovery
     else:
         discovery = wool.LanDiscovery(interfaces=[args.interface])
     loop = asyncio.get_running_loop()
