@@ -91,7 +91,8 @@ def typecheck(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def protos(session: nox.Session) -> None:
-    """Regenerate wool-core/src/wool/_wire/worker_pb2.py{,i} from protos/."""
+    """Regenerate the modules of protos/: wool-core's wire protocol and the etcd messages
+    of wool-discovery-etcd."""
     session.install(GRPCIO_TOOLS)
     session.run("python", "protos/generate.py")
 

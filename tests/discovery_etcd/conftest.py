@@ -10,20 +10,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import shutil
 import sys
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.discovery_etcd._etcd import EtcdServer, running
-from wool import DiscoveryEvent, DiscoverySubscriberLike, WorkerMetadata
+from tests.support.events import added, dropped, following
+from wool import WorkerMetadata
+from wool.testing import worker_metadata as metadata
 
-EVENT_TIMEOUT = 10.0
 SHORT_TTL = 2
 """The TTL of tests that wait for a lease to expire."""
 
@@ -61,79 +62,6 @@ def namespace(etcd: EtcdServer) -> Iterator[str]:
     assert worker_keys(etcd, name) == [], "worker records were left in etcd"
 
 
-def metadata(uid: str | None = None, **fields: object) -> WorkerMetadata:
-    values: dict[str, object] = {
-        "uid": uid or f"w-{uuid.uuid4().hex[:10]}",
-        "address": "127.0.0.1:50051",
-        "pid": os.getpid(),
-        "version": "0.16.0",
-    }
-    values.update(fields)
-    return WorkerMetadata(**values)  # type: ignore[arg-type]
-
-
-def added(worker: WorkerMetadata) -> DiscoveryEvent:
-    return DiscoveryEvent("worker-added", worker)
-
-
-def updated(worker: WorkerMetadata) -> DiscoveryEvent:
-    return DiscoveryEvent("worker-updated", worker)
-
-
-def dropped(worker: WorkerMetadata) -> DiscoveryEvent:
-    return DiscoveryEvent("worker-dropped", worker)
-
-
-class Events:
-    """A subscriber iterated in a background task; its events queue up for the test."""
-
-    def __init__(self, subscriber: DiscoverySubscriberLike) -> None:
-        self.iterator = aiter(subscriber)
-        self.queue: asyncio.Queue[DiscoveryEvent] = asyncio.Queue()
-        self.task = asyncio.get_running_loop().create_task(self._run())
-
-    async def _run(self) -> None:
-        async for event in self.iterator:
-            self.queue.put_nowait(event)
-
-    async def next(self, timeout: float = EVENT_TIMEOUT) -> DiscoveryEvent:
-        """The next event; fails after ``timeout`` seconds."""
-        getter = asyncio.ensure_future(self.queue.get())
-        done, _ = await asyncio.wait(
-            {getter, self.task}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
-        )
-        if getter in done:
-            return getter.result()
-        getter.cancel()
-        if self.task.done():
-            self.task.result()
-            raise AssertionError("the subscriber's iteration ended")
-        raise AssertionError(f"no discovery event within {timeout} s")
-
-    async def take(self, count: int, timeout: float = EVENT_TIMEOUT) -> list[DiscoveryEvent]:
-        return [await self.next(timeout) for _ in range(count)]
-
-    def pending(self) -> list[DiscoveryEvent]:
-        events = []
-        while not self.queue.empty():
-            events.append(self.queue.get_nowait())
-        return events
-
-    async def close(self) -> None:
-        self.task.cancel()
-        await asyncio.gather(self.task, return_exceptions=True)
-        await self.iterator.aclose()  # type: ignore[attr-defined]
-
-
-@contextlib.asynccontextmanager
-async def following(subscriber: DiscoverySubscriberLike) -> AsyncIterator[Events]:
-    events = Events(subscriber)
-    try:
-        yield events
-    finally:
-        await events.close()
-
-
 @contextlib.asynccontextmanager
 async def publisher_process(
     endpoint: str, namespace: str, workers: list[WorkerMetadata], ttl: int
@@ -163,3 +91,28 @@ async def publisher_process(
             with contextlib.suppress(ProcessLookupError):
                 process.kill()
         await process.wait()
+
+
+async def refused(discovery: Any, error: type[Exception], match: str) -> None:
+    """Entering ``discovery``'s publisher and the first step of its subscriber both raise
+    ``error`` with a message matching ``match``."""
+    with pytest.raises(error, match=match):
+        async with discovery.publisher:
+            pass
+    iterator = aiter(discovery.subscriber)
+    try:
+        with pytest.raises(error, match=match):
+            await anext(iterator)
+    finally:
+        await iterator.aclose()
+
+
+async def round_trip(discovery: Any) -> None:
+    """A worker published through ``discovery`` reaches its subscriber, and so does its
+    withdrawal."""
+    worker = metadata()
+    async with discovery.publisher as publisher, following(discovery.subscriber) as events:
+        await publisher.publish(added(worker))
+        assert await events.next() == added(worker)
+        await publisher.publish(dropped(worker))
+        assert await events.next() == dropped(worker)

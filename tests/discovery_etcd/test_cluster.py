@@ -10,7 +10,8 @@ from pathlib import Path
 import wool
 from tests.core import routines
 from tests.discovery_etcd._etcd import EtcdServer, cluster
-from tests.discovery_etcd.conftest import added, dropped, following, metadata
+from tests.support.events import added, dropped, following
+from wool.testing import worker_metadata as metadata
 from wool_discovery_etcd import EtcdDiscovery
 
 WAIT = 30.0

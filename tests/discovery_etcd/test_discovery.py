@@ -11,17 +11,10 @@ from collections.abc import Callable
 import pytest
 
 from tests.discovery_etcd._etcd import EtcdServer, free_port
-from tests.discovery_etcd.conftest import (
-    SHORT_TTL,
-    Events,
-    added,
-    dropped,
-    following,
-    metadata,
-    publisher_process,
-    updated,
-)
-from wool import WorkerMetadata
+from tests.discovery_etcd.conftest import SHORT_TTL, publisher_process, refused, round_trip
+from tests.support.events import Events, added, dropped, following, updated
+from wool import DiscoveryEvent, WorkerMetadata
+from wool.testing import worker_metadata as metadata
 from wool_discovery_etcd import EtcdDiscovery, EtcdUnavailable, IncompatibleNamespace
 
 CONVERGE_TIMEOUT = 30.0
@@ -161,97 +154,72 @@ async def test_a_paused_cluster_expires_the_lease_and_the_publisher_takes_a_new_
         await converge(events, state, {**expected, sentinel.uid: sentinel})
 
 
-async def test_a_subscriber_resumes_after_etcd_restarts_without_duplicates_or_gaps(
-    own_etcd: EtcdServer,
-):
+async def changes_while_away(
+    server: EtcdServer, *, compact: bool
+) -> tuple[list[DiscoveryEvent], list[DiscoveryEvent]]:
+    """A subscriber follows two workers; etcd is SIGKILLed and restarted serving only its
+    side URL, through which a publisher adds, drops and updates a worker (and, with
+    ``compact``, etcd compacts its history); then etcd serves the subscriber's URL again.
+    Returns the changes made and the events the subscriber delivered for them (a
+    sentinel published last proves that nothing else came)."""
     first, second, third = metadata(), metadata(tags={"v1"}), metadata()
     second_v2 = metadata(second.uid, tags={"v2"})
     sentinel = metadata()
-    # the publisher reaches the member through its side URL, which stays open while the
-    # subscriber's is closed: the changes below happen while the subscriber is away
-    side = EtcdDiscovery("restart", endpoints=[own_etcd.side_endpoint], ttl=60)
+    side = EtcdDiscovery("away", endpoints=[server.side_endpoint], ttl=60)
     async with side.publisher as publisher:
         await publisher.publish(added(first))
         await publisher.publish(added(second))
-        async with following(discovery(own_etcd, "restart").subscriber) as events:
+        async with following(discovery(server, "away").subscriber) as events:
             assert await events.take(2) == [added(first), added(second)]
-            own_etcd.restart(serve_main=False, kill=True)
-            await publisher.publish(added(third))
-            await publisher.publish(dropped(first))
-            await publisher.publish(updated(second_v2))
-            own_etcd.restart()
-            assert await events.take(3, timeout=CONVERGE_TIMEOUT) == [
-                added(third),
-                dropped(first),
-                updated(second_v2),
-            ]
+            server.restart(serve_main=False, kill=True)
+            changes = [added(third), dropped(first), updated(second_v2)]
+            for change in changes:
+                await publisher.publish(change)
+            if compact:
+                server.etcdctl("compact", str(revision(server)), "--physical")
+            server.restart()
+            seen = await events.take(len(changes), timeout=CONVERGE_TIMEOUT)
             await publisher.publish(added(sentinel))
             assert await events.next(CONVERGE_TIMEOUT) == added(sentinel)
             assert events.pending() == []
+    return changes, seen
+
+
+async def test_a_subscriber_resumes_after_etcd_restarts_without_duplicates_or_gaps(
+    own_etcd: EtcdServer,
+):
+    changes, seen = await changes_while_away(own_etcd, compact=False)
+    assert seen == changes
 
 
 async def test_after_a_compaction_a_subscriber_lists_again_and_emits_the_difference(
     own_etcd: EtcdServer, caplog: pytest.LogCaptureFixture
 ):
     caplog.set_level(logging.INFO, logger="wool_discovery_etcd")
-    first, second, third = metadata(), metadata(tags={"v1"}), metadata()
-    second_v2 = metadata(second.uid, tags={"v2"})
-    sentinel = metadata()
-    side = EtcdDiscovery("compact", endpoints=[own_etcd.side_endpoint], ttl=60)
-    async with side.publisher as publisher:
-        await publisher.publish(added(first))
-        await publisher.publish(added(second))
-        async with following(discovery(own_etcd, "compact").subscriber) as events:
-            assert await events.take(2) == [added(first), added(second)]
-            own_etcd.restart(serve_main=False, kill=True)
-            await publisher.publish(added(third))
-            await publisher.publish(dropped(first))
-            await publisher.publish(updated(second_v2))
-            own_etcd.etcdctl("compact", str(revision(own_etcd)), "--physical")
-            own_etcd.restart()
-            seen = await events.take(3, timeout=CONVERGE_TIMEOUT)
-            await publisher.publish(added(sentinel))
-            assert await events.next(CONVERGE_TIMEOUT) == added(sentinel)
-            assert events.pending() == []
-    assert seen[0] == dropped(first)  # drops come first
-    assert set(seen) == {dropped(first), added(third), updated(second_v2)}
+    changes, seen = await changes_while_away(own_etcd, compact=True)
+    assert seen[0].type == "worker-dropped"  # the difference starts with the drops
+    assert sorted(seen, key=str) == sorted(changes, key=str)
     assert any("compacted" in r.getMessage() for r in caplog.records)
 
 
 async def test_an_unreachable_cluster_is_a_clear_error():
     endpoint = f"http://127.0.0.1:{free_port()}"
     d = EtcdDiscovery("x", endpoints=endpoint, connect_timeout=1)
-    with pytest.raises(EtcdUnavailable, match=r"cannot reach etcd at http://127\.0\.0\.1:\d+"):
-        async with d.publisher:
-            pass
-    iterator = aiter(d.subscriber)
-    with pytest.raises(EtcdUnavailable, match="check that the cluster is up"):
-        await anext(iterator)
-    await iterator.aclose()  # type: ignore[attr-defined]
+    await refused(
+        d, EtcdUnavailable, r"cannot reach etcd at http://127\.0\.0\.1:\d+.*check that the cluster"
+    )
 
 
 async def test_a_dead_endpoint_fails_over_to_the_next(etcd: EtcdServer, namespace: str):
     dead = f"http://127.0.0.1:{free_port()}"
     d = EtcdDiscovery(namespace, endpoints=[dead, etcd.endpoint])
-    worker = metadata()
-    async with d.publisher as publisher, following(d.subscriber) as events:
-        await publisher.publish(added(worker))
-        assert await events.next() == added(worker)
-        await publisher.publish(dropped(worker))
-        assert await events.next() == dropped(worker)
+    await round_trip(d)
 
 
 async def test_a_namespace_of_another_record_format_is_refused(etcd: EtcdServer, namespace: str):
     etcd.etcdctl("put", f"/wool/{namespace}/format", "2")
     try:
-        d = discovery(etcd, namespace)
-        with pytest.raises(IncompatibleNamespace, match="format '2'.*upgrade wool"):
-            async with d.publisher:
-                pass
-        iterator = aiter(d.subscriber)
-        with pytest.raises(IncompatibleNamespace, match="reads format 1"):
-            await anext(iterator)
-        await iterator.aclose()  # type: ignore[attr-defined]
+        await refused(discovery(etcd, namespace), IncompatibleNamespace, "format '2'.*upgrade wool")
     finally:
         etcd.etcdctl("del", f"/wool/{namespace}/format")
 

@@ -10,7 +10,7 @@ import pytest
 import trustme
 
 from tests.discovery_etcd._etcd import EtcdServer, running
-from tests.discovery_etcd.conftest import added, dropped, following, metadata
+from tests.discovery_etcd.conftest import refused, round_trip
 from wool_discovery_etcd import EtcdAuthError, EtcdDiscovery, EtcdUnavailable
 
 
@@ -68,12 +68,7 @@ async def test_mutual_tls_to_etcd(tls_etcd: EtcdServer, certificates: Certificat
         cert_file=c.client_cert,
         key_file=c.client_key,
     )
-    worker = metadata()
-    async with d.publisher as publisher, following(d.subscriber) as events:
-        await publisher.publish(added(worker))
-        assert await events.next() == added(worker)
-        await publisher.publish(dropped(worker))
-        assert await events.next() == dropped(worker)
+    await round_trip(d)
 
 
 async def test_without_a_client_certificate_the_cluster_is_unreachable(
@@ -82,9 +77,7 @@ async def test_without_a_client_certificate_the_cluster_is_unreachable(
     d = EtcdDiscovery(
         "tls", endpoints=[tls_etcd.endpoint], ca_file=certificates.ca_file, connect_timeout=1
     )
-    with pytest.raises(EtcdUnavailable, match="cannot reach etcd at https://127.0.0.1"):
-        async with d.publisher:
-            pass
+    await refused(d, EtcdUnavailable, "cannot reach etcd at https://127.0.0.1")
 
 
 async def test_a_member_signed_by_another_ca_is_not_trusted(
@@ -101,10 +94,7 @@ async def test_a_member_signed_by_another_ca_is_not_trusted(
         key_file=c.client_key,
         connect_timeout=1,
     )
-    iterator = aiter(d.subscriber)
-    with pytest.raises(EtcdUnavailable, match="cannot reach etcd"):
-        await anext(iterator)
-    await iterator.aclose()  # type: ignore[attr-defined]
+    await refused(d, EtcdUnavailable, "cannot reach etcd")
 
 
 async def test_an_unreadable_ca_file_is_named(tmp_path: Path):
@@ -151,10 +141,7 @@ async def test_a_user_with_a_password_file_publishes_and_subscribes(
         password_file=password_file(tmp_path, ALICE_PASSWORD),
     )
     assert ALICE_PASSWORD.encode() not in pickle.dumps(d.subscriber)
-    worker = metadata()
-    async with d.publisher as publisher, following(d.subscriber) as events:
-        await publisher.publish(added(worker))
-        assert await events.next() == added(worker)
+    await round_trip(d)
     assert auth_etcd.etcdctl("get", "--prefix", "--keys-only", "/wool/auth/workers/") == ""
 
 
@@ -165,20 +152,12 @@ async def test_a_wrong_password_is_a_clear_error(auth_etcd: EtcdServer, tmp_path
         username="alice",
         password_file=password_file(tmp_path, "wrong"),
     )
-    with pytest.raises(EtcdAuthError, match="refused user 'alice'.*check the username"):
-        async with d.publisher:
-            pass
-    iterator = aiter(d.subscriber)
-    with pytest.raises(EtcdAuthError, match="refused user 'alice'"):
-        await anext(iterator)
-    await iterator.aclose()  # type: ignore[attr-defined]
+    await refused(d, EtcdAuthError, "refused user 'alice'.*check the username")
 
 
 async def test_no_credentials_for_a_cluster_that_wants_them(auth_etcd: EtcdServer):
     d = EtcdDiscovery("auth", endpoints=[auth_etcd.endpoint])
-    with pytest.raises(EtcdAuthError, match="requires authentication"):
-        async with d.publisher:
-            pass
+    await refused(d, EtcdAuthError, "requires authentication")
 
 
 async def test_a_user_without_permission_on_the_namespace(auth_etcd: EtcdServer, tmp_path: Path):
@@ -188,10 +167,4 @@ async def test_a_user_without_permission_on_the_namespace(auth_etcd: EtcdServer,
         username="bob",
         password_file=password_file(tmp_path, "bob-secret"),
     )
-    with pytest.raises(EtcdAuthError, match="denied user 'bob' .*/wool/auth/"):
-        async with d.publisher:
-            pass
-    iterator = aiter(d.subscriber)
-    with pytest.raises(EtcdAuthError, match="denied user 'bob'"):
-        await anext(iterator)
-    await iterator.aclose()  # type: ignore[attr-defined]
+    await refused(d, EtcdAuthError, "denied user 'bob' .*/wool/auth/")

@@ -1,1 +1,2 @@
-"""etcd v3 API messages, generated from ``protos/etcd_v3.proto`` (do not edit)."""
+"""etcd v3 API messages, generated from protos/wool_discovery_etcd/v3/etcd.proto
+(``nox -s protos``; do not edit)."""
