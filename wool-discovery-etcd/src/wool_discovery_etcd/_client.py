@@ -65,10 +65,6 @@ KEEPALIVE_PATH = "/etcdserverpb.Lease/LeaseKeepAlive"
 
 def is_transient(error: grpc.aio.AioRpcError) -> bool:
     """Whether ``error`` is the member's failure (retry elsewhere), not the request's."""
-    if error.code() == grpc.StatusCode.INVALID_ARGUMENT and "invalid auth token" in (
-        error.details() or ""
-    ):
-        return False
     return error.code() in _TRANSIENT
 
 
@@ -178,7 +174,7 @@ class EtcdClient:
                 )
                 return await stub(request, timeout=timeout, metadata=metadata)
             except grpc.aio.AioRpcError as exc:
-                if _token_expired(exc) and not renewed:
+                if token_expired(exc) and not renewed:
                     self._token, renewed = None, True
                     continue
                 if not is_transient(exc):
@@ -201,7 +197,8 @@ def _serialize(message: Message) -> bytes:
     return message.SerializeToString()
 
 
-def _token_expired(error: grpc.aio.AioRpcError) -> bool:
+def token_expired(error: grpc.aio.AioRpcError) -> bool:
+    """Whether etcd refused the call's auth token (it expires when unused for a while)."""
     return "invalid auth token" in (error.details() or "") or (
         error.code() == grpc.StatusCode.UNAUTHENTICATED
     )

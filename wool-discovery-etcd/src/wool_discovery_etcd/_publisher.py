@@ -168,20 +168,22 @@ class EtcdPublisher:
         return response.ID
 
     async def _renew(self, client: EtcdClient) -> None:
-        """Take a new lease and put every record again (the old lease expired)."""
-        old = self._lease
-        self._lease = await self._grant(client, None)
-        log.warning(
-            "lease %x on etcd expired; re-published %d workers under lease %x",
-            old,
-            len(self._records),
-            self._lease,
-        )
+        """Take a new lease and put every record again (the old lease expired).
+
+        The new lease is used only once every record is on it: if a put fails, the next
+        keep-alive of the old lease fails too and the renewal starts over."""
+        lease = await self._grant(client, None)
         for uid, metadata in list(self._records.items()):
             key = _records.worker_key(self.settings.prefix, uid)
-            await client.call(
-                PUT, pb.PutRequest(key=key, value=_records.encode(metadata), lease=self._lease)
-            )
+            value = _records.encode(metadata)
+            await client.call(PUT, pb.PutRequest(key=key, value=value, lease=lease))
+        log.warning(
+            "lease %x on etcd expired; re-published %d workers under lease %x",
+            self._lease,
+            len(self._records),
+            lease,
+        )
+        self._lease = lease
 
     async def _keep_alive(self, client: EtcdClient) -> None:
         """Refresh the lease every TTL/3 seconds, for as long as the publisher is entered;
@@ -195,10 +197,10 @@ class EtcdPublisher:
                 try:
                     while True:
                         lease = self._lease
-                        await call.write(pb.LeaseKeepAliveRequest(ID=lease))
                         # a member that does not answer within the interval is given up
                         # on: waiting longer could let the lease expire
                         async with asyncio.timeout(interval):
+                            await call.write(pb.LeaseKeepAliveRequest(ID=lease))
                             response = await call.read()
                         if response is STREAM_END:
                             raise EtcdUnavailable(f"etcd at {client.endpoint} ended keep-alives")

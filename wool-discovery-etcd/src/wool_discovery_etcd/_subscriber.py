@@ -20,6 +20,7 @@ from wool_discovery_etcd._client import (
     raise_refusal,
     read_stream,
     sleep_backoff,
+    token_expired,
 )
 from wool_discovery_etcd._errors import EtcdAuthError, EtcdUnavailable
 from wool_discovery_etcd._etcdpb import etcd_pb2 as pb
@@ -87,7 +88,7 @@ async def _follow(settings: EtcdSettings) -> AsyncGenerator[DiscoveryEvent, None
                 )
                 revision = None
             except grpc.aio.AioRpcError as exc:
-                if not is_transient(exc):
+                if not is_transient(exc) and not token_expired(exc):
                     raise_refusal(exc, client)
                     raise
                 log.warning(
@@ -153,6 +154,7 @@ async def _watch(
             for event in response.events:
                 value = None if event.type == pb.Event.DELETE else event.kv.value
                 yield event.kv.key, value, event.kv.mod_revision
+        raise EtcdUnavailable(f"etcd at {client.endpoint} closed the watch")
     finally:
         call.cancel()
 
