@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import pickle
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,6 +13,8 @@ import trustme
 
 from tests.discovery_etcd._etcd import EtcdServer, running
 from tests.discovery_etcd.conftest import refused, round_trip
+from tests.support.events import added, following
+from wool.testing import worker_metadata as metadata
 from wool_discovery_etcd import EtcdAuthError, EtcdDiscovery, EtcdUnavailable
 
 
@@ -108,10 +112,20 @@ ROOT_PASSWORD = "root-secret"
 ALICE_PASSWORD = "alice-secret"
 
 
+TOKEN_TTL = 1
+"""Seconds etcd keeps an unused auth token (``--auth-token-ttl``; etcd's default is 300)."""
+
+
 @pytest.fixture
-def auth_etcd(own_etcd: EtcdServer) -> EtcdServer:
-    """``own_etcd`` with authentication on: ``alice`` may read and write ``/wool/``,
-    ``bob`` nothing."""
+def auth_etcd(tmp_path: Path) -> Iterator[EtcdServer]:
+    """A member with authentication on: ``alice`` may read and write ``/wool/``, ``bob``
+    nothing; tokens expire after TOKEN_TTL seconds unused."""
+    with running(EtcdServer(tmp_path / "auth", extra=[f"--auth-token-ttl={TOKEN_TTL}"])) as server:
+        enable_users(server)
+        yield server
+
+
+def enable_users(own_etcd: EtcdServer) -> None:
     ctl = own_etcd.etcdctl
     ctl("user", "add", "root", f"--new-user-password={ROOT_PASSWORD}")
     ctl("role", "add", "wool")
@@ -121,7 +135,6 @@ def auth_etcd(own_etcd: EtcdServer) -> EtcdServer:
     ctl("user", "add", "bob", "--new-user-password=bob-secret")
     ctl("auth", "enable")
     own_etcd.ctl_options = [f"--user=root:{ROOT_PASSWORD}"]
-    return own_etcd
 
 
 def password_file(folder: Path, password: str) -> Path:
@@ -168,3 +181,25 @@ async def test_a_user_without_permission_on_the_namespace(auth_etcd: EtcdServer,
         password_file=password_file(tmp_path, "bob-secret"),
     )
     await refused(d, EtcdAuthError, "denied user 'bob' .*/wool/auth/")
+
+
+async def test_an_expired_auth_token_is_renewed(
+    auth_etcd: EtcdServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+):
+    caplog.set_level(logging.INFO, logger="wool_discovery_etcd")
+    d = EtcdDiscovery(
+        "auth",
+        endpoints=[auth_etcd.endpoint],
+        ttl=60,  # keep-alives every 20 s: the token goes unused
+        username="alice",
+        password_file=password_file(tmp_path, ALICE_PASSWORD),
+    )
+    first, second = metadata(), metadata()
+    async with d.publisher as publisher:
+        await publisher.publish(added(first))
+        # the fault under test is a token left unused longer than its TTL: wait that long
+        await asyncio.sleep(TOKEN_TTL + 1.5)
+        await publisher.publish(added(second))
+        async with following(d.subscriber) as events:
+            assert await events.take(2) == [added(first), added(second)]
+    assert any("token expired" in r.getMessage() for r in caplog.records)

@@ -175,6 +175,7 @@ class EtcdClient:
                 return await stub(request, timeout=timeout, metadata=metadata)
             except grpc.aio.AioRpcError as exc:
                 if token_expired(exc) and not renewed:
+                    log.info("the etcd auth token expired; logging in again")
                     self._token, renewed = None, True
                     continue
                 if not is_transient(exc):
