@@ -27,6 +27,7 @@ DISTRIBUTIONS = (
     "./wool-lb-roundrobin",
     "./wool-discovery-lan",
     "./wool-discovery-etcd",
+    "./wool-discovery-kubernetes",
     ".",
 )
 SRC_DIRS = (
@@ -34,6 +35,7 @@ SRC_DIRS = (
     "wool-discovery-local/src",
     "wool-discovery-lan/src",
     "wool-discovery-etcd/src",
+    "wool-discovery-kubernetes/src",
     "wool-lb-roundrobin/src",
 )
 FIXTURE_PLUGINS = ("./tests/fixtures/wool-fixture-plugin", "./examples/plugin-package")
@@ -51,6 +53,8 @@ TEST_DEPS = (
     "hypothesis",
     "cryptography",
     "trustme",
+    "pyyaml",  # tests/discovery_kubernetes read the example manifests
+    "kubernetes-validate",  # ... and check them against the Kubernetes schemas
     GRPCIO_TOOLS,
     "build",
     "hatchling",

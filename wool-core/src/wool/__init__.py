@@ -2,8 +2,8 @@
 """wool: run async functions and async generators on a pool of worker processes.
 
 The public API is what ``__all__`` names. ``LocalDiscovery``, ``LanDiscovery``,
-``EtcdDiscovery`` and ``RoundRobinLoadBalancer`` come from plugin distributions, found
-through entry points the first time they are used.
+``EtcdDiscovery``, ``KubernetesDiscovery`` and ``RoundRobinLoadBalancer`` come from plugin
+distributions, found through entry points the first time they are used.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ _LAZY_PLUGINS = {
     "LocalDiscovery": (_plugins.DISCOVERY_GROUP, "local"),
     "LanDiscovery": (_plugins.DISCOVERY_GROUP, "lan"),
     "EtcdDiscovery": (_plugins.DISCOVERY_GROUP, "etcd"),
+    "KubernetesDiscovery": (_plugins.DISCOVERY_GROUP, "kubernetes"),
     "RoundRobinLoadBalancer": (_plugins.LOADBALANCER_GROUP, "roundrobin"),
 }
 
@@ -66,6 +67,7 @@ __all__ = [
     "DiscoverySubscriberLike",
     "DispatchError",
     "EtcdDiscovery",
+    "KubernetesDiscovery",
     "LanDiscovery",
     "LoadBalancerContextLike",
     "LoadBalancerLike",
