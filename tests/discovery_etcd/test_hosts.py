@@ -1,6 +1,6 @@
 """Across hosts: workers on three network-namespace hosts register with one etcd, and a
-caller on a fourth (where etcd runs) dispatches to all of them; a host cut off from the
-network is dropped once its lease expires."""
+caller on a fourth (where etcd runs) dispatches to all of them over mutual TLS; a host cut
+off from the network is dropped once its lease expires."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import trustme
 
 from tests.discovery_etcd._etcd import EtcdServer, running
 from tests.support import netns
@@ -30,11 +31,27 @@ def hosts() -> Iterator[netns.Network]:
     assert not set(names) & set(netns.namespaces(netns.RUN)), "namespaces left behind"
 
 
+@pytest.fixture
+def certs(hosts: netns.Network, tmp_path: Path) -> Path:
+    """One certificate for every host (the workers' and the caller's), from a test CA."""
+    folder = tmp_path / "certs"
+    folder.mkdir()
+    ca = trustme.CA()
+    ca.cert_pem.write_to_path(str(folder / "ca.pem"))
+    leaf = ca.issue_cert(*(h.address for h in hosts.hosts.values()))
+    leaf.private_key_pem.write_to_path(str(folder / "host-key.pem"))
+    for blob in leaf.cert_chain_pems:
+        blob.write_to_path(str(folder / "host.pem"), append=True)
+    return folder
+
+
 @contextlib.asynccontextmanager
-async def worker_host(host: netns.Host, endpoint: str) -> AsyncIterator[list[dict[str, Any]]]:
+async def worker_host(
+    host: netns.Host, endpoint: str, certs: Path
+) -> AsyncIterator[list[dict[str, Any]]]:
     argv = host.command(
         sys.executable, "-m", "tests.discovery_etcd._scripts.host", host.address, "2",
-        endpoint, str(TTL),
+        endpoint, str(TTL), str(certs),
     )  # fmt: skip
     async with netns.spawn(argv) as process:
         yield (await process.line())["workers"]
@@ -50,7 +67,7 @@ def pids(reply: dict[str, Any]) -> set[int]:
 
 
 async def test_a_caller_dispatches_to_workers_of_three_hosts_and_drops_a_cut_off_one(
-    hosts: netns.Network, tmp_path: Path
+    hosts: netns.Network, certs: Path, tmp_path: Path
 ):
     caller = hosts.hosts["caller"]
     server = EtcdServer(tmp_path / "etcd", host=caller.address, wrap=caller.command())
@@ -58,13 +75,15 @@ async def test_a_caller_dispatches_to_workers_of_three_hosts_and_drops_a_cut_off
         async with contextlib.AsyncExitStack() as stack:
             on = {
                 name: await stack.enter_async_context(
-                    worker_host(hosts.hosts[name], server.endpoint)
+                    worker_host(hosts.hosts[name], server.endpoint, certs)
                 )
                 for name in HOSTS
             }
             argv = caller.command(
-                sys.executable, "-m", "tests.support.lan_caller", "--discovery", "etcd"
-            )
+                sys.executable, "-m", "tests.support.lan_caller", "--discovery", "etcd",
+                "--ca", str(certs / "ca.pem"), "--cert", str(certs / "host.pem"),
+                "--key", str(certs / "host-key.pem"),
+            )  # fmt: skip
             durable = await stack.enter_async_context(
                 netns.spawn(argv, env={"WOOL_ETCD_ENDPOINTS": server.endpoint})
             )
