@@ -1,7 +1,8 @@
 # pyright: reportUnsupportedDunderAll=false
 """wool: run async functions and async generators on a pool of worker processes.
 
-The public API is what ``__all__`` names. ``LocalDiscovery``, ``LanDiscovery``,
+The public API is what ``__all__`` names, and the modules ``wool.plugins`` (for plugin
+authors) and ``wool.testing`` (imported explicitly). ``LocalDiscovery``, ``LanDiscovery``,
 ``EtcdDiscovery``, ``KubernetesDiscovery`` and ``RoundRobinLoadBalancer`` come from plugin
 distributions, found through entry points the first time they are used.
 """
@@ -11,6 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 from wool import _plugins
+from wool import plugins as plugins
+from wool._candidates import Candidate
 from wool._connection import RemoteCall, WorkerConnection
 from wool._credentials import WorkerCredentials
 from wool._errors import (
@@ -30,7 +33,6 @@ from wool._protocols import (
     DiscoveryLike,
     DiscoveryPublisherLike,
     DiscoverySubscriberLike,
-    LoadBalancerContextLike,
     LoadBalancerLike,
 )
 from wool._proxy import WorkerProxy
@@ -61,6 +63,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "Candidate",
     "DiscoveryEvent",
     "DiscoveryLike",
     "DiscoveryPublisherLike",
@@ -69,7 +72,6 @@ __all__ = [
     "EtcdDiscovery",
     "KubernetesDiscovery",
     "LanDiscovery",
-    "LoadBalancerContextLike",
     "LoadBalancerLike",
     "LocalDiscovery",
     "NoWorkersAvailable",

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import grpc
 import grpc.aio
 
-from wool import _events, _frames, _serialization
+from wool import _frames, _serialization
 from wool._errors import DispatchError, TransientDispatchError, WorkerLost
 from wool._metadata import WorkerMetadata
 from wool._transport import (
@@ -362,7 +362,6 @@ class RemoteCall:
         self._waiter: asyncio.Future[None] | None = None
         self._finished = False
         self._in_step = False
-        self._step = 0
         self.on_finish: Callable[[], None] | None = None
         self._next_frame: bytes | None = None
 
@@ -425,11 +424,29 @@ class RemoteCall:
         self._finish()
         return self._decode(response)
 
+    @property
+    def is_finished(self) -> bool:
+        """Whether the task has ended here (its outcome was read, or the call failed)."""
+        return self._finished
+
+    @property
+    def is_stepping(self) -> bool:
+        """Whether a generator step is waiting for the worker's answer."""
+        return self._in_step
+
     async def step(self, kind: str, value: Any = None) -> Any:
         """Advance a generator routine by one step; ``StopAsyncIteration`` when it ends."""
         if self._finished:
             raise StopAsyncIteration
-        self._step += 1
+        self.send_step(kind, value)
+        return await self.step_outcome(kind)
+
+    def send_step(self, kind: str, value: Any = None) -> None:
+        """Ask the worker for one generator step (``next``, ``send``, ``throw``, ``close``).
+
+        Raises ``TypeError`` or ``ValueError`` (nothing is sent) for a value that cannot
+        travel; :meth:`step_outcome` then waits for the answer.
+        """
         if kind == "next":
             if self._next_frame is None:
                 self._next_frame = _frames.message_frame(pb.Request(call=self._id, step=pb.Step()))
@@ -438,54 +455,27 @@ class RemoteCall:
             payload = b"" if kind == "close" else self._encode_step_value(kind, value)
             step = pb.Step(kind=STEP_KINDS[kind], value=payload)
             self._session.send(pb.Request(call=self._id, step=step))
-        _events.emit(
-            "task-iteration-initiated",
-            self.task,
-            worker=self.worker.uid,
-            step=self._step,
-            kind=kind,
-        )
+
+    async def step_outcome(self, kind: str) -> Any:
+        """The item the step sent by :meth:`send_step` yielded, or what ended the generator.
+
+        ``StopAsyncIteration`` when the generator ended (a ``close`` step ends it so).
+        """
         self._in_step = True
         try:
             response = await self._next()
         except asyncio.CancelledError:
             await self._cancel()
-            self._step_completed(kind, "CancelledError")
-            raise
-        except BaseException as exc:
-            self._step_completed(kind, type(exc).__qualname__)
             raise
         finally:
             self._in_step = False
         frame = response.WhichOneof("frame")
         if frame == "value":
-            try:
-                item = self._unpickle(response.value, "item yielded by")
-            except BaseException as exc:
-                self._step_completed(kind, type(exc).__qualname__)
-                raise
-            self._step_completed(kind, None)
-            return item
+            return self._unpickle(response.value, "item yielded by")
         self._finish()
         if frame == "stopped":
-            # A close step that stops the generator did what it asked; a pull found the end.
-            self._step_completed(kind, None if kind == "close" else "StopAsyncIteration")
             raise StopAsyncIteration
-        try:
-            return self._decode(response)
-        except BaseException as exc:
-            self._step_completed(kind, type(exc).__qualname__)
-            raise
-
-    def _step_completed(self, kind: str, exception: str | None) -> None:
-        _events.emit(
-            "task-iteration-completed",
-            self.task,
-            worker=self.worker.uid,
-            step=self._step,
-            kind=kind,
-            exception=exception,
-        )
+        return self._decode(response)
 
     async def close(self) -> None:
         """Close a generator routine that has not finished (runs its ``finally`` remotely)."""

@@ -104,7 +104,7 @@ class WorkerPool:
         if self._stack is not None:
             raise RuntimeError("this WorkerPool is already entered; create a new one")
         discovery = _resolve_discovery(self._discovery_spec)
-        loadbalancer = _resolve_loadbalancer(self._loadbalancer_spec)
+        loadbalancer = resolve_loadbalancer(self._loadbalancer_spec)
         stack = contextlib.AsyncExitStack()
         try:
             if self.size:
@@ -192,8 +192,10 @@ async def _shielded(teardown: Any) -> None:
 
 def _resolve_discovery(spec: DiscoveryLike | str | type | None) -> DiscoveryLike:
     if spec is None:
+        # The convention for the default discovery plugin: its class takes a keyword
+        # ``namespace``, and pools with different namespaces never see each other.
         factory = _plugins.load(_plugins.DISCOVERY_GROUP, DEFAULT_DISCOVERY)
-        return factory(f"pool-{uuid.uuid4().hex[:16]}")
+        return factory(namespace=f"pool-{uuid.uuid4().hex[:16]}")
     if isinstance(spec, str):
         spec = _plugins.load(_plugins.DISCOVERY_GROUP, spec)
     if isinstance(spec, type):
@@ -206,14 +208,16 @@ def _resolve_discovery(spec: DiscoveryLike | str | type | None) -> DiscoveryLike
     return spec
 
 
-def _resolve_loadbalancer(spec: LoadBalancerLike | str | type) -> LoadBalancerLike:
+def resolve_loadbalancer(spec: LoadBalancerLike | str | type) -> LoadBalancerLike:
+    """A load balancer from an instance, a class, or the name of an installed plugin."""
     if isinstance(spec, str):
         spec = _plugins.load(_plugins.LOADBALANCER_GROUP, spec)
     if isinstance(spec, type):
         spec = spec()
     if not isinstance(spec, LoadBalancerLike):
+        hint = " (dispatch(task, context) gave way to order())" if hasattr(spec, "dispatch") else ""
         raise TypeError(
-            f"loadbalancer must implement wool.LoadBalancerLike (async dispatch), "
-            f"got {type(spec).__name__}"
+            "loadbalancer must implement wool.LoadBalancerLike "
+            f"(order(task, candidates)), got {type(spec).__name__}{hint}"
         )
     return spec

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import collections
 import logging
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from wool import _serialization
+from wool._candidates import WorkerSet
 from wool._connection import RemoteCall, WorkerConnection
+from wool._dispatch import first_accepting
 from wool._errors import NoWorkersAvailable
 from wool._metadata import DiscoveryEvent, WorkerMetadata
+from wool._slots import Slots
 
 if TYPE_CHECKING:
     from wool._credentials import WorkerCredentials
@@ -57,8 +59,8 @@ class WorkerProxy:
         self.max_in_flight = max_in_flight
         self.in_flight = 0
         """Calls dispatched through this proxy that have not finished yet."""
-        self._slots = _Slots(max_in_flight) if max_in_flight else None
-        self._context = _WorkerSet()
+        self._slots = Slots(max_in_flight) if max_in_flight else None
+        self._context = WorkerSet()
         self._follower: asyncio.Task[None] | None = None
         self._pickled: bytes | None = None
         self._closing: set[asyncio.Task[None]] = set()
@@ -116,7 +118,7 @@ class WorkerProxy:
             await self._context.wait(lambda: predicate(self._context.workers))
 
     async def dispatch(self, task: Task) -> RemoteCall:
-        """Route ``task`` to a worker through the load balancer."""
+        """Route ``task`` to the first worker, in the load balancer's order, that takes it."""
         if self._follower is None:
             await self.start()
         if not self._context.workers:
@@ -138,11 +140,16 @@ class WorkerProxy:
             await self._slots.acquire()
         self.in_flight += 1
         try:
-            call = await self.loadbalancer.dispatch(task, self._context)
+            call, on_worker_finished = await first_accepting(task, self.loadbalancer, self._context)
         except BaseException:
             self._finished()
             raise
-        call.on_finish = self._finished
+
+        def finished() -> None:
+            on_worker_finished()
+            self._finished()
+
+        call.on_finish = finished
         return call
 
     def _finished(self) -> None:
@@ -204,104 +211,3 @@ def _restore(
         wait_for_workers=wait_for_workers,
         id=id,
     )
-
-
-class _Slots:
-    """A FIFO counting semaphore whose acquire and release are O(1) with many waiters.
-
-    (asyncio.Semaphore scans its waiters on every release: quadratic under a burst.)
-    """
-
-    def __init__(self, size: int) -> None:
-        self._free = size
-        self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
-
-    @property
-    def exhausted(self) -> bool:
-        return self._free == 0
-
-    async def acquire(self) -> None:
-        if self._free and not self._waiters:
-            self._free -= 1
-            return
-        waiter = asyncio.get_running_loop().create_future()
-        self._waiters.append(waiter)
-        try:
-            await waiter  # a releaser hands its slot over
-        except asyncio.CancelledError:
-            if waiter.done() and not waiter.cancelled():
-                self.release()  # the slot arrived as we were cancelled: pass it on
-            raise
-
-    def release(self) -> None:
-        while self._waiters:
-            waiter = self._waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(None)
-                return
-        self._free += 1
-
-
-class _WorkerSet:
-    """The load balancer's view: live workers in discovery order, minus evicted ones."""
-
-    def __init__(self) -> None:
-        self._known: dict[str, WorkerConnection] = {}
-        self._evicted: set[str] = set()
-        self._view: dict[WorkerMetadata, WorkerConnection] | None = None
-        self._changed = asyncio.Condition()
-
-    @property
-    def workers(self) -> Mapping[WorkerMetadata, WorkerConnection]:
-        if self._view is None:
-            self._view = {
-                c.metadata: c for uid, c in self._known.items() if uid not in self._evicted
-            }
-        return self._view
-
-    def evict(self, worker: WorkerMetadata) -> None:
-        if worker.uid in self._known:
-            log.warning("evicting worker %s at %s", worker.uid, worker.address)
-            self._evicted.add(worker.uid)
-            self._view = None
-
-    def upsert(
-        self, metadata: WorkerMetadata, credentials: WorkerCredentials | None
-    ) -> WorkerConnection | None:
-        """Add or update a worker; returns a replaced connection to close, if any."""
-        old = self._known.get(metadata.uid)
-        stale = None
-        if old is not None and old.metadata.address == metadata.address:
-            old.metadata = metadata
-        else:
-            stale = old
-            self._known[metadata.uid] = WorkerConnection(metadata, credentials)
-        self._evicted.discard(metadata.uid)
-        self._touch()
-        return stale
-
-    def remove(self, uid: str) -> WorkerConnection | None:
-        connection = self._known.pop(uid, None)
-        self._evicted.discard(uid)
-        if connection is not None:
-            self._touch()
-        return connection
-
-    def clear(self) -> list[WorkerConnection]:
-        connections = list(self._known.values())
-        self._known.clear()
-        self._evicted.clear()
-        self._touch()
-        return connections
-
-    def _touch(self) -> None:
-        self._view = None
-        asyncio.get_running_loop().create_task(self._notify())
-
-    async def _notify(self) -> None:
-        async with self._changed:
-            self._changed.notify_all()
-
-    async def wait(self, predicate: Any) -> None:
-        async with self._changed:
-            await self._changed.wait_for(predicate)
