@@ -13,6 +13,7 @@ from typing import Any
 
 from wool import _plugins
 from wool._credentials import WorkerCredentials
+from wool._log_reemit import wanted_level
 from wool._metadata import DiscoveryEvent
 from wool._protocols import DiscoveryLike, DiscoveryPublisherLike, LoadBalancerLike
 from wool._proxy import WorkerProxy
@@ -50,6 +51,8 @@ class WorkerPool:
     ``grace`` is how long spawned workers get to finish running tasks at exit.
     ``max_in_flight`` bounds the calls this pool has in flight at once; further calls wait
     for a slot (nested calls made by workers are not counted).
+    ``forward_logs`` sends what routines log and print back to this process, to be
+    emitted through its ``logging`` (see "Seeing what happens" in the README).
     """
 
     def __init__(
@@ -64,6 +67,7 @@ class WorkerPool:
         wait_for_workers: float = 10.0,
         grace: float = 2.0,
         max_in_flight: int | None = 10_000,
+        forward_logs: bool = True,
     ) -> None:
         for tag in tags:
             if not isinstance(tag, str) or not tag:
@@ -95,6 +99,7 @@ class WorkerPool:
         self.wait_for_workers = wait_for_workers
         self.grace = grace
         self.max_in_flight = max_in_flight
+        self.forward_logs = forward_logs
         self.workers: list[LocalWorker] = []
         self.proxy: WorkerProxy | None = None
         self._stack: contextlib.AsyncExitStack | None = None
@@ -116,6 +121,7 @@ class WorkerPool:
                 tags=self.tags,
                 wait_for_workers=self.wait_for_workers,
                 max_in_flight=self.max_in_flight,
+                forward_logs=wanted_level() if self.forward_logs else None,
             )
             proxy.pickled()  # fail now, not at the first dispatch, if it cannot travel
             await proxy.start()

@@ -49,8 +49,12 @@ class WorkerProxy:
         wait_for_workers: float = 10.0,
         max_in_flight: int | None = None,
         id: str | None = None,
+        forward_logs: int | None = None,
     ) -> None:
         self.id = id or uuid.uuid4().hex
+        self.forward_logs = forward_logs
+        """The lowest level of the log records workers send back for calls made through
+        this proxy (and its copies on workers); None: workers keep them."""
         self.tags = frozenset(tags)
         self.subscriber = subscriber
         self.loadbalancer = loadbalancer
@@ -75,6 +79,7 @@ class WorkerProxy:
                 self.credentials,
                 sorted(self.tags),
                 self.wait_for_workers,
+                self.forward_logs,
             ),
         )
 
@@ -202,6 +207,7 @@ def _restore(
     credentials: WorkerCredentials | None,
     tags: list[str],
     wait_for_workers: float,
+    forward_logs: int | None = None,
 ) -> WorkerProxy:
     return WorkerProxy(
         subscriber,
@@ -210,4 +216,5 @@ def _restore(
         tags=tags,
         wait_for_workers=wait_for_workers,
         id=id,
+        forward_logs=forward_logs,
     )

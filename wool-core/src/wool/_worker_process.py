@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import os
 import pickle
 import signal
 import struct
 import sys
 
+from wool._log_capture import configure_worker_logging
 from wool._worker import Worker, WorkerConfig
 
 
@@ -38,7 +38,7 @@ def main(argv: list[str]) -> int:
     for entry in reversed(config.sys_path):
         if entry not in sys.path:
             sys.path.insert(0, entry)
-    logging.basicConfig(level=config.log_level, format="wool worker %(process)d: %(message)s")
+    configure_worker_logging(config.log_level, config.uid)
     # Ctrl-C reaches the whole process group; the parent pool decides when we stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     asyncio.run(_serve(config, handshake_fd))
