@@ -4,8 +4,9 @@ While a task runs, its context holds a :class:`LogSink`. A handler on the root l
 hands it every record emitted in that context (any logger, any thread the context was
 copied into), and ``sys.stdout``/``sys.stderr`` are replaced by streams that turn the
 task's lines into records of ``wool.worker.stdout``/``wool.worker.stderr``. The sink
-queues the records as frames on the task's session, never blocking: it holds at most
-:data:`SINK_LIMIT` records while the caller reads too slowly, and counts what it drops.
+queues the records as frames on the task's session, never blocking: while the caller
+reads too slowly it holds at most :data:`SINK_LIMIT` records (:data:`SINK_BYTES` of
+text) and drops, and counts, what does not fit.
 Outside a task, everything goes where it always went.
 """
 
@@ -38,10 +39,13 @@ LOSS_LOGGER = "wool.worker.logs"
 """The caller's logger that reports records dropped because the caller read too slowly."""
 STREAM_LOGGERS = frozenset({STDOUT_LOGGER, STDERR_LOGGER})
 
-SINK_LIMIT = 1024
+SINK_LIMIT = 10_000
 """Records one task may have waiting for its caller; more are dropped (and counted)."""
-SESSION_BACKLOG = 256
+SINK_BYTES = 16 * 1024 * 1024
+"""Bytes of text one task may have waiting for its caller, whatever the record count."""
+SESSION_BACKLOG = 1024
 """Frames a session may have waiting for the network before log records wait instead."""
+_RECORD_OVERHEAD = 128
 MAX_MESSAGE_CHARS = 64 * 1024
 """Longer log messages are cut: a record must never approach the frame size limit."""
 NOT_FORWARDED = ("grpc",)
@@ -107,6 +111,7 @@ class LogSink:
         self._thread = threading.get_ident()
         self._lock = threading.Lock()
         self._pending: collections.deque[pb.LogRecord] = collections.deque()
+        self._pending_bytes = 0
         self._partial: dict[str, str] = {}
         self._dropped = 0
         self._scheduled = False
@@ -134,20 +139,22 @@ class LogSink:
 
     def put(self, message: pb.LogRecord) -> None:
         """Queue a record for the caller; drop it (counted) when too many wait."""
+        size = _size(message)
         with self._lock:
             if self._closed:
                 return
-            if len(self._pending) >= SINK_LIMIT:
+            if len(self._pending) >= SINK_LIMIT or self._pending_bytes + size > SINK_BYTES:
                 self._dropped += 1
                 return
             if self._dropped:
                 message.dropped, self._dropped = self._dropped, 0
             self._pending.append(message)
+            self._pending_bytes += size
             if self._scheduled:
                 return
             self._scheduled = True
         if threading.get_ident() == self._thread:
-            self._loop.call_soon(self.flush)
+            self.flush()
         else:
             try:
                 self._loop.call_soon_threadsafe(self.flush)
@@ -171,6 +178,7 @@ class LogSink:
                     channel.wait(self)
                     return
                 message = self._pending.popleft()
+                self._pending_bytes -= _size(message)
             channel.send(_frames.message_frame(pb.Response(call=self._call_id, log=message)))
 
     def close(self) -> None:
@@ -181,7 +189,14 @@ class LogSink:
             self.put(self._line(logger, _STREAM_LEVELS[logger], text))
         with self._lock:
             if self._dropped:
-                self._pending.append(pb.LogRecord(dropped=self._dropped))
+                marker = pb.LogRecord(
+                    dropped=self._dropped,
+                    routine=self.routine,
+                    task_id=self.task_id,
+                    worker=self.worker,
+                    host=HOST,
+                )
+                self._pending.append(marker)
                 self._dropped = 0
             self._closed = True
         self.flush(force=True)
@@ -219,6 +234,10 @@ class LogSink:
     def _line(self, logger: str, level: int, line: str) -> pb.LogRecord:
         record = logging.LogRecord(logger, level, "", 0, line, None, None)
         return self._encode(record)
+
+
+def _size(message: pb.LogRecord) -> int:
+    return len(message.message) + len(message.exception) + _RECORD_OVERHEAD
 
 
 _STREAM_LEVELS = {STDOUT_LOGGER: logging.INFO, STDERR_LOGGER: logging.WARNING}

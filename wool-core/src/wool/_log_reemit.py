@@ -31,6 +31,7 @@ def reemit(message: pb.LogRecord) -> None:
             message.routine or "a routine",
             message.task_id or "?",
             message.worker or "?",
+            extra=_origin(message),
         )
     if not message.logger:
         return
@@ -61,10 +62,7 @@ def _record(message: pb.LogRecord) -> logging.LogRecord:
             "threadName": message.thread,
             "process": message.process,
             "exc_text": message.exception or None,
-            "wool_routine": message.routine,
-            "wool_task_id": message.task_id,
-            "wool_worker": message.worker,
-            "wool_host": message.host,
+            **_origin(message),
         }
     )
     record.created = message.created
@@ -83,6 +81,15 @@ def wanted_level() -> int:
         if isinstance(logger, logging.Logger) and logger.level != logging.NOTSET:
             levels.append(logger.level)
     return max(min(levels), logging.DEBUG)
+
+
+def _origin(message: pb.LogRecord) -> dict[str, str]:
+    return {
+        "wool_routine": message.routine,
+        "wool_task_id": message.task_id,
+        "wool_worker": message.worker,
+        "wool_host": message.host,
+    }
 
 
 def _has_handlers(logger: logging.Logger) -> bool:
