@@ -139,3 +139,14 @@ async def context_per_step(count: int):
     for i in range(count):
         request_id.set(f"generator step {i}")
         yield user.get("no user")
+
+
+@wool.routine
+async def hold(fifo: str) -> str:
+    """Runs until the test writes a line into ``fifo``."""
+    return await asyncio.to_thread(_read_line, fifo)
+
+
+def _read_line(fifo: str) -> str:
+    with open(fifo) as source:
+        return source.readline().strip()

@@ -82,7 +82,8 @@ async def test_an_unpicklable_value_is_a_clear_type_error():
         assert str(caught.value).startswith(
             "context variable 'observe.user' of routine read_context() cannot be pickled: "
         )
-        with pytest.raises(TypeError, match=r"^argument 'value' of routine echo_value\(\) cannot be pickled: "):
+        same = r"^argument 'value' of routine echo_value\(\) cannot be pickled: "
+        with pytest.raises(TypeError, match=same):
             await echo_value(threading.Lock())
         # A value the routine sets that cannot travel back fails the call the same way.
         with pytest.raises(TypeError, match="'observe.user' of routine set_unpicklable"):
