@@ -208,3 +208,31 @@ def test_a_pool_exits_without_tracebacks_and_prints_stay_prints(tmp_path):
     # Python's last-resort handler prints warnings when nothing else is set up.
     assert err.count("at depth 0") == 3 and err.count("entering depth 1") == 2
     assert set(err) == {"at depth 0", "entering depth 1", "entering depth 2"}, result.stderr
+
+
+def test_a_pool_exits_without_tracebacks_even_at_debug_level(tmp_path):
+    script = tmp_path / "debug.py"
+    script.write_text(
+        "import asyncio, logging\n"
+        "import wool\n"
+        "from tests.observe import routines\n"
+        "logging.basicConfig(level=logging.DEBUG)\n"
+        "async def main():\n"
+        "    async with wool.WorkerPool(size=2):\n"
+        "        print('result', await routines.nest(1))\n"
+        "        print('items', [i async for i in routines.stepping(2)])\n"
+        "asyncio.run(main())\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    result = subprocess.run(
+        [sys.executable, str(script)],
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)},
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["result 0", "items [0, 1]"]
+    assert "DEBUG:" in result.stderr, "the caller logs at DEBUG"
+    assert "Traceback" not in result.stderr, result.stderr

@@ -354,7 +354,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     level = (logging.WARNING, logging.INFO, logging.DEBUG)[min(args.verbose, 2)]
-    logging.basicConfig(format="wool: %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(format="%(asctime)s wool: %(levelname)s %(name)s: %(message)s")
     logging.getLogger("wool").setLevel(level)
     try:
         return args.run(args)

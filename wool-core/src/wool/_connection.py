@@ -223,9 +223,13 @@ class _Session:
         Nothing is written before the worker has answered the session: a write racing a
         worker's immediate refusal makes grpc report INTERNAL instead of its status.
         """
-        await self._answered.wait()
-        async for batch in _frames.batches(self._outbox, self.limit):
-            yield batch
+        try:
+            await self._answered.wait()
+            async for batch in _frames.batches(self._outbox, self.limit):
+                yield batch
+        except asyncio.CancelledError:
+            # The session was closed: an expected end, which grpc would log as a failure.
+            return
 
     async def _read(self) -> None:
         error: BaseException

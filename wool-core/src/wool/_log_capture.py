@@ -63,6 +63,9 @@ class LogChannel:
     def __init__(self, outbox: asyncio.Queue[Any]) -> None:
         self._outbox = outbox
         self._waiting: dict[LogSink, None] = {}
+        self.loop = asyncio.get_running_loop()
+        self.thread = threading.get_ident()
+        """The thread of the session's event loop."""
 
     def has_room(self) -> bool:
         """Whether the session is keeping up with what it sends."""
@@ -92,6 +95,23 @@ class LogSink:
     only names the task for the worker's own log.
     """
 
+    __slots__ = (
+        "_call_id",
+        "_channel",
+        "_closed",
+        "_dropped",
+        "_lock",
+        "_partial",
+        "_pending",
+        "_pending_bytes",
+        "_scheduled",
+        "forwarding",
+        "level",
+        "routine",
+        "task_id",
+        "worker",
+    )
+
     def __init__(
         self,
         task: Task,
@@ -107,8 +127,6 @@ class LogSink:
         self.level = level if level is not None else logging.CRITICAL + 1
         self._call_id = call_id
         self._channel = channel
-        self._loop = asyncio.get_running_loop()
-        self._thread = threading.get_ident()
         self._lock = threading.Lock()
         self._pending: collections.deque[pb.LogRecord] = collections.deque()
         self._pending_bytes = 0
@@ -153,11 +171,13 @@ class LogSink:
             if self._scheduled:
                 return
             self._scheduled = True
-        if threading.get_ident() == self._thread:
+        channel = self._channel
+        assert channel is not None
+        if threading.get_ident() == channel.thread:
             self.flush()
         else:
             try:
-                self._loop.call_soon_threadsafe(self.flush)
+                channel.loop.call_soon_threadsafe(self.flush)
             except RuntimeError:  # the worker's loop is gone
                 pass
 
@@ -183,6 +203,9 @@ class LogSink:
 
     def close(self) -> None:
         """The task ended: send every record still waiting, and report what was dropped."""
+        if not (self._pending or self._partial or self._dropped):
+            self._closed = True
+            return
         with self._lock:
             partial, self._partial = self._partial, {}
         for logger, text in partial.items():
