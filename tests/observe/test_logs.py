@@ -181,27 +181,12 @@ async def test_a_durable_workers_records_reach_the_caller(kept):
 
 def test_a_pool_exits_without_tracebacks_and_prints_stay_prints(tmp_path):
     """With no logging set up, a routine's print() still shows in the caller's stdout."""
-    script = tmp_path / "plain.py"
-    script.write_text(
-        "import asyncio, logging\n"
-        "import wool\n"
-        "from tests.observe import routines\n"
-        "async def main():\n"
+    result = _run_caller(
+        tmp_path,
         "    async with wool.WorkerPool(size=2):\n"
         "        for x in range(3):\n"
-        "            print('result', await routines.nest(x))\n"
-        "asyncio.run(main())\n"
+        "            print('result', await routines.nest(x))\n",
     )
-    root = Path(__file__).resolve().parents[2]
-    result = subprocess.run(
-        [sys.executable, str(script)],
-        cwd=root,
-        env={**os.environ, "PYTHONPATH": str(root)},
-        capture_output=True,
-        text=True,
-        timeout=90,
-    )
-    assert result.returncode == 0, result.stderr
     out, err = result.stdout.splitlines(), result.stderr.splitlines()
     assert [line for line in out if line.startswith("result")] == ["result 0"] * 3
     assert out.count("printed at depth 0") == 3
@@ -211,16 +196,26 @@ def test_a_pool_exits_without_tracebacks_and_prints_stay_prints(tmp_path):
 
 
 def test_a_pool_exits_without_tracebacks_even_at_debug_level(tmp_path):
-    script = tmp_path / "debug.py"
+    result = _run_caller(
+        tmp_path,
+        "    logging.basicConfig(level=logging.DEBUG)\n"
+        "    async with wool.WorkerPool(size=2):\n"
+        "        print('result', await routines.nest(1))\n"
+        "        print('items', [i async for i in routines.stepping(2)])\n",
+    )
+    assert result.stdout.splitlines() == ["result 0", "items [0, 1]"]
+    assert "DEBUG:" in result.stderr, "the caller logs at DEBUG"
+    assert "Traceback" not in result.stderr, result.stderr
+
+
+def _run_caller(tmp_path: Path, body: str) -> subprocess.CompletedProcess[str]:
+    """Run ``body`` as the ``main()`` coroutine of a caller process of its own."""
+    script = tmp_path / "caller.py"
     script.write_text(
         "import asyncio, logging\n"
         "import wool\n"
         "from tests.observe import routines\n"
-        "logging.basicConfig(level=logging.DEBUG)\n"
-        "async def main():\n"
-        "    async with wool.WorkerPool(size=2):\n"
-        "        print('result', await routines.nest(1))\n"
-        "        print('items', [i async for i in routines.stepping(2)])\n"
+        f"async def main():\n{body}"
         "asyncio.run(main())\n"
     )
     root = Path(__file__).resolve().parents[2]
@@ -233,6 +228,4 @@ def test_a_pool_exits_without_tracebacks_even_at_debug_level(tmp_path):
         timeout=90,
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines() == ["result 0", "items [0, 1]"]
-    assert "DEBUG:" in result.stderr, "the caller logs at DEBUG"
-    assert "Traceback" not in result.stderr, result.stderr
+    return result
