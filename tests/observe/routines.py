@@ -150,3 +150,11 @@ async def hold(fifo: str) -> str:
 def _read_line(fifo: str) -> str:
     with open(fifo) as source:
         return source.readline().strip()
+
+
+@wool.routine
+async def interleave(tag: str, count: int) -> None:
+    """Prints ``count`` lines, letting other tasks on the worker print in between."""
+    for i in range(count):
+        print(f"{tag} {i}")
+        await asyncio.sleep(0)

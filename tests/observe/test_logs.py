@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import signal
@@ -68,6 +69,20 @@ async def test_a_debug_caller_gets_debug_records(kept):
     finally:
         logging.getLogger("observe.routines").setLevel(logging.NOTSET)
     assert kept.named("observe.routines")[0].getMessage() == "debug 2"
+
+
+async def test_lines_printed_by_concurrent_tasks_are_told_apart(kept):
+    async with wool.WorkerPool(size=1):
+        await asyncio.gather(routines.interleave("a", 50), routines.interleave("b", 50))
+    lines = kept.named("wool.worker.stdout")
+    assert len(lines) == 100
+    by_task: dict[str, list[str]] = {}
+    for record in lines:
+        by_task.setdefault(record.wool_task_id, []).append(record.getMessage())
+    assert sorted(by_task.values()) == [
+        [f"a {i}" for i in range(50)],
+        [f"b {i}" for i in range(50)],
+    ]
 
 
 async def test_every_record_of_a_task_arrives_in_order(kept):
@@ -229,3 +244,8 @@ def _run_caller(tmp_path: Path, body: str) -> subprocess.CompletedProcess[str]:
     )
     assert result.returncode == 0, result.stderr
     return result
+
+
+def test_forward_logs_takes_a_bool():
+    with pytest.raises(TypeError, match="forward_logs must be True or False, got 'no'"):
+        wool.WorkerPool(size=1, forward_logs="no")  # type: ignore[arg-type]

@@ -78,6 +78,8 @@ class WorkerPool:
             raise TypeError(
                 f"credentials must be a wool.WorkerCredentials, got {type(credentials).__name__}"
             )
+        if not isinstance(forward_logs, bool):
+            raise TypeError(f"forward_logs must be True or False, got {forward_logs!r}")
         spawns = size is not None or discovery is None
         if credentials is not None and spawns and not credentials.can_serve:
             raise ValueError(
