@@ -1,28 +1,23 @@
-"""On a worker: capture what a routine logs and prints, and send it to its caller.
+"""On a worker: the log records and output lines of a task, on their way to its caller.
 
-While a task runs, its context holds a :class:`LogSink`. A handler on the root logger
-hands it every record emitted in that context (any logger, any thread the context was
-copied into), and ``sys.stdout``/``sys.stderr`` are replaced by streams that turn the
-task's lines into records of ``wool.worker.stdout``/``wool.worker.stderr``. The sink
-queues the records as frames on the task's session, never blocking: while the caller
-reads too slowly it holds at most :data:`SINK_LIMIT` records (:data:`SINK_BYTES` of
-text) and drops, and counts, what does not fit.
-Outside a task, everything goes where it always went.
+While a task runs, its context holds a :class:`LogSink`; the worker process's logging
+(``_worker_logging``) hands it every record emitted in that context and every line the
+task prints. The sink queues the records as frames on the task's session, never
+blocking: while the caller reads too slowly it holds at most :data:`SINK_LIMIT` records
+(:data:`SINK_BYTES` of text) and drops, and counts, what does not fit.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
-import io
 import logging
 import socket
-import sys
 import threading
 import traceback
 from collections.abc import Callable
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any
 
 from wool import _frames
 from wool._wire import worker_pb2 as pb
@@ -209,7 +204,7 @@ class LogSink:
         with self._lock:
             partial, self._partial = self._partial, {}
         for logger, text in partial.items():
-            self.put(self._line(logger, _STREAM_LEVELS[logger], text))
+            self.put(self._line(logger, STREAM_LEVELS[logger], text))
         with self._lock:
             if self._dropped:
                 marker = pb.LogRecord(
@@ -263,97 +258,7 @@ def _size(message: pb.LogRecord) -> int:
     return len(message.message) + len(message.exception) + _RECORD_OVERHEAD
 
 
-_STREAM_LEVELS = {STDOUT_LOGGER: logging.INFO, STDERR_LOGGER: logging.WARNING}
-
-
-class _ForwardingHandler(logging.Handler):
-    """Hands each record emitted inside a task to that task's sink."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        sink = current_sink.get()
-        if sink is None or not sink.forwarding or record.name.startswith(NOT_FORWARDED):
-            return
-        sink.put_record(record)
-
-
-class _TaskStream(io.TextIOBase):
-    """``sys.stdout``/``sys.stderr`` of a worker: a task's lines go to its caller."""
-
-    def __init__(self, real: TextIO, logger: str) -> None:
-        self._real = real
-        self._logger = logger
-        self._level = _STREAM_LEVELS[logger]
-
-    def write(self, text: str) -> int:
-        sink = current_sink.get()
-        if sink is None or not sink.forwarding:
-            return self._real.write(text)
-        sink.put_line(self._logger, self._level, text)
-        return len(text)
-
-    def flush(self) -> None:
-        self._real.flush()
-
-    def writable(self) -> bool:
-        return True
-
-    def fileno(self) -> int:
-        return self._real.fileno()
-
-    def isatty(self) -> bool:
-        return self._real.isatty()
-
-    @property
-    def encoding(self) -> str:  # type: ignore[override]
-        return self._real.encoding
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._real, name)
-
-
-class _TaskFields(logging.Filter):
-    """Names the worker, task and routine on each record of the worker's own log.
-
-    Records that went to the caller are left out of it (they would show twice where a
-    pool's workers share the caller's terminal).
-    """
-
-    def __init__(self, worker: str) -> None:
-        super().__init__()
-        self.worker = worker
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        sink = current_sink.get()
-        if sink is not None and sink.forwarding and not record.name.startswith(NOT_FORWARDED):
-            return False
-        attrs = record.__dict__
-        attrs.setdefault("wool_worker", sink.worker if sink else self.worker)
-        attrs.setdefault("wool_task_id", sink.task_id if sink else "-")
-        attrs.setdefault("wool_routine", sink.routine if sink else "-")
-        return True
-
-
-WORKER_LOG_FORMAT = (
-    "%(asctime)s %(levelname)s %(wool_worker)s task=%(wool_task_id)s "
-    "routine=%(wool_routine)s %(name)s: %(message)s"
-)
-"""The format of a worker process's own log."""
-
-
-def configure_worker_logging(level: int, worker: str) -> None:
-    """Set up a worker process: its own log on stderr, and capture for its tasks."""
-    root = logging.getLogger()
-    console = logging.StreamHandler(sys.stderr)
-    console.setLevel(level)
-    console.setFormatter(logging.Formatter(WORKER_LOG_FORMAT))
-    console.addFilter(_TaskFields(worker))
-    root.addHandler(_ForwardingHandler())
-    root.addHandler(console)
-    root.setLevel(level)
-    # gRPC's own debug output is for whoever debugs gRPC, not for callers.
-    logging.getLogger("grpc").setLevel(max(level, logging.INFO))
-    sys.stdout = _TaskStream(sys.stdout, STDOUT_LOGGER)
-    sys.stderr = _TaskStream(sys.stderr, STDERR_LOGGER)
+STREAM_LEVELS = {STDOUT_LOGGER: logging.INFO, STDERR_LOGGER: logging.WARNING}
 
 
 def _admit_level(level: int) -> None:

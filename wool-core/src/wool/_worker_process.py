@@ -15,10 +15,10 @@ import signal
 import sys
 
 from wool import _import_path, _settings
-from wool._log_capture import configure_worker_logging
 from wool._open_files import raise_open_file_limit
 from wool._spawn import WorkerConfig, read_config, send_handshake, stop_request
 from wool._worker import Worker
+from wool._worker_logging import configure_worker_logging
 
 log = logging.getLogger("wool.worker")
 
