@@ -230,13 +230,22 @@ def build_parser(discovery: str | None = None) -> argparse.ArgumentParser:
     workers.add_argument(
         "--json",
         action="store_true",
-        help="print JSON: a list of workers, or with --watch one object per event",
+        help="print JSON: a list of workers, or with --watch one object per event and per "
+        "change of a worker's load",
     )
     workers.add_argument(
         "--watch",
         action="store_true",
         help="print every worker-added, worker-updated and worker-dropped event as it "
-        "happens (the workers already there first), until Ctrl-C",
+        "happens (the workers already there first), and each worker's load (calls "
+        "running and completed) whenever it changes, until Ctrl-C",
+    )
+    workers.add_argument(
+        "--interval",
+        type=float,
+        default=1.0,
+        metavar="SECONDS",
+        help="with --watch: how often to ask each worker for its load (default: 1)",
     )
     _add_verbosity(workers)
     return parser
@@ -358,7 +367,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     level = (logging.WARNING, logging.INFO, logging.DEBUG)[min(args.verbose, 2)]
-    logging.basicConfig(format="wool: %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(format="%(asctime)s wool: %(levelname)s %(name)s: %(message)s")
     logging.getLogger("wool").setLevel(level)
     try:
         return args.run(args)
