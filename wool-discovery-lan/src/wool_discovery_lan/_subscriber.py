@@ -35,7 +35,6 @@ from wool_discovery_lan._sources import packet_source
 from wool_discovery_lan._throttle import Throttle
 
 log = logging.getLogger(__name__)
-throttled = Throttle(log)
 
 DEFAULT_SERVICE_TYPE = "_wool._tcp.local."
 
@@ -223,6 +222,7 @@ class _Tracker(RecordUpdateListener):
         self.announced_uids: dict[str, str] = {}  # uid -> service key
         self.deadline: float | None = None
         self.woken = asyncio.Event()
+        self.throttle = Throttle(log)
 
     def async_update_records(self, zc: Zeroconf, now: float, records: list[RecordUpdate]) -> None:
         """zeroconf's callback for every packet's records (runs in the event loop)."""
@@ -233,7 +233,7 @@ class _Tracker(RecordUpdateListener):
             try:
                 self._receive(update.new, source, now)
             except Exception as exc:  # one bad record must not cost the others
-                throttled.log(
+                self.throttle.log(
                     logging.WARNING,
                     "unreadable",
                     "ignoring a record for %s from %s: %s",
@@ -294,7 +294,7 @@ class _Tracker(RecordUpdateListener):
         service = self.services.get(key)
         if service is None:
             if len(self.services) >= MAX_SERVICES:
-                throttled.log(
+                self.throttle.log(
                     logging.WARNING,
                     "cap",
                     "ignoring service %s from %s: this subscriber follows %s services "
@@ -305,7 +305,7 @@ class _Tracker(RecordUpdateListener):
                 )
                 return None
             if self.per_source[source] >= MAX_SERVICES_PER_SOURCE:
-                throttled.log(
+                self.throttle.log(
                     logging.WARNING,
                     "cap-source",
                     "ignoring service %s: host %s already announces %s services "
@@ -323,7 +323,7 @@ class _Tracker(RecordUpdateListener):
             if not service.owners:
                 service.owners = frozenset({source})
         elif source not in service.owners:
-            throttled.log(
+            self.throttle.log(
                 logging.WARNING,
                 "foreign",
                 "ignoring records for %s from %s: its records come from %s",
@@ -448,11 +448,11 @@ class _Tracker(RecordUpdateListener):
         try:
             metadata = decode_txt(txt.data)  # type: ignore[arg-type]
         except Exception as exc:
-            throttled.log(logging.INFO, "malformed", "ignoring service %s: %s", service.name, exc)
+            self.throttle.log(logging.INFO, "malformed", "ignoring service %s: %s", service.name, exc)
             return None, None
         owner = self.announced_uids.get(metadata.uid)
         if owner is not None and owner != key:
-            throttled.log(
+            self.throttle.log(
                 logging.INFO,
                 "duplicate",
                 "ignoring service %s: worker %s is announced by %s",

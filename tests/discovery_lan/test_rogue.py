@@ -1,0 +1,138 @@
+"""A rogue host on the same link as a worker and a caller forges multicast DNS answers.
+
+Three namespaces on a bridge: the worker's publisher (198.18.0.1, another process), the
+caller's subscriber (198.18.0.2, this test's thread) and the rogue (198.18.0.3), which
+sends hand-built responses from its own address or from a spoofed one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterator
+
+import pytest
+from zeroconf import DNSText
+
+from tests.discovery_lan.conftest import (
+    Events,
+    added,
+    dropped,
+    following,
+    metadata,
+    publisher_process,
+    updated,
+)
+from tests.discovery_lan.rogue import rogue
+from tests.support import netns
+from wool import DiscoveryEvent, WorkerMetadata
+from wool_discovery_lan import DEFAULT_SERVICE_TYPE, LanDiscovery, encode_txt
+from wool_discovery_lan._records import txt_bytes
+
+WORKER = "198.18.0.1"
+CALLER = "198.18.0.2"
+SUBSCRIBER_LOG = "wool_discovery_lan._subscriber"
+COMEBACK_TIMEOUT = 30.0
+"""Several times the subscriber's stale window (5 s) and a query's round trip."""
+
+
+@pytest.fixture
+def segment(namespaces_available: None) -> Iterator[netns.Network]:
+    """The three hosts; the test runs inside the caller's namespace."""
+    with netns.network("worker", "caller", "rogue") as network:
+        with network.hosts["caller"].namespace.entered():
+            yield network
+    left = set(netns.namespaces(netns.RUN)) & {
+        network.switch.name,
+        *(h.namespace.name for h in network.hosts.values()),
+    }
+    assert not left, f"namespaces left behind: {sorted(left)}"
+
+
+async def _ignored_or_event(events: Events, caplog: pytest.LogCaptureFixture) -> None:
+    """Until the subscriber logged that it ignored a host's records, or an event came."""
+    async with asyncio.timeout(10):
+        while not events.queue.qsize() and "ignoring records for" not in caplog.text:
+            await asyncio.sleep(0.02)
+
+
+def _publish(worker: WorkerMetadata, kind: str = "worker-updated") -> dict[str, object]:
+    return {"type": kind, "metadata": worker.to_dict()}
+
+
+async def test_a_goodbye_from_another_host_does_not_drop_the_worker(
+    segment: netns.Network, caplog: pytest.LogCaptureFixture
+):
+    worker = metadata("w1", address=f"{WORKER}:4242")
+    moved = metadata("w1", address=f"{WORKER}:4243")
+    caplog.set_level(logging.WARNING, SUBSCRIBER_LOG)
+    async with (
+        publisher_process(segment.hosts["worker"].namespace, [worker], 60, WORKER) as publisher,
+        rogue(segment.hosts["rogue"]) as attacker,
+        following(LanDiscovery([CALLER]).subscriber) as events,
+    ):
+        assert await events.next() == added(worker)
+        info = await attacker.service(DEFAULT_SERVICE_TYPE, "w1")
+        attacker.send(
+            [info.dns_pointer(override_ttl=0), info.dns_service(override_ttl=0)]
+            + [info.dns_text(override_ttl=0)]
+            + info.dns_addresses(override_ttl=0)
+        )
+        await _ignored_or_event(events, caplog)
+        assert events.pending() == [], "the forged goodbye dropped the worker"
+        assert "from 198.18.0.3: its records come from 198.18.0.1" in caplog.text
+        await publisher.request("publish", **_publish(moved))
+        assert await events.next() == updated(moved)
+
+
+async def test_a_record_with_a_huge_seq_from_another_host_is_ignored(
+    segment: netns.Network, caplog: pytest.LogCaptureFixture
+):
+    worker = metadata("w1", address=f"{WORKER}:4242")
+    hijacked = metadata("w1", address="198.18.0.3:4242")
+    moved = metadata("w1", address=f"{WORKER}:4243")
+    caplog.set_level(logging.WARNING, SUBSCRIBER_LOG)
+    async with (
+        publisher_process(segment.hosts["worker"].namespace, [worker], 60, WORKER) as publisher,
+        rogue(segment.hosts["rogue"]) as attacker,
+        following(LanDiscovery([CALLER]).subscriber) as events,
+    ):
+        assert await events.next() == added(worker)
+        info = await attacker.service(DEFAULT_SERVICE_TYPE, "w1")
+        forged = txt_bytes(encode_txt(hijacked, seq=10**19))
+        attacker.send([_text(info.name, forged, ttl=4500)])
+        await _ignored_or_event(events, caplog)
+        assert events.pending() == [], "the forged record replaced the worker's"
+        await publisher.request("publish", **_publish(moved))
+        assert await events.next() == updated(moved)
+
+
+async def test_a_worker_comes_back_after_a_goodbye_forged_with_its_own_address(
+    segment: netns.Network,
+):
+    """The rogue spoofs the worker's address (nothing on the wire tells them apart): it
+    sends a record with a huge seq, then a goodbye for it. The subscriber drops the
+    worker, asks again once the stale window has passed, and the worker's answer (with
+    its old, lower seq) brings it back."""
+    worker = metadata("w1", address=f"{WORKER}:4242")
+    hijacked = metadata("w1", address="198.18.0.3:4242")
+    async with (
+        publisher_process(segment.hosts["worker"].namespace, [worker], 60, WORKER),
+        rogue(segment.hosts["rogue"]) as attacker,
+        following(LanDiscovery([CALLER]).subscriber) as events,
+    ):
+        assert await events.next() == added(worker)
+        info = await attacker.service(DEFAULT_SERVICE_TYPE, "w1")
+        forged = txt_bytes(encode_txt(hijacked, seq=10**19))
+        attacker.send([_text(info.name, forged, ttl=4500)], source=WORKER)
+        assert await events.next() == updated(hijacked)
+        attacker.send(
+            [info.dns_pointer(override_ttl=0), _text(info.name, forged, ttl=0)], source=WORKER
+        )
+        assert await events.next() == dropped(hijacked)
+        comeback = await events.next(timeout=COMEBACK_TIMEOUT)
+        assert comeback == DiscoveryEvent("worker-added", worker)
+
+
+def _text(name: str, data: bytes, ttl: int) -> DNSText:
+    return DNSText(name, 16, 1 | 0x8000, ttl, data)
