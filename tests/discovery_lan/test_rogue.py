@@ -12,7 +12,7 @@ import logging
 from collections.abc import Iterator
 
 import pytest
-from zeroconf import DNSText
+from zeroconf import DNSService, DNSText
 
 from tests.discovery_lan.conftest import (
     Events,
@@ -136,3 +136,39 @@ async def test_a_worker_comes_back_after_a_goodbye_forged_with_its_own_address(
 
 def _text(name: str, data: bytes, ttl: int) -> DNSText:
     return DNSText(name, 16, 1 | 0x8000, ttl, data)
+
+
+async def test_malformed_records_are_skipped_one_by_one(
+    segment: netns.Network, caplog: pytest.LogCaptureFixture
+):
+    """Records whose seq is a non-ASCII digit or whose tags nest thousands deep cost
+    nothing but themselves: the worker published next is seen."""
+    worker = metadata("w1", address=f"{WORKER}:4242")
+    later = metadata("w2", address=f"{WORKER}:4243")
+    caplog.set_level(logging.INFO, SUBSCRIBER_LOG)
+    base = {"txtvers": "1", "address": "198.18.0.3:1", "pid": "1", "version": "v"}
+    nested = "[" * 3000 + "]" * 3000
+    deep = {f"tags.{i}": nested[i * 200 : (i + 1) * 200] for i in range(len(nested) // 200)}
+    async with (
+        publisher_process(segment.hosts["worker"].namespace, [worker], 60, WORKER) as publisher,
+        rogue(segment.hosts["rogue"]) as attacker,
+        following(LanDiscovery([CALLER]).subscriber) as events,
+    ):
+        assert await events.next() == added(worker)
+        for uid, fields in [
+            ("bad-seq", {**base, "uid": "bad-seq", "seq": "²"}),
+            ("bad-tags", {**base, "uid": "bad-tags", **deep}),
+        ]:
+            name = f"{uid}.{DEFAULT_SERVICE_TYPE}"
+            attacker.send(
+                [
+                    DNSService(name, 33, 1 | 0x8000, 60, 0, 0, 1, "rogue.local."),
+                    _text(name, txt_bytes(fields), ttl=60),
+                ]
+            )
+        await publisher.request("publish", **_publish(later, "worker-added"))
+        # a seq that cannot be read counts as 0: the record is otherwise a worker's
+        odd = WorkerMetadata.from_dict({**base, "uid": "bad-seq"})
+        assert {await events.next(), await events.next()} == {added(odd), added(later)}
+        assert events.pending() == []
+    assert "ignoring service bad-tags" in caplog.text
