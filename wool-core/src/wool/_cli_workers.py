@@ -99,7 +99,9 @@ async def _follow(
         await asyncio.wait({consumer})
     if not consumer.cancelled() and consumer.exception() is not None:
         error = consumer.exception()
-        raise CommandFailed(f"discovery failed: {type(error).__name__}: {error}") from error
+        raise CommandFailed(
+            f"discovery failed: {type(error).__name__}: {_shown(str(error))}"
+        ) from error
     return stopped[0] if stopped else None
 
 
@@ -112,13 +114,22 @@ def _order(metadata: WorkerMetadata) -> tuple[str, int, str]:
 
 def _row(metadata: WorkerMetadata) -> tuple[str, ...]:
     return (
-        metadata.uid,
-        metadata.address,
-        ",".join(sorted(metadata.tags)) or "-",
+        _shown(metadata.uid),
+        _shown(metadata.address),
+        _shown(",".join(sorted(metadata.tags))) or "-",
         str(metadata.pid),
-        metadata.version,
+        _shown(metadata.version),
         "yes" if metadata.secure else "no",
     )
+
+
+def _shown(text: str) -> str:
+    """``text`` with control and format characters escaped (``\\x1b``, ``\\n``,
+    ``\\u202e``): records come from other processes or hosts and must not drive the
+    terminal or forge lines."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def _table(workers: list[WorkerMetadata]) -> list[str]:
