@@ -9,6 +9,7 @@ import signal
 from collections.abc import Callable
 
 from wool._cli_common import CommandFailed, UsageError, on_stop_signals, open_discovery, say, warn
+from wool._log_limit import printable
 from wool._metadata import DiscoveryEvent, WorkerMetadata
 from wool._protocols import DiscoveryLike
 
@@ -100,7 +101,7 @@ async def _follow(
     if not consumer.cancelled() and consumer.exception() is not None:
         error = consumer.exception()
         raise CommandFailed(
-            f"discovery failed: {type(error).__name__}: {_shown(str(error))}"
+            f"discovery failed: {type(error).__name__}: {printable(str(error))}"
         ) from error
     return stopped[0] if stopped else None
 
@@ -114,22 +115,13 @@ def _order(metadata: WorkerMetadata) -> tuple[str, int, str]:
 
 def _row(metadata: WorkerMetadata) -> tuple[str, ...]:
     return (
-        _shown(metadata.uid),
-        _shown(metadata.address),
-        _shown(",".join(sorted(metadata.tags))) or "-",
+        printable(metadata.uid),
+        printable(metadata.address),
+        printable(",".join(sorted(metadata.tags))) or "-",
         str(metadata.pid),
-        _shown(metadata.version),
+        printable(metadata.version),
         "yes" if metadata.secure else "no",
     )
-
-
-def _shown(text: str) -> str:
-    """``text`` with control and format characters escaped (``\\x1b``, ``\\n``,
-    ``\\u202e``): records come from other processes or hosts and must not drive the
-    terminal or forge lines."""
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def _table(workers: list[WorkerMetadata]) -> list[str]:

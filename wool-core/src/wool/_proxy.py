@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from wool import _serialization
+from wool import _log_limit, _serialization
+from wool._backoff import Pauses, PausingConnection
 from wool._connection import RemoteCall, WorkerConnection
 from wool._errors import NoWorkersAvailable
 from wool._metadata import DiscoveryEvent, WorkerMetadata
@@ -20,6 +22,7 @@ if TYPE_CHECKING:
     from wool._task import Task
 
 log = logging.getLogger("wool.proxy")
+_log_limit.install(log, logging.getLogger("wool.connection"))
 
 DROPPED_WORKER_DRAIN_SECONDS = 10.0
 """How long calls in flight on a worker that left discovery may still finish there: a
@@ -248,16 +251,31 @@ class _WorkerSet:
     def __init__(self) -> None:
         self._known: dict[str, WorkerConnection] = {}
         self._evicted: set[str] = set()
+        self._pauses = Pauses()
         self._view: dict[WorkerMetadata, WorkerConnection] | None = None
+        self._view_until = float("inf")
         self._changed = asyncio.Condition()
 
     @property
     def workers(self) -> Mapping[WorkerMetadata, WorkerConnection]:
-        if self._view is None:
-            self._view = {
-                c.metadata: c for uid, c in self._known.items() if uid not in self._evicted
-            }
+        """Live workers, without those paused after a failed connection (unless every
+        one is: then trying them beats having none)."""
+        now = time.monotonic()
+        if self._view is None or now >= self._view_until:
+            live = {c.metadata: c for uid, c in self._known.items() if uid not in self._evicted}
+            ready = {m: c for m, c in live.items() if not self._pauses.paused(m.uid, now)}
+            self._view = ready or live
+            self._view_until = self._pauses.next_end(now)
         return self._view
+
+    def _reached(self, uid: str, reachable: bool) -> None:
+        if reachable:
+            if self._pauses.forget(uid):
+                self._view = None
+            return
+        pause = self._pauses.failed(uid)
+        log.info("cannot connect to worker %s; leaving it out for %gs", uid, pause)
+        self._view = None
 
     def evict(self, worker: WorkerMetadata) -> None:
         if worker.uid in self._known:
@@ -275,7 +293,8 @@ class _WorkerSet:
             old.metadata = metadata
         else:
             stale = old
-            self._known[metadata.uid] = WorkerConnection(metadata, credentials)
+            self._pauses.forget(metadata.uid)
+            self._known[metadata.uid] = PausingConnection(metadata, credentials, self._reached)
         self._evicted.discard(metadata.uid)
         self._touch()
         return stale
@@ -283,6 +302,7 @@ class _WorkerSet:
     def remove(self, uid: str) -> WorkerConnection | None:
         connection = self._known.pop(uid, None)
         self._evicted.discard(uid)
+        self._pauses.forget(uid)
         if connection is not None:
             self._touch()
         return connection
@@ -291,6 +311,7 @@ class _WorkerSet:
         connections = list(self._known.values())
         self._known.clear()
         self._evicted.clear()
+        self._pauses = Pauses()
         self._touch()
         return connections
 
