@@ -8,11 +8,12 @@ sends hand-built responses from its own address or from a spoofed one.
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 from collections.abc import Iterator
 
 import pytest
-from zeroconf import DNSService, DNSText
+from zeroconf import DNSPointer, DNSRecord, DNSService, DNSText
 
 from tests.discovery_lan.conftest import (
     Events,
@@ -172,3 +173,46 @@ async def test_malformed_records_are_skipped_one_by_one(
         assert {await events.next(), await events.next()} == {added(odd), added(later)}
         assert events.pending() == []
     assert "ignoring service bad-tags" in caplog.text
+
+
+async def test_a_flood_of_services_is_capped_per_host_and_in_all(
+    segment: netns.Network, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+):
+    """The rogue announces 30 services from its own address and 30 from each of two
+    spoofed ones; the subscriber follows at most 15 per host and 40 in all (the caps are
+    lowered for the test: 256 and 1024 by default)."""
+    from wool_discovery_lan import _subscriber
+
+    monkeypatch.setattr(_subscriber, "MAX_SERVICES", 40)
+    monkeypatch.setattr(_subscriber, "MAX_SERVICES_PER_SOURCE", 15)
+    caplog.set_level(logging.WARNING, SUBSCRIBER_LOG)
+    worker = metadata("w1", address=f"{WORKER}:4242")
+    moved = metadata("w1", address=f"{WORKER}:4243")
+    sources = [None, "198.18.0.4", "198.18.0.5"]
+    async with (
+        publisher_process(segment.hosts["worker"].namespace, [worker], 60, WORKER) as publisher,
+        rogue(segment.hosts["rogue"]) as attacker,
+        following(LanDiscovery([CALLER]).subscriber) as events,
+    ):
+        assert await events.next() == added(worker)
+        for number, source in enumerate(sources):
+            records: list[DNSRecord] = []
+            for index in range(30):
+                fake = metadata(f"fake-{number}-{index}", address=f"198.18.0.3:{1000 + index}")
+                fake = WorkerMetadata.from_dict({**fake.to_dict(), "secure": True})
+                name = f"{fake.uid}.{DEFAULT_SERVICE_TYPE}"
+                records += [
+                    DNSPointer(DEFAULT_SERVICE_TYPE, 12, 1, 4500, name),
+                    DNSService(name, 33, 1 | 0x8000, 4500, 0, 0, fake.port, "rogue.local."),
+                    _text(name, txt_bytes(encode_txt(fake, seq=1)), ttl=4500),
+                ]
+            attacker.send(records, source=source)
+        await publisher.request("publish", **_publish(moved))
+        seen: list[DiscoveryEvent] = []
+        while (event := await events.next()) != updated(moved):
+            seen.append(event)
+    assert {event.type for event in seen} == {"worker-added"}
+    per_host = collections.Counter(event.metadata.uid.split("-")[1] for event in seen)
+    assert per_host == {"0": 15, "1": 15, "2": 9}  # 1 + 15 + 15 + 9 = 40 in all
+    assert "already announces 15 services" in caplog.text
+    assert "follows 40 services already" in caplog.text
