@@ -1,15 +1,18 @@
-"""Keeping workers that cannot be connected to out of the load balancer's way for a while.
+"""Keeping workers that cannot be connected to out of the load balancer's way.
 
 A worker whose connection or TLS handshake fails (a dead address, a host that is not a
 wool worker, a certificate this caller does not trust: anyone on the network can
-publish such records) is paused for a doubling time instead of being dialled again by
-every call. A worker that refuses a call with a gRPC status is reachable and is not
-paused (the load balancer decides about it).
+publish such records) is paused: the load balancer no longer sees it, and calls never
+wait on it again. In the background its connection is tried again after a pause that
+doubles with each failure; it comes back once a connection succeeds. A worker that
+refuses a call with a gRPC status is reachable and is not paused (the load balancer
+decides about it).
 """
 
 from __future__ import annotations
 
-import time
+import asyncio
+import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -23,62 +26,123 @@ if TYPE_CHECKING:
     from wool._metadata import WorkerMetadata
     from wool._task import Task
 
+log = logging.getLogger("wool.proxy")
+
 FIRST_PAUSE = 1.0
 MAX_PAUSE = 60.0
-"""Seconds a worker is left out after a failed connection: FIRST_PAUSE, doubling with
-each further failure up to MAX_PAUSE, back to nothing after a call it accepts."""
+"""Seconds before a paused worker's connection is tried again: FIRST_PAUSE, doubling
+with each failed try up to MAX_PAUSE."""
+PROBE_TIMEOUT = 10.0
+"""How long one background try may take to connect."""
 
 
 class Pauses:
-    """Which workers are paused after failed connections, and until when."""
+    """The paused workers and their background connection tries; ``changed()`` is
+    called whenever a worker is paused or comes back."""
 
-    def __init__(self) -> None:
-        self._until: dict[str, float] = {}
+    def __init__(self, changed: Callable[[], None]) -> None:
+        self._changed = changed
         self._pause: dict[str, float] = {}
+        self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._probes: dict[str, asyncio.Task[None]] = {}
 
-    def failed(self, uid: str) -> float:
-        """Pause ``uid`` (twice as long as last time); returns the pause in seconds."""
+    def paused(self, uid: str) -> bool:
+        """Whether ``uid`` is paused."""
+        return uid in self._pause
+
+    def failed(self, connection: PausingConnection) -> None:
+        """``connection`` could not connect: pause its worker (again, twice as long)."""
+        uid = connection.metadata.uid
         pause = min(self._pause.get(uid, FIRST_PAUSE / 2) * 2, MAX_PAUSE)
+        first = uid not in self._pause
         self._pause[uid] = pause
-        self._until[uid] = time.monotonic() + pause
-        return pause
+        self._cancel(uid)
+        loop = asyncio.get_running_loop()
+        self._timers[uid] = loop.call_later(pause, self._probe, connection)
+        log.info("cannot connect to worker %s; trying again in %gs", uid, pause)
+        if first:
+            self._changed()
+
+    def reached(self, uid: str) -> None:
+        """``uid`` accepted a call or a connection: it is not paused."""
+        if self.forget(uid):
+            self._changed()
 
     def forget(self, uid: str) -> bool:
-        """End ``uid``'s pauses; whether it had any."""
-        self._until.pop(uid, None)
+        """Stop pausing and trying ``uid``; whether it was paused."""
+        self._cancel(uid)
         return self._pause.pop(uid, None) is not None
 
-    def paused(self, uid: str, now: float) -> bool:
-        """Whether ``uid`` is paused at ``now`` (``time.monotonic()``)."""
-        return self._until.get(uid, 0.0) > now
+    def close(self) -> None:
+        """Forget every worker."""
+        for uid in list(self._pause):
+            self.forget(uid)
 
-    def next_end(self, now: float) -> float:
-        """When the next pause running at ``now`` ends (``inf`` when none runs)."""
-        return min((until for until in self._until.values() if until > now), default=float("inf"))
+    def _cancel(self, uid: str) -> None:
+        timer = self._timers.pop(uid, None)
+        if timer is not None:
+            timer.cancel()
+        probe = self._probes.pop(uid, None)
+        if probe is not None and probe is not asyncio.current_task():
+            probe.cancel()
+
+    def _probe(self, connection: PausingConnection) -> None:
+        uid = connection.metadata.uid
+        self._timers.pop(uid, None)
+        self._probes[uid] = asyncio.get_running_loop().create_task(self._try(connection))
+
+    async def _try(self, connection: PausingConnection) -> None:
+        uid = connection.metadata.uid
+        connected = await connection.connect(PROBE_TIMEOUT)
+        if self._probes.get(uid) is not asyncio.current_task():
+            return  # forgotten meanwhile
+        del self._probes[uid]
+        if connected:
+            self.reached(uid)
+        else:
+            self.failed(connection)
 
 
 class PausingConnection(WorkerConnection):
-    """A worker connection that reports failed connections and accepted calls to
-    ``report(uid, reachable)``."""
+    """A worker connection that tells ``pauses`` about failed connections and accepted
+    calls."""
 
     def __init__(
-        self,
-        metadata: WorkerMetadata,
-        credentials: WorkerCredentials | None,
-        report: Callable[[str, bool], None],
+        self, metadata: WorkerMetadata, credentials: WorkerCredentials | None, pauses: Pauses
     ) -> None:
         super().__init__(metadata, credentials)
-        self._report = report
+        self._pauses = pauses
 
     async def dispatch(self, task: Task) -> RemoteCall:
         try:
             call = await super().dispatch(task)
         except DispatchError:
             if not self._connected():
-                self._report(self.metadata.uid, False)
+                self._pauses.failed(self)
             raise
-        self._report(self.metadata.uid, True)
+        self._pauses.reached(self.metadata.uid)
         return call
+
+    async def connect(self, timeout: float) -> bool:
+        """Whether the channel to the worker connects (TLS handshake included) within
+        ``timeout`` seconds."""
+        if self._closed:
+            return False
+        if self._channel is None:
+            self._channel = self._open_channel()
+        channel = self._channel
+        ready = grpc.ChannelConnectivity.READY
+        try:
+            async with asyncio.timeout(timeout):
+                state = channel.get_state(try_to_connect=True)
+                while state is not ready:
+                    if state is grpc.ChannelConnectivity.SHUTDOWN:
+                        return False
+                    await channel.wait_for_state_change(state)
+                    state = channel.get_state(try_to_connect=True)
+        except TimeoutError:
+            return False
+        return True
 
     def _connected(self) -> bool:
         channel = self._channel

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -251,31 +250,19 @@ class _WorkerSet:
     def __init__(self) -> None:
         self._known: dict[str, WorkerConnection] = {}
         self._evicted: set[str] = set()
-        self._pauses = Pauses()
+        self._pauses = Pauses(self._touch)
         self._view: dict[WorkerMetadata, WorkerConnection] | None = None
-        self._view_until = float("inf")
         self._changed = asyncio.Condition()
 
     @property
     def workers(self) -> Mapping[WorkerMetadata, WorkerConnection]:
         """Live workers, without those paused after a failed connection (unless every
         one is: then trying them beats having none)."""
-        now = time.monotonic()
-        if self._view is None or now >= self._view_until:
+        if self._view is None:
             live = {c.metadata: c for uid, c in self._known.items() if uid not in self._evicted}
-            ready = {m: c for m, c in live.items() if not self._pauses.paused(m.uid, now)}
+            ready = {m: c for m, c in live.items() if not self._pauses.paused(m.uid)}
             self._view = ready or live
-            self._view_until = self._pauses.next_end(now)
         return self._view
-
-    def _reached(self, uid: str, reachable: bool) -> None:
-        if reachable:
-            if self._pauses.forget(uid):
-                self._view = None
-            return
-        pause = self._pauses.failed(uid)
-        log.info("cannot connect to worker %s; leaving it out for %gs", uid, pause)
-        self._view = None
 
     def evict(self, worker: WorkerMetadata) -> None:
         if worker.uid in self._known:
@@ -294,7 +281,7 @@ class _WorkerSet:
         else:
             stale = old
             self._pauses.forget(metadata.uid)
-            self._known[metadata.uid] = PausingConnection(metadata, credentials, self._reached)
+            self._known[metadata.uid] = PausingConnection(metadata, credentials, self._pauses)
         self._evicted.discard(metadata.uid)
         self._touch()
         return stale
@@ -311,7 +298,7 @@ class _WorkerSet:
         connections = list(self._known.values())
         self._known.clear()
         self._evicted.clear()
-        self._pauses = Pauses()
+        self._pauses.close()
         self._touch()
         return connections
 
