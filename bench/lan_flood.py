@@ -85,7 +85,7 @@ async def caller(directory: Path) -> None:
         while line := await asyncio.to_thread(sys.stdin.readline):
             seconds = json.loads(line)["seconds"]
             calls, peak, errors = 0, rss_kib(), 0
-            started = time.monotonic()
+            started, cpu = time.monotonic(), time.process_time()
             while time.monotonic() - started < seconds and calls < MAX_CALLS:
                 try:
                     await nop()
@@ -99,6 +99,7 @@ async def caller(directory: Path) -> None:
                 "calls_per_s": calls / elapsed,
                 "errors": errors,
                 "peak_rss_kib": max(peak, rss_kib()),
+                "cpu_s": time.process_time() - cpu,
                 "workers_known": len(pool.proxy.workers),
             }
             print(json.dumps(reply), flush=True)
@@ -127,11 +128,23 @@ def _fake_records(count: int, port: int) -> list[list[Any]]:
     return packets
 
 
-async def flood(rogue: Any, count: int, within: float, spoof: int, port: int) -> float:
-    """Multicast ``count`` fake services from the rogue, spread over ``within`` s."""
+def flood_packets(count: int, port: int) -> list[bytes]:
+    """The wire form of the flood, built before it is sent (so that building it does
+    not count against the caller during the flood)."""
     from zeroconf import DNSOutgoing
 
-    packets = _fake_records(count, port)
+    packets: list[bytes] = []
+    for records in _fake_records(count, port):
+        out = DNSOutgoing(0x8400, multicast=True)
+        for record in records:
+            out.add_answer_at_time(record, 0)
+        packets += out.packets()
+    return packets
+
+
+async def flood(rogue: Any, packets: list[bytes], within: float, spoof: int) -> float:
+    """Multicast ``packets`` from the rogue (and ``spoof`` addresses it claims), spread
+    evenly over ``within`` seconds."""
     sources = [ROGUE] + [f"198.18.1.{i}" for i in range(1, spoof + 1)]
     namespace = rogue.namespace
     sockets = []
@@ -146,12 +159,8 @@ async def flood(rogue: Any, count: int, within: float, spoof: int, port: int) ->
             sockets.append(sock)
     started = time.monotonic()
     try:
-        for index, records in enumerate(packets):
-            out = DNSOutgoing(0x8400, multicast=True)
-            for record in records:
-                out.add_answer_at_time(record, 0)
-            for data in out.packets():
-                sockets[index % len(sockets)].sendto(data, ("224.0.0.251", 5353))
+        for index, data in enumerate(packets):
+            sockets[index % len(sockets)].sendto(data, ("224.0.0.251", 5353))
             due = started + within * (index + 1) / len(packets)
             await asyncio.sleep(max(0.0, due - time.monotonic()))
     finally:
@@ -211,11 +220,10 @@ async def orchestrate(args: argparse.Namespace) -> dict[str, Any]:
                     )  # type: ignore[union-attr]
                     return await caller_p.line(timeout=args.seconds + 120)
 
+                packets = flood_packets(args.flood, port)
                 results["before"] = await phase()
                 measuring = asyncio.ensure_future(phase())
-                results["flood_seconds"] = await flood(
-                    rogue, args.flood, args.within, args.spoof, port
-                )
+                results["flood_seconds"] = await flood(rogue, packets, args.within, args.spoof)
                 results["during"] = await measuring
                 results["after"] = await phase()
                 results["rogue_connections"] = accepted

@@ -124,25 +124,35 @@ class PausingConnection(WorkerConnection):
         return call
 
     async def connect(self, timeout: float) -> bool:
-        """Whether the channel to the worker connects (TLS handshake included) within
-        ``timeout`` seconds."""
+        """Whether one attempt to connect to the worker (TLS handshake included)
+        succeeds within ``timeout`` seconds. A failed attempt closes the channel, so that
+        gRPC does not keep retrying it on its own."""
         if self._closed:
             return False
         if self._channel is None:
             self._channel = self._open_channel()
         channel = self._channel
-        ready = grpc.ChannelConnectivity.READY
+        states = grpc.ChannelConnectivity
+        connected = False
         try:
             async with asyncio.timeout(timeout):
                 state = channel.get_state(try_to_connect=True)
-                while state is not ready:
-                    if state is grpc.ChannelConnectivity.SHUTDOWN:
-                        return False
+                tried = state is states.CONNECTING
+                while state is not states.READY:
+                    if state is states.SHUTDOWN or (tried and state is states.TRANSIENT_FAILURE):
+                        break
                     await channel.wait_for_state_change(state)
                     state = channel.get_state(try_to_connect=True)
+                    tried = tried or state is states.CONNECTING
+                connected = state is states.READY
         except TimeoutError:
-            return False
-        return True
+            pass
+        session = self._session
+        idle = session is None or session.broken is not None
+        if not connected and self._channel is channel and idle:
+            self._channel, self._session = None, None
+            await channel.close()
+        return connected
 
     def _connected(self) -> bool:
         channel = self._channel

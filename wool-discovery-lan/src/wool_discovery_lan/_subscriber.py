@@ -198,6 +198,8 @@ class _Service:
     retry: float = RETRY_FIRST
     pointer_until: float = 0.0  # ms, when its PTR record expires
     empty_since: float | None = None  # ms, since when it has no SRV or TXT record
+    # the last TXT record read, and the worker it describes
+    decoded: tuple[object, WorkerMetadata | None] = (None, None)
 
 
 class _Tracker(RecordUpdateListener):
@@ -445,10 +447,10 @@ class _Tracker(RecordUpdateListener):
         txt = self.records.get((key, _TYPE_TXT))
         if srv is None or txt is None:
             return None, None
-        try:
-            metadata = decode_txt(txt.data)  # type: ignore[arg-type]
-        except Exception as exc:
-            self.throttle.log(logging.INFO, "malformed", "ignoring service %s: %s", service.name, exc)
+        if service.decoded[0] != txt.data:
+            service.decoded = (txt.data, self._decode(service, txt.data))  # type: ignore[arg-type]
+        metadata = service.decoded[1]
+        if metadata is None:
             return None, None
         owner = self.announced_uids.get(metadata.uid)
         if owner is not None and owner != key:
@@ -462,6 +464,15 @@ class _Tracker(RecordUpdateListener):
             )
             return None, None
         return metadata, srv
+
+    def _decode(self, service: _Service, text: bytes) -> WorkerMetadata | None:
+        try:
+            return decode_txt(text)
+        except Exception as exc:
+            self.throttle.log(
+                logging.INFO, "malformed", "ignoring service %s: %s", service.name, exc
+            )
+            return None
 
     def _schedule(
         self, key: str, service: _Service, srv: _Record | None, now: float
