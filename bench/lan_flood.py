@@ -4,14 +4,17 @@ Needs root and iproute2 (it builds network namespaces, like the LAN tests; nothi
 a real interface). Three hosts on a bridge: a worker host (198.18.0.1, a hybrid pool of
 one worker with mutual TLS, published through LanDiscovery), a caller (198.18.0.2, a
 durable pool with the same CA) and a rogue (198.18.0.3). The caller makes sequential
-``nop()`` calls for ``--seconds`` (bounded in count too) before the flood, then while
+``nop()`` calls (or, with ``--call-ms M``, calls that wait M ms on the worker) for
+``--seconds`` (bounded in count too) before the flood, then while
 the rogue multicasts ``--flood`` fake ``secure=1`` services (default 5,000) within
 ``--within`` seconds (default 3), all pointing at a port of the rogue that accepts TCP
 connections and closes them (every handshake fails), then once more after the flood.
 It prints calls per second, the caller's resident memory (peak during each phase) and
 the ratios to the baseline; issue 10's target is >= 0.80 for calls/s and < 2.0 for memory.
 
-``--spoof N`` spreads the flood over N source addresses (198.18.1.x) the rogue claims.
+``--spoof N`` spreads the flood over N more source addresses (198.18.1.x) that the rogue
+claims; ``--ports N`` spreads the fake workers over N listening ports of the rogue (so
+that they are N different addresses to the caller).
 """
 
 from __future__ import annotations
@@ -32,9 +35,17 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+import wool  # noqa: E402
+
 WORKER, CALLER, ROGUE = "198.18.0.1", "198.18.0.2", "198.18.0.3"
 MAX_CALLS = 200_000
 """Calls one phase makes at most, whatever ``--seconds`` says."""
+
+
+@wool.routine
+async def remote_wait(milliseconds: float) -> None:
+    """A call that takes ``milliseconds`` on the worker without using its CPU (I/O)."""
+    await asyncio.sleep(milliseconds / 1000)
 
 
 def rss_kib() -> int:
@@ -83,12 +94,13 @@ async def caller(directory: Path) -> None:
         await nop()
         print(json.dumps({"ready": True}), flush=True)
         while line := await asyncio.to_thread(sys.stdin.readline):
-            seconds = json.loads(line)["seconds"]
+            request = json.loads(line)
+            seconds, milliseconds = request["seconds"], request["call_ms"]
             calls, peak, errors = 0, rss_kib(), 0
             started, cpu = time.monotonic(), time.process_time()
             while time.monotonic() - started < seconds and calls < MAX_CALLS:
                 try:
-                    await nop()
+                    await (remote_wait(milliseconds) if milliseconds else nop())
                 except Exception:
                     errors += 1
                 calls += 1
@@ -105,8 +117,9 @@ async def caller(directory: Path) -> None:
             print(json.dumps(reply), flush=True)
 
 
-def _fake_records(count: int, port: int) -> list[list[Any]]:
-    """The records of ``count`` fake secure workers at ``ROGUE:port``, a few per packet."""
+def _fake_records(count: int, ports: list[int]) -> list[list[Any]]:
+    """The records of ``count`` fake secure workers at ``ROGUE`` on ``ports`` in turn, a
+    few per packet."""
     from zeroconf import DNSPointer, DNSService, DNSText
 
     import wool
@@ -118,6 +131,7 @@ def _fake_records(count: int, port: int) -> list[list[Any]]:
         if index % 4 == 0:
             packets.append([])
         uid = f"fake-{os.getpid()}-{index}"
+        port = ports[index % len(ports)]
         fake = wool.WorkerMetadata(uid, f"{ROGUE}:{port}", 1, "0", secure=True)
         name = f"{uid}.{DEFAULT_SERVICE_TYPE}"
         packets[-1] += [
@@ -128,13 +142,13 @@ def _fake_records(count: int, port: int) -> list[list[Any]]:
     return packets
 
 
-def flood_packets(count: int, port: int) -> list[bytes]:
+def flood_packets(count: int, ports: list[int]) -> list[bytes]:
     """The wire form of the flood, built before it is sent (so that building it does
     not count against the caller during the flood)."""
     from zeroconf import DNSOutgoing
 
     packets: list[bytes] = []
-    for records in _fake_records(count, port):
+    for records in _fake_records(count, ports):
         out = DNSOutgoing(0x8400, multicast=True)
         for record in records:
             out.add_answer_at_time(record, 0)
@@ -197,11 +211,17 @@ async def orchestrate(args: argparse.Namespace) -> dict[str, Any]:
             writer.close()
 
         with rogue.namespace.entered():
-            server = await asyncio.start_server(slam, ROGUE, 0)
-        port = server.sockets[0].getsockname()[1]
+            servers = [await asyncio.start_server(slam, ROGUE, 0) for _ in range(args.ports)]
+        ports = [server.sockets[0].getsockname()[1] for server in servers]
         me = [sys.executable, "-m", "bench.lan_flood"]
         env = {"PYTHONPATH": os.pathsep.join([str(ROOT), *(p for p in sys.path if p)])}
-        results: dict[str, Any] = {"flood": args.flood, "within": args.within, "spoof": args.spoof}
+        results: dict[str, Any] = {
+            "flood": args.flood,
+            "within": args.within,
+            "spoof": args.spoof,
+            "ports": args.ports,
+            "call_ms": args.call_ms,
+        }
         try:
             async with (
                 netns.spawn(net.hosts["worker"].command(*me, "--role", "host", tmp), env) as host_p,
@@ -216,11 +236,13 @@ async def orchestrate(args: argparse.Namespace) -> dict[str, Any]:
 
                 async def phase() -> dict[str, Any]:
                     caller_p.process.stdin.write(
-                        json.dumps({"seconds": args.seconds}).encode() + b"\n"
+                        json.dumps({"seconds": args.seconds, "call_ms": args.call_ms}).encode()
+                        + b"\n"
                     )  # type: ignore[union-attr]
                     return await caller_p.line(timeout=args.seconds + 120)
 
-                packets = flood_packets(args.flood, port)
+                packets = flood_packets(args.flood, ports)
+                await phase()  # warm-up
                 results["before"] = await phase()
                 measuring = asyncio.ensure_future(phase())
                 results["flood_seconds"] = await flood(rogue, packets, args.within, args.spoof)
@@ -228,8 +250,9 @@ async def orchestrate(args: argparse.Namespace) -> dict[str, Any]:
                 results["after"] = await phase()
                 results["rogue_connections"] = accepted
         finally:
-            server.close()
-            await server.wait_closed()
+            for server in servers:
+                server.close()
+                await server.wait_closed()
     base = results["before"]
     for name in ("during", "after"):
         results[f"{name}_calls_ratio"] = results[name]["calls_per_s"] / base["calls_per_s"]
@@ -247,6 +270,8 @@ def main() -> None:
     parser.add_argument("--flood", type=int, default=5000)
     parser.add_argument("--within", type=float, default=3.0)
     parser.add_argument("--spoof", type=int, default=0)
+    parser.add_argument("--ports", type=int, default=1)
+    parser.add_argument("--call-ms", type=float, default=0.0)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     if args.role == "host":

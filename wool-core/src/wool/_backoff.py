@@ -2,9 +2,12 @@
 
 A worker whose connection or TLS handshake fails (a dead address, a host that is not a
 wool worker, a certificate this caller does not trust: anyone on the network can
-publish such records) is paused: the load balancer no longer sees it, and calls never
-wait on it again. In the background its connection is tried again after a pause that
-doubles with each failure; it comes back once a connection succeeds. A worker that
+publish such records) is paused, with every worker that claims the same address: the
+load balancer no longer sees them, and calls never wait on them again. In the
+background the address is tried again after a pause that doubles with each failure;
+its workers come back once a connection succeeds. Once several addresses of one host
+are paused, a new worker announced there starts paused and is tried in the background
+first: a flood of fake workers costs the caller's calls a few failed connections only. A worker that
 refuses a call with a gRPC status is reachable and is not paused (the load balancer
 decides about it).
 """
@@ -12,6 +15,7 @@ decides about it).
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -34,71 +38,100 @@ MAX_PAUSE = 60.0
 with each failed try up to MAX_PAUSE."""
 PROBE_TIMEOUT = 10.0
 """How long one background try may take to connect."""
+SUSPECT_HOST = 3
+"""Paused addresses on one host after which a new worker announced on that host starts
+paused, tried in the background before any call waits on it."""
 
 
 class Pauses:
-    """The paused workers and their background connection tries; ``changed()`` is
-    called whenever a worker is paused or comes back."""
+    """The paused addresses and their background connection tries; ``changed()`` is
+    called whenever an address is paused or comes back."""
 
     def __init__(self, changed: Callable[[], None]) -> None:
         self._changed = changed
         self._pause: dict[str, float] = {}
+        self._hosts: collections.Counter[str] = collections.Counter()  # paused addresses
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._probes: dict[str, asyncio.Task[None]] = {}
 
-    def paused(self, uid: str) -> bool:
-        """Whether ``uid`` is paused."""
-        return uid in self._pause
+    def paused(self, address: str) -> bool:
+        """Whether the workers at ``address`` are paused."""
+        return address in self._pause
+
+    def admit(self, connection: PausingConnection) -> None:
+        """A new worker: when its host has several paused addresses, pause it and try
+        its address in the background at once."""
+        address = connection.metadata.address
+        if address in self._pause or self._hosts[connection.metadata.host] < SUSPECT_HOST:
+            return
+        self._pause[address] = FIRST_PAUSE / 2
+        self._hosts[connection.metadata.host] += 1
+        self._probe(connection)
 
     def failed(self, connection: PausingConnection) -> None:
-        """``connection`` could not connect: pause its worker (again, twice as long)."""
-        uid = connection.metadata.uid
-        pause = min(self._pause.get(uid, FIRST_PAUSE / 2) * 2, MAX_PAUSE)
-        first = uid not in self._pause
-        self._pause[uid] = pause
-        self._cancel(uid)
+        """``connection`` could not connect: pause its address (again, twice as long)."""
+        address = connection.metadata.address
+        pause = min(self._pause.get(address, FIRST_PAUSE / 2) * 2, MAX_PAUSE)
+        first = address not in self._pause
+        self._pause[address] = pause
+        if first:
+            self._hosts[connection.metadata.host] += 1
+        self._cancel(address)
         loop = asyncio.get_running_loop()
-        self._timers[uid] = loop.call_later(pause, self._probe, connection)
-        log.info("cannot connect to worker %s; trying again in %gs", uid, pause)
+        self._timers[address] = loop.call_later(pause, self._probe, connection)
+        log.info(
+            "cannot connect to worker %s at %s; trying again in %gs",
+            connection.metadata.uid,
+            address,
+            pause,
+        )
         if first:
             self._changed()
 
-    def reached(self, uid: str) -> None:
-        """``uid`` accepted a call or a connection: it is not paused."""
-        if self.forget(uid):
+    def reached(self, address: str) -> None:
+        """A worker at ``address`` accepted a call or a connection: it is not paused."""
+        if self._forget(address):
             self._changed()
 
-    def forget(self, uid: str) -> bool:
-        """Stop pausing and trying ``uid``; whether it was paused."""
-        self._cancel(uid)
-        return self._pause.pop(uid, None) is not None
-
     def close(self) -> None:
-        """Forget every worker."""
-        for uid in list(self._pause):
-            self.forget(uid)
+        """Forget every address."""
+        for address in list(self._pause):
+            self._forget(address)
 
-    def _cancel(self, uid: str) -> None:
-        timer = self._timers.pop(uid, None)
+    def _forget(self, address: str) -> bool:
+        self._cancel(address)
+        if self._pause.pop(address, None) is None:
+            return False
+        host = address.rpartition(":")[0].strip("[]")
+        self._hosts[host] -= 1
+        if self._hosts[host] <= 0:
+            del self._hosts[host]
+        return True
+
+    def _cancel(self, address: str) -> None:
+        timer = self._timers.pop(address, None)
         if timer is not None:
             timer.cancel()
-        probe = self._probes.pop(uid, None)
+        probe = self._probes.pop(address, None)
         if probe is not None and probe is not asyncio.current_task():
             probe.cancel()
 
     def _probe(self, connection: PausingConnection) -> None:
-        uid = connection.metadata.uid
-        self._timers.pop(uid, None)
-        self._probes[uid] = asyncio.get_running_loop().create_task(self._try(connection))
+        address = connection.metadata.address
+        self._timers.pop(address, None)
+        task = asyncio.get_running_loop().create_task(self._try(connection))
+        self._probes[address] = task
 
     async def _try(self, connection: PausingConnection) -> None:
-        uid = connection.metadata.uid
+        address = connection.metadata.address
         connected = await connection.connect(PROBE_TIMEOUT)
-        if self._probes.get(uid) is not asyncio.current_task():
+        if self._probes.get(address) is not asyncio.current_task():
             return  # forgotten meanwhile
-        del self._probes[uid]
-        if connected:
-            self.reached(uid)
+        del self._probes[address]
+        if connected or connection.closed:
+            # a closed connection's worker left: any other at this address gets tried
+            # on a call again (and paused again if it fails)
+            self.reached(address)
         else:
             self.failed(connection)
 
@@ -119,9 +152,15 @@ class PausingConnection(WorkerConnection):
         except DispatchError:
             if not self._connected():
                 self._pauses.failed(self)
+                await self._hang_up()
             raise
-        self._pauses.reached(self.metadata.uid)
+        self._pauses.reached(self.metadata.address)
         return call
+
+    @property
+    def closed(self) -> bool:
+        """Whether the proxy closed this connection (its worker left)."""
+        return self._closed
 
     async def connect(self, timeout: float) -> bool:
         """Whether one attempt to connect to the worker (TLS handshake included)
@@ -147,12 +186,18 @@ class PausingConnection(WorkerConnection):
                 connected = state is states.READY
         except TimeoutError:
             pass
-        session = self._session
-        idle = session is None or session.broken is not None
-        if not connected and self._channel is channel and idle:
-            self._channel, self._session = None, None
-            await channel.close()
+        if not connected:
+            await self._hang_up()
         return connected
+
+    async def _hang_up(self) -> None:
+        """Close the channel after a failed connection (unless a session on it works):
+        left open, gRPC would keep dialling the address on its own."""
+        channel, session = self._channel, self._session
+        if channel is None or (session is not None and session.broken is None):
+            return
+        self._channel, self._session = None, None
+        await channel.close()
 
     def _connected(self) -> bool:
         channel = self._channel

@@ -260,7 +260,7 @@ class _WorkerSet:
         one is: then trying them beats having none)."""
         if self._view is None:
             live = {c.metadata: c for uid, c in self._known.items() if uid not in self._evicted}
-            ready = {m: c for m, c in live.items() if not self._pauses.paused(m.uid)}
+            ready = {m: c for m, c in live.items() if not self._pauses.paused(m.address)}
             self._view = ready or live
         return self._view
 
@@ -280,8 +280,9 @@ class _WorkerSet:
             old.metadata = metadata
         else:
             stale = old
-            self._pauses.forget(metadata.uid)
-            self._known[metadata.uid] = PausingConnection(metadata, credentials, self._pauses)
+            connection = PausingConnection(metadata, credentials, self._pauses)
+            self._known[metadata.uid] = connection
+            self._pauses.admit(connection)
         self._evicted.discard(metadata.uid)
         self._touch()
         return stale
@@ -289,7 +290,6 @@ class _WorkerSet:
     def remove(self, uid: str) -> WorkerConnection | None:
         connection = self._known.pop(uid, None)
         self._evicted.discard(uid)
-        self._pauses.forget(uid)
         if connection is not None:
             self._touch()
         return connection
