@@ -120,7 +120,11 @@ async def caller(directory: Path) -> None:
 def _fake_records(count: int, ports: list[int]) -> list[list[Any]]:
     """The records of ``count`` fake secure workers at ``ROGUE`` on ``ports`` in turn, a
     few per packet."""
-    from zeroconf import DNSPointer, DNSService, DNSText
+    from zeroconf import (
+        DNSPointer,  # pyright: ignore[reportPrivateImportUsage]
+        DNSService,  # pyright: ignore[reportPrivateImportUsage]
+        DNSText,  # pyright: ignore[reportPrivateImportUsage]
+    )
 
     import wool
     from wool_discovery_lan import DEFAULT_SERVICE_TYPE, encode_txt
@@ -145,7 +149,7 @@ def _fake_records(count: int, ports: list[int]) -> list[list[Any]]:
 def flood_packets(count: int, ports: list[int]) -> list[bytes]:
     """The wire form of the flood, built before it is sent (so that building it does
     not count against the caller during the flood)."""
-    from zeroconf import DNSOutgoing
+    from zeroconf import DNSOutgoing  # pyright: ignore[reportPrivateImportUsage]
 
     packets: list[bytes] = []
     for records in _fake_records(count, ports):
@@ -235,10 +239,10 @@ async def orchestrate(args: argparse.Namespace) -> dict[str, Any]:
                 assert caller_p.process.stdin is not None
 
                 async def phase() -> dict[str, Any]:
-                    caller_p.process.stdin.write(
-                        json.dumps({"seconds": args.seconds, "call_ms": args.call_ms}).encode()
-                        + b"\n"
-                    )  # type: ignore[union-attr]
+                    request = {"seconds": args.seconds, "call_ms": args.call_ms}
+                    stdin = caller_p.process.stdin
+                    assert stdin is not None
+                    stdin.write(json.dumps(request).encode() + b"\n")
                     return await caller_p.line(timeout=args.seconds + 120)
 
                 packets = flood_packets(args.flood, ports)
@@ -261,7 +265,7 @@ async def orchestrate(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument(
         "--role", choices=["orchestrator", "host", "caller"], default="orchestrator"
     )
