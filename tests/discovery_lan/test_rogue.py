@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import logging
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from zeroconf import DNSPointer, DNSRecord, DNSService, DNSText
@@ -24,7 +25,7 @@ from tests.discovery_lan.conftest import (
     publisher_process,
     updated,
 )
-from tests.discovery_lan.rogue import rogue
+from tests.discovery_lan.rogue import Rogue, rogue
 from tests.support import netns
 from wool import DiscoveryEvent, WorkerMetadata
 from wool_discovery_lan import DEFAULT_SERVICE_TYPE, LanDiscovery, encode_txt
@@ -57,6 +58,21 @@ async def _ignored_or_event(events: Events, caplog: pytest.LogCaptureFixture) ->
             await asyncio.sleep(0.02)
 
 
+@contextlib.asynccontextmanager
+async def scene(
+    segment: netns.Network, worker: WorkerMetadata
+) -> AsyncIterator[tuple[netns.Process, Rogue, Events]]:
+    """``worker`` published from the worker host, the rogue, and the caller's subscriber
+    once it has seen ``worker``."""
+    async with (
+        publisher_process(segment.hosts["worker"].namespace, [worker], 60, WORKER) as publisher,
+        rogue(segment.hosts["rogue"]) as attacker,
+        following(LanDiscovery([CALLER]).subscriber) as events,
+    ):
+        assert await events.next() == added(worker)
+        yield publisher, attacker, events
+
+
 def _publish(worker: WorkerMetadata, kind: str = "worker-updated") -> dict[str, object]:
     return {"type": kind, "metadata": worker.to_dict()}
 
@@ -67,12 +83,7 @@ async def test_a_goodbye_from_another_host_does_not_drop_the_worker(
     worker = metadata("w1", address=f"{WORKER}:4242")
     moved = metadata("w1", address=f"{WORKER}:4243")
     caplog.set_level(logging.WARNING, SUBSCRIBER_LOG)
-    async with (
-        publisher_process(segment.hosts["worker"].namespace, [worker], 60, WORKER) as publisher,
-        rogue(segment.hosts["rogue"]) as attacker,
-        following(LanDiscovery([CALLER]).subscriber) as events,
-    ):
-        assert await events.next() == added(worker)
+    async with scene(segment, worker) as (publisher, attacker, events):
         info = await attacker.service(DEFAULT_SERVICE_TYPE, "w1")
         attacker.send(
             [info.dns_pointer(override_ttl=0), info.dns_service(override_ttl=0)]
@@ -93,12 +104,7 @@ async def test_a_record_with_a_huge_seq_from_another_host_is_ignored(
     hijacked = metadata("w1", address="198.18.0.3:4242")
     moved = metadata("w1", address=f"{WORKER}:4243")
     caplog.set_level(logging.WARNING, SUBSCRIBER_LOG)
-    async with (
-        publisher_process(segment.hosts["worker"].namespace, [worker], 60, WORKER) as publisher,
-        rogue(segment.hosts["rogue"]) as attacker,
-        following(LanDiscovery([CALLER]).subscriber) as events,
-    ):
-        assert await events.next() == added(worker)
+    async with scene(segment, worker) as (publisher, attacker, events):
         info = await attacker.service(DEFAULT_SERVICE_TYPE, "w1")
         forged = txt_bytes(encode_txt(hijacked, seq=10**19))
         attacker.send([_text(info.name, forged, ttl=4500)])
@@ -117,12 +123,7 @@ async def test_a_worker_comes_back_after_a_goodbye_forged_with_its_own_address(
     its old, lower seq) brings it back."""
     worker = metadata("w1", address=f"{WORKER}:4242")
     hijacked = metadata("w1", address="198.18.0.3:4242")
-    async with (
-        publisher_process(segment.hosts["worker"].namespace, [worker], 60, WORKER),
-        rogue(segment.hosts["rogue"]) as attacker,
-        following(LanDiscovery([CALLER]).subscriber) as events,
-    ):
-        assert await events.next() == added(worker)
+    async with scene(segment, worker) as (_, attacker, events):
         info = await attacker.service(DEFAULT_SERVICE_TYPE, "w1")
         forged = txt_bytes(encode_txt(hijacked, seq=10**19))
         attacker.send([_text(info.name, forged, ttl=4500)], source=WORKER)
@@ -150,12 +151,7 @@ async def test_malformed_records_are_skipped_one_by_one(
     base = {"txtvers": "1", "address": "198.18.0.3:1", "pid": "1", "version": "v"}
     nested = "[" * 3000 + "]" * 3000
     deep = {f"tags.{i}": nested[i * 200 : (i + 1) * 200] for i in range(len(nested) // 200)}
-    async with (
-        publisher_process(segment.hosts["worker"].namespace, [worker], 60, WORKER) as publisher,
-        rogue(segment.hosts["rogue"]) as attacker,
-        following(LanDiscovery([CALLER]).subscriber) as events,
-    ):
-        assert await events.next() == added(worker)
+    async with scene(segment, worker) as (publisher, attacker, events):
         for uid, fields in [
             ("bad-seq", {**base, "uid": "bad-seq", "seq": "²"}),
             ("bad-tags", {**base, "uid": "bad-tags", **deep}),
@@ -189,12 +185,7 @@ async def test_a_flood_of_services_is_capped_per_host_and_in_all(
     worker = metadata("w1", address=f"{WORKER}:4242")
     moved = metadata("w1", address=f"{WORKER}:4243")
     sources = [None, "198.18.0.4", "198.18.0.5"]
-    async with (
-        publisher_process(segment.hosts["worker"].namespace, [worker], 60, WORKER) as publisher,
-        rogue(segment.hosts["rogue"]) as attacker,
-        following(LanDiscovery([CALLER]).subscriber) as events,
-    ):
-        assert await events.next() == added(worker)
+    async with scene(segment, worker) as (publisher, attacker, events):
         for number, source in enumerate(sources):
             records: list[DNSRecord] = []
             for index in range(30):
