@@ -106,7 +106,7 @@ async def test_many_unreachable_workers_log_a_bounded_number_of_warnings(tmp_pat
     """Their warnings are rate-limited, and their uids (from records) escaped."""
     caplog.set_level(logging.WARNING, "wool.connection")
     discovery = DirectoryDiscovery(tmp_path / "workers")
-    count = 3 * BURST
+    count = 6 * BURST
     async with contextlib.AsyncExitStack() as stack:
         doors = [await stack.enter_async_context(slammer()) for _ in range(count)]
         publisher = await stack.enter_async_context(discovery.publisher)
@@ -121,7 +121,7 @@ async def test_many_unreachable_workers_log_a_bounded_number_of_warnings(tmp_pat
     assert results == [1, 2, 3, 4, 5]
     assert sum(1 for door in doors if door.accepted) >= 2 * BURST  # most were dialled
     warnings = [rec for rec in caplog.records if rec.name == "wool.connection"]
-    assert 1 <= len(warnings) <= BURST
+    assert 1 <= len(warnings) <= BURST  # without the limit: one (or more) per fake
     assert all(rec.getMessage().isprintable() for rec in warnings)  # uids escaped
 
 

@@ -3,14 +3,20 @@ their arguments escaped, and repeats of a warning rate-limited."""
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import time
 
 BURST = 10
-"""Warnings of one kind (logger and message template) let through per period."""
+"""Warnings of one kind (logger, message template and pool) let through per period."""
 PERIOD = 60.0
 """Seconds over which :data:`BURST` warnings of one kind may pass; the first one after
 that says how many were left out."""
+_MAX_WINDOWS = 1024
+
+scope: contextvars.ContextVar[str | None] = contextvars.ContextVar("wool_log_scope", default=None)
+"""Whose warnings these are (a pool proxy's id): each scope has its own budget, so one
+pool's flood does not silence another's warnings."""
 
 
 def printable(text: str) -> str:
@@ -26,15 +32,17 @@ class LimitFilter(logging.Filter):
 
     def __init__(self) -> None:
         super().__init__()
-        self._windows: dict[tuple[str, object], tuple[float, int, int]] = {}
+        self._windows: dict[tuple[str, object, str | None], tuple[float, int, int]] = {}
 
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.args, tuple):
             record.args = tuple(printable(a) if isinstance(a, str) else a for a in record.args)
         if record.levelno < logging.WARNING:
             return True
-        key = (record.name, record.msg)
+        key = (record.name, record.msg, scope.get())
         now = time.monotonic()
+        if len(self._windows) > _MAX_WINDOWS:
+            self._windows = {k: w for k, w in self._windows.items() if now - w[0] < PERIOD}
         start, passed, left_out = self._windows.get(key, (now, 0, 0))
         if now - start >= PERIOD:
             start, passed = now, 0

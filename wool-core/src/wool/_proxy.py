@@ -139,11 +139,14 @@ class WorkerProxy:
                 )
             await self._slots.acquire()
         self.in_flight += 1
+        scope = _log_limit.scope.set(self.id)  # the sessions opened now log as this pool's
         try:
             call = await self.loadbalancer.dispatch(task, self._context)
         except BaseException:
             self._finished()
             raise
+        finally:
+            _log_limit.scope.reset(scope)
         call.on_finish = self._finished
         return call
 
