@@ -9,8 +9,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.discovery_lan.conftest import added, following, metadata
+from tests.discovery_lan.conftest import metadata
 from tests.support import netns
+from tests.support.events import added, following
 from wool_discovery_lan import LanDiscovery
 
 

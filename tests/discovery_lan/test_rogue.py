@@ -16,17 +16,10 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 from zeroconf import DNSPointer, DNSRecord, DNSService, DNSText
 
-from tests.discovery_lan.conftest import (
-    Events,
-    added,
-    dropped,
-    following,
-    metadata,
-    publisher_process,
-    updated,
-)
+from tests.discovery_lan.conftest import metadata, publisher_process
 from tests.discovery_lan.rogue import Rogue, rogue
 from tests.support import netns
+from tests.support.events import Events, added, dropped, following, updated
 from wool import DiscoveryEvent, WorkerMetadata
 from wool_discovery_lan import DEFAULT_SERVICE_TYPE, LanDiscovery, encode_txt
 from wool_discovery_lan._records import txt_bytes
