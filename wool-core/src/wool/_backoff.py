@@ -4,8 +4,9 @@ A worker whose connection or TLS handshake fails (a dead address, a host that is
 wool worker, a certificate this caller does not trust: anyone on the network can
 publish such records) is paused, with every worker that claims the same address: the
 load balancer no longer sees them, and calls never wait on them again. In the
-background the address is tried again after a pause that doubles with each failure;
-its workers come back once a connection succeeds. Once several addresses of one host
+background the address is tried again after a pause that doubles with each failure
+(and at most PROBE_RATE tries a second in all); its workers come back once a connection
+succeeds. Once several addresses of one host
 are paused, a new worker announced there starts paused and is tried in the background
 first: a flood of fake workers costs the caller's calls a few failed connections only. A worker that
 refuses a call with a gRPC status is reachable and is not paused (the load balancer
@@ -38,6 +39,9 @@ MAX_PAUSE = 60.0
 with each failed try up to MAX_PAUSE."""
 PROBE_TIMEOUT = 10.0
 """How long one background try may take to connect."""
+PROBE_RATE = 20.0
+"""Background tries started per second at most (per pool), however many addresses are
+paused: each costs a connection and a TLS handshake."""
 SUSPECT_HOST = 3
 """Paused addresses on one host after which a new worker announced on that host starts
 paused, tried in the background before any call waits on it."""
@@ -53,6 +57,7 @@ class Pauses:
         self._hosts: collections.Counter[str] = collections.Counter()  # paused addresses
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._probes: dict[str, asyncio.Task[None]] = {}
+        self._next_slot = 0.0  # loop time of the next free background try
 
     def paused(self, address: str) -> bool:
         """Whether the workers at ``address`` are paused."""
@@ -66,7 +71,7 @@ class Pauses:
             return
         self._pause[address] = FIRST_PAUSE / 2
         self._hosts[connection.metadata.host] += 1
-        self._probe(connection)
+        self._schedule(connection, 0.0)
 
     def failed(self, connection: PausingConnection) -> None:
         """``connection`` could not connect: pause its address (again, twice as long)."""
@@ -77,8 +82,7 @@ class Pauses:
         if first:
             self._hosts[connection.metadata.host] += 1
         self._cancel(address)
-        loop = asyncio.get_running_loop()
-        self._timers[address] = loop.call_later(pause, self._probe, connection)
+        self._schedule(connection, pause)
         log.info(
             "cannot connect to worker %s at %s; trying again in %gs",
             connection.metadata.uid,
@@ -115,6 +119,13 @@ class Pauses:
         probe = self._probes.pop(address, None)
         if probe is not None and probe is not asyncio.current_task():
             probe.cancel()
+
+    def _schedule(self, connection: PausingConnection, delay: float) -> None:
+        """Try ``connection`` in ``delay`` seconds, or later: tries keep PROBE_RATE."""
+        loop = asyncio.get_running_loop()
+        at = max(loop.time() + delay, self._next_slot)
+        self._next_slot = at + 1 / PROBE_RATE
+        self._timers[connection.metadata.address] = loop.call_at(at, self._probe, connection)
 
     def _probe(self, connection: PausingConnection) -> None:
         address = connection.metadata.address
