@@ -63,15 +63,22 @@ class Pauses:
         """Whether the workers at ``address`` are paused."""
         return address in self._pause
 
-    def admit(self, connection: PausingConnection) -> None:
-        """A new worker: when its host has several paused addresses, pause it and try
-        its address in the background at once."""
+    def hold(self, connection: PausingConnection, others_work: bool) -> bool:
+        """Whether a call must not go to ``connection`` now: its address is paused, or
+        (when ``others_work``: some other worker took calls) it never connected and its
+        host has several paused addresses; then it is paused and tried in the
+        background first."""
         address = connection.metadata.address
-        if address in self._pause or self._hosts[connection.metadata.host] < SUSPECT_HOST:
-            return
+        if address in self._pause:
+            return True
+        host = connection.metadata.host
+        if not others_work or connection.connected_once or self._hosts[host] < SUSPECT_HOST:
+            return False
         self._pause[address] = FIRST_PAUSE / 2
-        self._hosts[connection.metadata.host] += 1
+        self._hosts[host] += 1
         self._schedule(connection, 0.0)
+        self._changed()
+        return True
 
     def failed(self, connection: PausingConnection) -> None:
         """``connection`` could not connect: pause its address (again, twice as long)."""
@@ -156,6 +163,8 @@ class PausingConnection(WorkerConnection):
     ) -> None:
         super().__init__(metadata, credentials)
         self._pauses = pauses
+        self.connected_once = False
+        """Whether a call or a background try ever got through to the worker."""
 
     async def dispatch(self, task: Task) -> RemoteCall:
         try:
@@ -165,6 +174,7 @@ class PausingConnection(WorkerConnection):
                 self._pauses.failed(self)
                 await self._hang_up()
             raise
+        self.connected_once = True
         self._pauses.reached(self.metadata.address)
         return call
 
@@ -197,7 +207,9 @@ class PausingConnection(WorkerConnection):
                 connected = state is states.READY
         except TimeoutError:
             pass
-        if not connected:
+        if connected:
+            self.connected_once = True
+        else:
             await self._hang_up()
         return connected
 

@@ -49,6 +49,8 @@ class WorkerSet:
         self._in_flight: dict[str, int] = {}
         self._pauses = Pauses(self._touch)
         self._view: dict[WorkerMetadata, WorkerConnection] | None = None
+        self._all: dict[WorkerMetadata, WorkerConnection] | None = None  # paused ones too
+        self._any_proven = False
         self._changed = asyncio.Condition()
 
     @property
@@ -59,6 +61,7 @@ class WorkerSet:
             live = {c.metadata: c for uid, c in self._known.items() if uid not in self._evicted}
             ready = {m: c for m, c in live.items() if not self._pauses.paused(m.address)}
             self._view = ready or live
+            self._all = live
         return self._view
 
     def candidates(self) -> list[Candidate]:
@@ -69,7 +72,22 @@ class WorkerSet:
     def connection(self, uid: str) -> WorkerConnection | None:
         """The connection of a routable worker, if it still is one."""
         connection = self._known.get(uid)
-        return None if connection is None or uid in self._evicted else connection
+        if connection is None or uid in self._evicted:
+            return None
+        if isinstance(connection, PausingConnection) and self._view is not self._all:
+            if self._pauses.hold(connection, self._proven()):
+                return None  # paused since the balancer saw it, or a suspect
+        return connection
+
+    def _proven(self) -> bool:
+        """Whether some routable worker ever took a call (so suspects can wait)."""
+        if not self._any_proven:
+            self._any_proven = any(
+                isinstance(c, PausingConnection) and c.connected_once
+                for uid, c in self._known.items()
+                if uid not in self._evicted
+            )
+        return self._any_proven
 
     def started(self, uid: str) -> Callable[[], None]:
         """Count a call now running on ``uid``; call the returned function when it ends."""
@@ -110,9 +128,7 @@ class WorkerSet:
             old.metadata = metadata
         else:
             stale = old
-            connection = PausingConnection(metadata, credentials, self._pauses)
-            self._known[metadata.uid] = connection
-            self._pauses.admit(connection)
+            self._known[metadata.uid] = PausingConnection(metadata, credentials, self._pauses)
         self._evicted.discard(metadata.uid)
         self._touch()
         return stale
@@ -121,6 +137,7 @@ class WorkerSet:
         """Forget a worker; returns its connection to close, if it was known."""
         connection = self._known.pop(uid, None)
         self._evicted.discard(uid)
+        self._any_proven = False
         if connection is not None:
             self._touch()
         return connection
@@ -130,6 +147,7 @@ class WorkerSet:
         connections = list(self._known.values())
         self._known.clear()
         self._evicted.clear()
+        self._any_proven = False
         self._pauses.close()
         self._touch()
         return connections
