@@ -13,6 +13,7 @@ from collections.abc import AsyncGenerator, Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from wool._event_bus import emit
+from wool._load import parked
 
 if TYPE_CHECKING:
     from wool._connection import RemoteCall
@@ -71,7 +72,8 @@ class CallerLifecycle:
         """Send the task to a worker through its proxy; ``completed`` if none takes it."""
         self.created()
         try:
-            call = await self.task.proxy.dispatch(self.task)
+            async with parked():  # on a worker, a nested call never waits for its parent's slot
+                call = await self.task.proxy.dispatch(self.task)
         except BaseException as exc:  # no worker took it: the task ends here
             self.completed(exc)
             raise
@@ -80,12 +82,13 @@ class CallerLifecycle:
 
     async def run(self) -> Any:
         """A coroutine routine's whole call: its result, or its exception."""
-        call = await self.dispatch()
-        try:
-            result = await call.result()
-        except BaseException as exc:
-            self.completed(exc)
-            raise
+        async with parked():  # one park for the dispatch and the wait
+            call = await self.dispatch()
+            try:
+                result = await call.result()
+            except BaseException as exc:
+                self.completed(exc)
+                raise
         self.completed(None)
         return result
 
@@ -96,7 +99,8 @@ class CallerLifecycle:
         call.send_step(kind, value)
         step = self.iteration_initiated(kind)
         try:
-            item = await call.step_outcome(kind)
+            async with parked():
+                item = await call.step_outcome(kind)
         except StopAsyncIteration as exc:
             # A close step that stops the generator did what it asked; a pull found the end.
             self.iteration_completed(step, kind, None if kind == "close" else exc)

@@ -8,7 +8,11 @@ a worker fails is decided here, once, for every balancer:
 - any other ``DispatchError`` evicts the worker (until discovery announces it again);
 - the candidates the balancer left out are tried after the ones it named, in discovery
   order, so every routable worker is tried once per task;
-- after that full pass, ``NoWorkersAvailable`` names each worker's failure.
+- a worker that refused the task as full (its concurrency limit), or that its latest
+  load report shows full, is skipped too; when the pass found only full workers (and
+  failures), the task waits for capacity at the caller, in arrival order
+  (:mod:`wool._capacity`), and never fails for that reason;
+- after a full pass without a full worker, ``NoWorkersAvailable`` names each failure.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from wool._candidates import Candidate, WorkerSet
-from wool._errors import DispatchError, NoWorkersAvailable, TransientDispatchError
+from wool._errors import DispatchError, NoWorkersAvailable, TransientDispatchError, WorkerFull
 
 if TYPE_CHECKING:
     from wool._connection import RemoteCall
@@ -34,17 +38,47 @@ async def first_accepting(
     The call counts as in flight on its worker from the moment it is sent there (so
     that concurrent dispatches see it); call the returned function when it ends.
     """
+    capacity = workers.capacity
+    had_turn = False
+    if capacity.busy:  # others wait for capacity: queue behind them
+        await capacity.wait_turn(again=False)
+        had_turn = True
+    while True:
+        try:
+            accepted = await _one_pass(task, balancer, workers)
+        except BaseException:
+            if had_turn:
+                capacity.done()
+            raise
+        if accepted is not None:
+            if had_turn:
+                capacity.done()
+            return accepted
+        await capacity.wait_turn(again=had_turn)
+        had_turn = True
+
+
+async def _one_pass(
+    task: Task, balancer: LoadBalancerLike, workers: WorkerSet
+) -> tuple[RemoteCall, Callable[[], None]] | None:
+    """Try each worker once; None when only full workers (and failures) were found."""
     candidates = workers.candidates()
+    full = 0
     failures: list[str] = []
     tried = 0
     for candidate in _full_pass(balancer, task, candidates):
         connection = workers.connection(candidate.uid)
         if connection is None:
             continue  # it left discovery, or another dispatch evicted it, meanwhile
+        if workers.known_full(connection):
+            full += 1
+            continue
         tried += 1
         finished = workers.started(candidate.uid)
         try:
             return await connection.dispatch(task), finished
+        except WorkerFull:
+            full += 1
         except TransientDispatchError as exc:
             failures.append(str(exc))
         except DispatchError as exc:
@@ -54,6 +88,8 @@ async def first_accepting(
             finished()
             raise
         finished()
+    if full:
+        return None
     detail = "; ".join(failures) if failures else "no workers are known"
     raise NoWorkersAvailable(f"no worker accepted {task.routine}() after trying {tried}: {detail}")
 
