@@ -25,6 +25,7 @@ DISTRIBUTIONS = (
     "./wool-core",
     "./wool-discovery-local",
     "./wool-lb-roundrobin",
+    "./wool-lb-leastbusy",
     "./wool-discovery-lan",
     "./wool-discovery-kubernetes",
     ".",
@@ -35,6 +36,7 @@ SRC_DIRS = (
     "wool-discovery-lan/src",
     "wool-discovery-kubernetes/src",
     "wool-lb-roundrobin/src",
+    "wool-lb-leastbusy/src",
 )
 FIXTURE_PLUGINS = ("./tests/fixtures/wool-fixture-plugin", "./examples/plugin-package")
 FIXTURE_SRC_DIRS = ("tests/fixtures/wool-fixture-plugin/src", "examples/plugin-package/src")

@@ -3,7 +3,8 @@
 
 The public API is what ``__all__`` names, and the modules ``wool.plugins`` (for plugin
 authors) and ``wool.testing`` (imported explicitly). ``LocalDiscovery``, ``LanDiscovery``,
-``KubernetesDiscovery`` and ``RoundRobinLoadBalancer`` come from plugin distributions, found
+``KubernetesDiscovery``, ``RoundRobinLoadBalancer`` and ``LeastBusyLoadBalancer`` come from
+plugin distributions, found
 through entry points the first time they are used.
 """
 
@@ -45,6 +46,7 @@ _LAZY_PLUGINS = {
     "LanDiscovery": (_plugins.DISCOVERY_GROUP, "lan"),
     "KubernetesDiscovery": (_plugins.DISCOVERY_GROUP, "kubernetes"),
     "RoundRobinLoadBalancer": (_plugins.LOADBALANCER_GROUP, "roundrobin"),
+    "LeastBusyLoadBalancer": (_plugins.LOADBALANCER_GROUP, "leastbusy"),
 }
 
 
@@ -70,6 +72,7 @@ __all__ = [
     "DispatchError",
     "KubernetesDiscovery",
     "LanDiscovery",
+    "LeastBusyLoadBalancer",
     "LoadBalancerLike",
     "LocalDiscovery",
     "NoWorkersAvailable",

@@ -193,6 +193,14 @@ def build_parser(discovery: str | None = None) -> argparse.ArgumentParser:
         help="on stop, how long running tasks get to finish before they are cancelled "
         "(default: 10)",
     )
+    worker.add_argument(
+        "--concurrency",
+        type=int,
+        default=None,
+        metavar="N",
+        help="run at most N calls at once per worker; more are refused, so callers try "
+        "another worker or wait (default: unlimited; 1 suits CPU-bound routines)",
+    )
     _add_verbosity(worker, "; the workers log at the same level")
 
     workers = commands.add_parser(

@@ -47,6 +47,7 @@ class WorkerSettings:
     advertise: str | None
     credentials: WorkerCredentials | None
     grace: float
+    concurrency: int | None = None
 
     def ports(self) -> list[int]:
         """The port of each worker: all ephemeral (0), or ``port``, ``port + 1``, ..."""
@@ -86,7 +87,15 @@ def settings_from_args(args: argparse.Namespace) -> WorkerSettings:
         advertise=args.advertise or None,
         credentials=credentials_from_args(args),
         grace=args.grace,
+        concurrency=_concurrency(args),
     )
+
+
+def _concurrency(args: argparse.Namespace) -> int | None:
+    value = getattr(args, "concurrency", None)
+    if value is not None and value < 1:
+        raise UsageError(f"--concurrency must be at least 1, got {value}")
+    return value
 
 
 def credentials_from_args(args: argparse.Namespace) -> WorkerCredentials | None:
@@ -184,6 +193,7 @@ class _Runner:
                 port=port,
                 advertise=settings.advertise,
                 credentials=settings.credentials,
+                concurrency=settings.concurrency,
             )
             for port in settings.ports()
         ]

@@ -13,6 +13,7 @@ from typing import Any
 
 from wool import _plugins
 from wool._credentials import WorkerCredentials
+from wool._load import WorkerLoad
 from wool._metadata import DiscoveryEvent
 from wool._protocols import DiscoveryLike, DiscoveryPublisherLike, LoadBalancerLike
 from wool._proxy import WorkerProxy
@@ -50,6 +51,9 @@ class WorkerPool:
     ``grace`` is how long spawned workers get to finish running tasks at exit.
     ``max_in_flight`` bounds the calls this pool has in flight at once; further calls wait
     for a slot (nested calls made by workers are not counted).
+    ``concurrency`` bounds the calls each spawned worker runs at once (None: unbounded);
+    when every worker is full, calls wait here in arrival order (see "Execution model"
+    in the README).
     """
 
     def __init__(
@@ -64,7 +68,9 @@ class WorkerPool:
         wait_for_workers: float = 10.0,
         grace: float = 2.0,
         max_in_flight: int | None = 10_000,
+        concurrency: int | None = None,
     ) -> None:
+        WorkerLoad(concurrency)  # a clear error for a bad limit, before anything starts
         for tag in tags:
             if not isinstance(tag, str) or not tag:
                 raise TypeError(f"worker tags must be non-empty strings, got {tag!r}")
@@ -95,6 +101,7 @@ class WorkerPool:
         self.wait_for_workers = wait_for_workers
         self.grace = grace
         self.max_in_flight = max_in_flight
+        self.concurrency = concurrency
         self.workers: list[LocalWorker] = []
         self.proxy: WorkerProxy | None = None
         self._stack: contextlib.AsyncExitStack | None = None
@@ -153,6 +160,7 @@ class WorkerPool:
                 host=self.host,
                 advertise=self.advertise,
                 credentials=self.credentials,
+                concurrency=self.concurrency,
             )
             for _ in range(self.size)
         ]

@@ -32,8 +32,10 @@ class LocalWorker:
         port: int = 0,
         advertise: str | None = None,
         credentials: WorkerCredentials | None = None,
+        concurrency: int | None = None,
     ) -> None:
         self.tags = tags
+        self.concurrency = concurrency
         self.host = host
         self.port = port
         self.advertise = advertise
@@ -69,6 +71,7 @@ class LocalWorker:
             port=self.port,
             advertise=self.advertise,
             log_level=logging.getLogger("wool").getEffectiveLevel(),
+            concurrency=self.concurrency,
         )
         try:
             self.process.stdin.write(encode_config(config))

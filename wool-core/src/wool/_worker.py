@@ -15,6 +15,7 @@ import shortuuid
 
 from wool._credentials import WorkerCredentials
 from wool._hooks import plugin_manager
+from wool._load import WorkerLoad
 from wool._metadata import WorkerMetadata
 from wool._service import WorkerService
 from wool._transport import SERVER_OPTIONS
@@ -29,7 +30,11 @@ def format_address(host: str, port: int) -> str:
 
 
 class Worker:
-    """A gRPC server that runs the tasks callers send it."""
+    """A gRPC server that runs the tasks callers send it.
+
+    ``concurrency`` bounds the calls it runs at once (None: unbounded); a call beyond it
+    is refused as transient, so the caller tries another worker or waits.
+    """
 
     def __init__(
         self,
@@ -40,7 +45,9 @@ class Worker:
         credentials: WorkerCredentials | None = None,
         uid: str | None = None,
         advertise: str | None = None,
+        concurrency: int | None = None,
     ) -> None:
+        self.load = WorkerLoad(concurrency)  # checks concurrency
         self.uid = uid or f"worker-{shortuuid.uuid()[:12]}"
         self.tags = tags
         self.host = host
@@ -67,7 +74,7 @@ class Worker:
             tags=self.tags,
             secure=self.credentials is not None,
         )
-        self._service = WorkerService(self.metadata)
+        self._service = WorkerService(self.metadata, self.load)
         server.add_generic_rpc_handlers((self._service.handler(),))
         await server.start()
         self._server = server
@@ -146,6 +153,7 @@ class WorkerConfig:
     port: int = 0
     advertise: str | None = None
     log_level: int = logging.WARNING
+    concurrency: int | None = None
 
 
 def encode_config(config: WorkerConfig) -> bytes:
