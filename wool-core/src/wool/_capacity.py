@@ -5,6 +5,12 @@ arrival order, instead of failing. The head of the queue is woken when a worker 
 free capacity, when a call of this caller ends, or when the set of workers changes; it
 then tries the workers again, and goes back to the head of the queue if they are still
 full. A task that arrives while others wait queues behind them rather than overtaking.
+
+One woken task tries at a time, and only until it has sent itself to a worker (not
+until that worker accepts it: a worker busy with CPU work answers late), so the next
+one may go to another worker meanwhile. A worker known to be full (its last report plus
+the calls sent to it since) is not even asked, so a woken task that finds no room costs
+no round trip.
 """
 
 from __future__ import annotations
@@ -25,7 +31,6 @@ class CapacityQueue:
         self._may_have_capacity = may_have_capacity
         self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
         self._trying = 0
-        self._missed = False
 
     @property
     def busy(self) -> bool:
@@ -37,20 +42,16 @@ class CapacityQueue:
         """Tasks waiting now."""
         return sum(not w.done() for w in self._waiters)
 
-    async def wait_turn(self, *, again: bool) -> None:
+    async def wait_turn(self, *, first: bool) -> None:
         """Wait until it is this task's turn to try the workers.
 
-        ``again``: the task had its turn and found every worker full; it waits at the
-        head of the queue. Otherwise it joins the tail. After its attempt, a task that
-        had a turn calls :meth:`wait_turn` again or :meth:`done`.
+        ``first``: the task waited before and found every worker full again; it waits
+        at the head of the queue. Otherwise it joins the tail. The task then holds the
+        turn until it calls :meth:`end_turn` (once it sent the task, or found no room).
         """
         waiter = asyncio.get_running_loop().create_future()
-        if again:
-            self._trying -= 1
+        if first:
             self._waiters.appendleft(waiter)
-            if self._missed:  # capacity was announced while we tried
-                self._missed = False
-                self.wake()
         else:
             self._waiters.append(waiter)
         try:
@@ -61,22 +62,18 @@ class CapacityQueue:
                 self._trying += 1  # try anyway: a wake-up may have been lost
         except BaseException:
             if waiter.done() and not waiter.cancelled():
-                self.done()  # woken as we were cancelled: pass the turn on
+                self.end_turn()  # woken as we were cancelled: pass the turn on
             waiter.cancel()
             raise
 
-    def done(self) -> None:
-        """The task whose turn it was is done (a worker took it, or it failed otherwise)."""
+    def end_turn(self) -> None:
+        """The task whose turn it was sent itself to a worker, or found no room."""
         self._trying -= 1
-        self._missed = False
         self.wake()
 
     def wake(self) -> None:
-        """Let the longest-waiting task try again, if some worker may have room."""
-        if self._trying:
-            self._missed = True
-            return
-        if not self._waiters or not self._may_have_capacity():
+        """Let the longest-waiting task try, if none is trying and some worker may have room."""
+        if self._trying or not self._waiters or not self._may_have_capacity():
             return
         while self._waiters:
             waiter = self._waiters.popleft()

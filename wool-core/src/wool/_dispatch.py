@@ -39,29 +39,46 @@ async def first_accepting(
     that concurrent dispatches see it); call the returned function when it ends.
     """
     capacity = workers.capacity
-    had_turn = False
+    waited = False
     if capacity.busy:  # others wait for capacity: queue behind them
-        await capacity.wait_turn(again=False)
-        had_turn = True
+        await capacity.wait_turn(first=False)
+        waited = True
     while True:
+        end_turn = _once(capacity.end_turn) if waited else _nothing
         try:
-            accepted = await _one_pass(task, balancer, workers)
-        except BaseException:
-            if had_turn:
-                capacity.done()
-            raise
+            accepted = await _one_pass(task, balancer, workers, end_turn)
+        finally:
+            end_turn()
         if accepted is not None:
-            if had_turn:
-                capacity.done()
             return accepted
-        await capacity.wait_turn(again=had_turn)
-        had_turn = True
+        await capacity.wait_turn(first=waited)
+        waited = True
+
+
+def _once(action: Callable[[], None]) -> Callable[[], None]:
+    """``action``, to be called at most once however often the result is called."""
+    done = False
+
+    def once() -> None:
+        nonlocal done
+        if not done:
+            done = True
+            action()
+
+    return once
+
+
+def _nothing() -> None:
+    pass
 
 
 async def _one_pass(
-    task: Task, balancer: LoadBalancerLike, workers: WorkerSet
+    task: Task, balancer: LoadBalancerLike, workers: WorkerSet, sending: Callable[[], None]
 ) -> tuple[RemoteCall, Callable[[], None]] | None:
-    """Try each worker once; None when only full workers (and failures) were found."""
+    """Try each worker once; None when only full workers (and failures) were found.
+
+    ``sending()`` is called before the task is first sent to a worker.
+    """
     candidates = workers.candidates()
     full = 0
     failures: list[str] = []
@@ -74,6 +91,7 @@ async def _one_pass(
             full += 1
             continue
         tried += 1
+        sending()
         finished = workers.started(candidate.uid)
         try:
             return await connection.dispatch(task), finished
