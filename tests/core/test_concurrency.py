@@ -59,7 +59,7 @@ async def test_calls_beyond_every_workers_limit_wait_in_arrival_order(balancer):
         queued = []
         for i in range(5):
             queued.append(asyncio.create_task(lr.hold("second", f"w{i}")))
-            await until(lambda: waiting(pool) == i + 1, f"call w{i} waits")
+            await until(lambda n=i + 1: waiting(pool) == n, f"call w{i} waits")
         assert sorted(lr.STARTED) == ["b0", "b1"]  # nobody ran beyond the limit
         lr.gate("first").set()
         assert sorted(await asyncio.gather(*blockers)) == ["b0", "b1"]
@@ -68,6 +68,34 @@ async def test_calls_beyond_every_workers_limit_wait_in_arrival_order(balancer):
         lr.gate("second").set()
         assert await asyncio.gather(*queued) == [f"w{i}" for i in range(5)]
         assert lr.STARTED[2:] == [f"w{i}" for i in range(5)]  # first come, first served
+
+
+async def test_a_caller_waiting_on_another_callers_calls_is_woken_by_the_workers_report(
+    monkeypatch,
+):
+    import wool._capacity
+
+    monkeypatch.setattr(wool._capacity, "RECHECK_SECONDS", 60.0)  # only the report wakes it
+    async with InProcessWorker(concurrency=1) as metadata:
+        subscriber = wool.testing.StaticSubscriber([metadata])
+        theirs = wool.WorkerProxy(subscriber, wool.LeastBusyLoadBalancer())
+        ours = wool.WorkerProxy(subscriber, wool.LeastBusyLoadBalancer())
+        try:
+            task = wool.Task(
+                routine="hold", callable=lr.hold, args=("go", "t"), kwargs={}, proxy=theirs
+            )
+            held = await theirs.dispatch(task)
+            add = wool.Task(routine="add", callable=r.add, args=(1, 2), kwargs={}, proxy=ours)
+            waiting_call = asyncio.create_task(ours.dispatch(add))
+            await until(lambda: ours._context.capacity.waiting == 1, "our call waits")
+            lr.gate("go").set()
+            assert await held.result() == "t"
+            async with asyncio.timeout(TIMEOUT):
+                call = await waiting_call
+            assert await call.result() == 3
+        finally:
+            await theirs.stop()
+            await ours.stop()
 
 
 async def test_a_full_worker_refuses_a_call_as_transient_naming_its_limit():

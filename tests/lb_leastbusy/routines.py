@@ -29,3 +29,12 @@ async def hold(release: str, label: str) -> str:
     gate(f"started:{label}").set()
     await gate(release).wait()
     return label
+
+
+@wool.routine
+async def block(seconds: float) -> float:
+    """Block the worker's event loop (a blocking call) for ``seconds``."""
+    import time
+
+    time.sleep(seconds)
+    return seconds

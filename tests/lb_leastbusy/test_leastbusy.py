@@ -181,3 +181,23 @@ async def test_a_pool_can_name_it():
     async with wool.testing.InProcessPool(2, loadbalancer="leastbusy") as pool:
         assert isinstance(pool.proxy.loadbalancer, wool.LeastBusyLoadBalancer)
         assert await r.add(2, 3) == 5
+
+
+def lag(proxy: wool.WorkerProxy, uid: str) -> float | None:
+    for metadata, connection in proxy.workers.items():
+        if metadata.uid == uid and connection.report is not None:
+            return connection.report.lag
+    return None
+
+
+async def test_a_worker_reports_the_lag_of_a_loop_a_blocking_call_stalled():
+    async with contextlib.AsyncExitStack() as stack:
+        worker = await stack.enter_async_context(InProcessWorker())
+        proxy = await stack.enter_async_context(proxy_of(worker, balancer=LeastBusyLoadBalancer()))
+        call = await proxy.dispatch(
+            wool.Task(routine="block", callable=lr.block, args=(0.3,), kwargs={}, proxy=proxy)
+        )
+        assert await call.result() == 0.3
+        # The probe due during the block ran at least 0.25 s late (it is due every 50 ms).
+        await until(lambda: (lag(proxy, worker.uid) or 0.0) >= 0.25, "the lag is reported")
+        await until(lambda: lag(proxy, worker.uid) < 0.25, "the loop is reported free again")

@@ -22,17 +22,21 @@ from wool._wire import worker_pb2 as pb
 LAG_INTERVAL = 0.05
 """Seconds between two probes of the event loop's lag: cheap (one timer), and fine enough
 that a caller sees a stalled loop within a few dispatches."""
+LAG_CHANGE = 0.01
+"""A change of the lag, in seconds, worth a report of its own (smaller ones ride along)."""
 
 
 class LoadWatcher(Protocol):
     """A session that hears of this worker's load.
 
     The worker pushes a report to it when a slot frees after it was told the worker was
-    full, and when the running count changed since its last report (each lag probe).
+    full, and, at each lag probe, when the running count or the lag changed since its
+    last report.
     """
 
     told_full: bool
     last_running: int
+    last_lag: float
 
     def push_report(self) -> None:
         """Send the current load report now, on a batch without frames if need be."""
@@ -110,7 +114,10 @@ class WorkerLoad:
     def _probed(self, due: float) -> None:
         self.lag = max(0.0, asyncio.get_running_loop().time() - due)
         for watcher in self._watchers:
-            if watcher.last_running != self.running:
+            if (
+                watcher.last_running != self.running
+                or abs(watcher.last_lag - self.lag) >= LAG_CHANGE
+            ):
                 watcher.push_report()  # other callers see load they did not cause
         if self._watchers:
             self._schedule_probe()

@@ -144,6 +144,7 @@ class _Session:
         """The highest call number read on this session (callers count their unreported calls)."""
         self.told_full = False
         self.last_running = 0
+        self.last_lag = 0.0
         self._report_pending = False
 
     def push_report(self) -> None:
@@ -157,6 +158,7 @@ class _Session:
         load = self.service.load
         self._report_pending = False
         self.last_running = load.running
+        self.last_lag = load.lag
         self.told_full = load.limit is not None and load.running >= load.limit
         return _frames.load_field(load.report(self.seen_call))
 
