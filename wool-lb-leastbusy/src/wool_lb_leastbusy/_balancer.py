@@ -54,6 +54,12 @@ class LeastBusyLoadBalancer:
 
     def order(self, task: Task, candidates: Sequence[Candidate]) -> list[Candidate]:
         """The less busy of two random candidates, then the others, least busy first."""
+        if len(candidates) == 2:  # the common pool of two, without sorting
+            first, second = candidates
+            one, other = _busyness(first), _busyness(second)
+            if one < other or (one == other and self._random.random() < 0.5):
+                return [first, second]
+            return [second, first]
         if len(candidates) < 2:
             return list(candidates)
         draw = self._random.random
