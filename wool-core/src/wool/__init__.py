@@ -3,9 +3,9 @@
 
 The public API is what ``__all__`` names, and the modules ``wool.plugins`` (for plugin
 authors) and ``wool.testing`` (imported explicitly). ``LocalDiscovery``, ``LanDiscovery``,
-``KubernetesDiscovery``, ``RoundRobinLoadBalancer`` and ``LeastBusyLoadBalancer`` come from
-plugin distributions, found
-through entry points the first time they are used.
+``EtcdDiscovery``, ``KubernetesDiscovery``, ``RoundRobinLoadBalancer`` and
+``LeastBusyLoadBalancer`` come from plugin distributions, found through entry points the
+first time they are used.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from wool._credentials import WorkerCredentials
 from wool._errors import (
     DispatchError,
     NoWorkersAvailable,
+    PoolClosed,
     RemoteTaskError,
     TaskException,
     TransientDispatchError,
@@ -44,6 +45,7 @@ from wool._version import version as __version__
 _LAZY_PLUGINS = {
     "LocalDiscovery": (_plugins.DISCOVERY_GROUP, "local"),
     "LanDiscovery": (_plugins.DISCOVERY_GROUP, "lan"),
+    "EtcdDiscovery": (_plugins.DISCOVERY_GROUP, "etcd"),
     "KubernetesDiscovery": (_plugins.DISCOVERY_GROUP, "kubernetes"),
     "RoundRobinLoadBalancer": (_plugins.LOADBALANCER_GROUP, "roundrobin"),
     "LeastBusyLoadBalancer": (_plugins.LOADBALANCER_GROUP, "leastbusy"),
@@ -70,6 +72,7 @@ __all__ = [
     "DiscoveryPublisherLike",
     "DiscoverySubscriberLike",
     "DispatchError",
+    "EtcdDiscovery",
     "KubernetesDiscovery",
     "LanDiscovery",
     "LeastBusyLoadBalancer",
@@ -77,6 +80,7 @@ __all__ = [
     "LocalDiscovery",
     "NoWorkersAvailable",
     "PluginNotFound",
+    "PoolClosed",
     "RemoteCall",
     "RemoteTaskError",
     "RoundRobinLoadBalancer",

@@ -21,12 +21,12 @@ from wool._transport import (
     DRAINED,
     FRAME_OVERHEAD,
     LIMIT_HEADER,
-    MAX_MESSAGE_BYTES,
     PROTOCOL_HEADER,
     PROTOCOL_VERSION,
     SESSION_HEADER,
     SESSION_METHOD,
     TRANSIENT_CODES,
+    max_message_bytes,
     peer_limit,
 )
 from wool._wire import worker_pb2 as pb
@@ -162,10 +162,11 @@ def encode_task(task: Task) -> _frames.Pieces:
         generator=task.generator,
     )
     size = sum(map(len, pieces))
-    if size > MAX_MESSAGE_BYTES - FRAME_OVERHEAD:
+    limit = max_message_bytes()
+    if size > limit - FRAME_OVERHEAD:
         raise ValueError(
             f"the call of routine {task.routine}() pickles to {size} bytes, over wool's "
-            f"message size limit of {MAX_MESSAGE_BYTES} bytes (set WOOL_MAX_MESSAGE_BYTES "
+            f"message size limit of {limit} bytes (set WOOL_MAX_MESSAGE_BYTES "
             "on callers and workers to raise it)"
         )
     return pieces
@@ -200,11 +201,11 @@ class _Session:
             request_serializer=_frames.identity,
             response_deserializer=pb.Responses.FromString,
         )
-        self.limit = MAX_MESSAGE_BYTES
+        self.limit = max_message_bytes()
         """The largest message both ends accept, known once the worker answered."""
         self._stream = method(
             self._requests(),
-            metadata=((PROTOCOL_HEADER, PROTOCOL_VERSION), (LIMIT_HEADER, str(MAX_MESSAGE_BYTES))),
+            metadata=((PROTOCOL_HEADER, PROTOCOL_VERSION), (LIMIT_HEADER, str(self.limit))),
         )
         self._reader = asyncio.get_running_loop().create_task(self._read())
 
@@ -354,6 +355,11 @@ def _connect_problem(worker: WorkerMetadata, detail: str) -> str:
             "it advertises (add that IP or name to its subjectAltName, or set "
             "WorkerCredentials(server_name=...))"
         )
+    elif "unsupported certificate purpose" in text:
+        cause = (
+            "TLS handshake failed: the worker's certificate is not for serving TLS (its "
+            "extended key usage lacks serverAuth): reissue it with serverAuth"
+        )
     elif "handshake" in text and "certificate_verify_failed" in text:
         cause = (
             "TLS handshake failed: this caller does not trust the worker's certificate "
@@ -365,8 +371,9 @@ def _connect_problem(worker: WorkerMetadata, detail: str) -> str:
         if worker.secure:
             cause = (
                 "TLS handshake refused: the worker closed the connection, probably because "
-                "it requires a client certificate (mutual TLS) signed by its CA and not "
-                "expired, and this caller presented none or another"
+                "it requires a client certificate (mutual TLS) signed by its CA, not "
+                "expired and with the clientAuth usage, and this caller presented none or "
+                "another"
             )
         else:
             cause = (
@@ -419,6 +426,14 @@ class RemoteCall:
             self._session.release(self._id)
             if self.on_finish is not None:
                 self.on_finish()
+
+    def abandon(self, error: BaseException) -> None:
+        """Cancel the task on its worker and fail its caller with ``error`` at once."""
+        if self._finished:
+            return
+        self._session.send(pb.Request(call=self._id, cancel=pb.Cancel()))
+        self._inbox.clear()
+        self._deliver(error)
 
     async def accepted(self) -> None:
         """Wait for the worker's verdict on the task."""

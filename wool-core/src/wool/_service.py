@@ -14,6 +14,7 @@ import grpc.aio
 from google.protobuf.message import DecodeError
 
 from wool import _frames, _serialization
+from wool._credentials import WorkerCredentials, serving_as
 from wool._load import CallSlot, WorkerLoad, current_slot
 from wool._metadata import WorkerMetadata
 from wool._proxy import WorkerProxy
@@ -22,10 +23,10 @@ from wool._transport import (
     DRAINED,
     FRAME_OVERHEAD,
     LIMIT_HEADER,
-    MAX_MESSAGE_BYTES,
     PROTOCOL_HEADER,
     PROTOCOL_VERSION,
     SESSION_HEADER,
+    max_message_bytes,
     peer_limit,
 )
 from wool._wire import worker_pb2 as pb
@@ -44,8 +45,15 @@ SHUTDOWN_SECONDS = 5.0
 class WorkerService:
     """Serves ``wool.v1.Worker/Session``: decodes tasks, runs them, streams back outcomes."""
 
-    def __init__(self, metadata: WorkerMetadata, load: WorkerLoad | None = None) -> None:
+    def __init__(
+        self,
+        metadata: WorkerMetadata,
+        credentials: WorkerCredentials | None = None,
+        load: WorkerLoad | None = None,
+    ) -> None:
         self.metadata = metadata
+        self.credentials = credentials
+        """What this worker serves with: the identity of its routines' nested calls."""
         self.load = load or WorkerLoad()
         """The worker's slots (its concurrency limit) and the load it reports."""
         self.stopping = False
@@ -90,7 +98,7 @@ class WorkerService:
                 f"worker {self.metadata.uid} speaks {PROTOCOL_VERSION}",
             )
         await context.send_initial_metadata(
-            ((PROTOCOL_HEADER, PROTOCOL_VERSION), (LIMIT_HEADER, str(MAX_MESSAGE_BYTES)))
+            ((PROTOCOL_HEADER, PROTOCOL_VERSION), (LIMIT_HEADER, str(max_message_bytes())))
         )
         session = _Session(self, peer_limit(context.invocation_metadata()))
         self._sessions.add(session)
@@ -123,7 +131,8 @@ class WorkerService:
         """The proxy a task came with, unpickled once per distinct proxy."""
         proxy = self._proxies.get(data)
         if proxy is None:
-            proxy = _serialization.loads(data)
+            with serving_as(self.credentials):
+                proxy = _serialization.loads(data)
             if not isinstance(proxy, WorkerProxy):
                 kind = type(proxy).__qualname__
                 raise TypeError(f"malformed task: its proxy is a {kind}, not a wool proxy")
