@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from importlib.metadata import distributions, entry_points
 from typing import Any, NoReturn
 
-from wool import _plugins
+from wool import _import_path, _plugins
 from wool._cli_common import (
     DEFAULT_DISCOVERY,
     DEFAULT_NAMESPACE,
@@ -354,6 +354,9 @@ def _provider(entry_point: Any) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``wool`` command; returns its exit status."""
     argv = sys.argv[1:] if argv is None else list(argv)
+    # Before any plugin is loaded (the parser loads the --discovery class): `python -m
+    # wool` put the working directory first, where a planted module would shadow it.
+    _import_path.append_working_directory()
     parser = build_parser(_requested_discovery(argv))
     args, unknown = parser.parse_known_args(argv)
     if unknown:
