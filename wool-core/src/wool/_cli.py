@@ -203,6 +203,14 @@ def build_parser(discovery: str | None = None) -> argparse.ArgumentParser:
         help="do not replace a worker that dies (by default it is restarted, with a "
         "growing delay, until it fails to start 5 times in a row)",
     )
+    worker.add_argument(
+        "--concurrency",
+        type=int,
+        default=None,
+        metavar="N",
+        help="run at most N calls at once per worker; more are refused, so callers try "
+        "another worker or wait (default: unlimited; 1 suits CPU-bound routines)",
+    )
     _add_verbosity(worker, "; the workers log at the same level")
 
     workers = commands.add_parser(

@@ -16,6 +16,7 @@ from wool._addresses import advertised_host
 from wool._connection import RemoteCall
 from wool._credentials import WorkerCredentials
 from wool._errors import PoolClosed
+from wool._load import WorkerLoad
 from wool._log_reemit import wanted_level
 from wool._protocols import DiscoveryLike, DiscoveryPublisherLike, LoadBalancerLike
 from wool._proxy import WorkerProxy
@@ -59,6 +60,9 @@ class WorkerPool:
     further calls wait for a slot (nested calls made by workers are not counted).
     ``forward_logs`` (default True) sends what routines log and print back to this
     process, to be emitted through its ``logging`` (see "Seeing what happens" in the README).
+    ``concurrency`` bounds the calls each spawned worker runs at once (None: unbounded);
+    when every worker is full, calls wait here in arrival order (see "Execution model"
+    in the README).
     """
 
     def __init__(
@@ -75,7 +79,9 @@ class WorkerPool:
         max_in_flight: int | None = DEFAULTS.max_in_flight,
         restart: bool = True,
         forward_logs: bool = True,
+        concurrency: int | None = None,
     ) -> None:
+        WorkerLoad(concurrency)  # a clear error for a bad limit, before anything starts
         for tag in tags:
             if not isinstance(tag, str) or not tag:
                 raise TypeError(f"worker tags must be non-empty strings, got {tag!r}")
@@ -115,6 +121,7 @@ class WorkerPool:
         self.forward_logs = forward_logs
         self.restart = restart
         self.group: WorkerGroup | None = None
+        self.concurrency = concurrency
         self.proxy: WorkerProxy | None = None
         self._stack: contextlib.AsyncExitStack | None = None
         self._token: Token[WorkerProxy | None] | None = None
@@ -200,7 +207,11 @@ class WorkerPool:
         publisher: DiscoveryPublisherLike = discovery.publisher
         await stack.enter_async_context(publisher)
         spec = WorkerSpec(
-            tags=self.tags, host=self.host, advertise=self.advertise, credentials=self.credentials
+            tags=self.tags,
+            host=self.host,
+            advertise=self.advertise,
+            credentials=self.credentials,
+            concurrency=self.concurrency,
         )
         group = WorkerGroup(
             [spec] * self.size,
