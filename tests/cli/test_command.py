@@ -98,6 +98,13 @@ async def test_an_unknown_discovery_names_the_installed_ones(command):
         (["--port", "70000"], "--port must be between 0 and 65535"),
         (["--port", "65535", "--size", "2"], "choose a --port below 65535, or --port 0"),
         (["--host", "0.0.0.0"], "add --advertise ADDRESS"),
+        (["--port", "5000"], "--port needs --host: without it the workers listen on unix"),
+        (["--advertise", "h.test"], "--advertise needs --host"),
+        (
+            ["--host", "198.18.0.2"],
+            "refusing to listen on '198.18.0.2' without TLS credentials: anyone who can reach",
+        ),
+        (["--host", "0.0.0.0", "--advertise", "198.18.0.2"], "(wool worker --insecure)"),
         (["--grace", "-1"], "--grace must be 0 or more seconds"),
         (["--namespace", "a/b"], "use only ASCII letters"),
         (["--discovery", "local", "--namespace", ""], "namespace must not be empty"),

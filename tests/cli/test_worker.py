@@ -96,7 +96,7 @@ async def test_tags_ports_and_advertised_address():
     ns = namespace()
     port = _free_port_pair()
     args = ["--size", "2", "--namespace", ns, "--tag", "gpu", "--tag", "big"]
-    args += ["--port", str(port), "--advertise", "localhost"]
+    args += ["--host", "127.0.0.1", "--port", str(port), "--advertise", "localhost"]
     async with running("worker", *args) as command:
         workers = await command.ready()
         assert [w.address for w in workers] == [f"localhost:{port}", f"localhost:{port + 1}"]
@@ -116,7 +116,9 @@ async def test_a_port_in_use_is_refused_before_any_worker_starts():
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        async with running("worker", "--size", "1", "--port", str(port)) as command:
+        async with running(
+            "worker", "--size", "1", "--host", "127.0.0.1", "--port", str(port)
+        ) as command:
             result = await command.finish()
     assert result.returncode == 2
     assert result.stderr == (
@@ -127,7 +129,7 @@ async def test_a_port_in_use_is_refused_before_any_worker_starts():
 
 async def test_mutual_tls_workers_serve_a_pool_with_the_same_credentials(tmp_path):
     ca = trustme.CA()
-    leaf = ca.issue_cert("127.0.0.1")
+    leaf = ca.issue_cert("127.0.0.1", "localhost")  # unix sockets are checked as localhost
     ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
     leaf.private_key_pem.write_to_path(str(tmp_path / "key.pem"))
     for i, blob in enumerate(leaf.cert_chain_pems):
@@ -140,7 +142,7 @@ async def test_mutual_tls_workers_serve_a_pool_with_the_same_credentials(tmp_pat
     ns = namespace()
     async with running("worker", "--size", "1", "--namespace", ns, *files) as command:
         [worker] = await command.ready()
-        assert worker.secure
+        assert worker.secure and worker.address.startswith("unix:")
         assert [d["secure"] for d in await listed(ns)] == [True]
         async with wool.WorkerPool(
             discovery=wool.LocalDiscovery(ns), credentials=credentials

@@ -27,9 +27,18 @@ async def test_ephemeral_mode_spawns_size_workers_with_tags():
     assert pids == worker_pids
 
 
-async def test_workers_bind_loopback_on_distinct_ports():
+async def test_workers_listen_on_distinct_unix_sockets_by_default():
     async with wool.WorkerPool(size=2) as pool:
         addresses = [w.metadata.address for w in pool.workers if w.metadata]
+        assert await r.fib(6) == 8
+    assert all(a.startswith("unix:") for a in addresses)
+    assert len(set(addresses)) == 2
+
+
+async def test_workers_given_a_host_bind_it_on_distinct_ports():
+    async with wool.WorkerPool(size=2, host="127.0.0.1") as pool:
+        addresses = [w.metadata.address for w in pool.workers if w.metadata]
+        assert await r.fib(6) == 8
     assert all(a.startswith("127.0.0.1:") for a in addresses)
     assert len(set(addresses)) == 2
 

@@ -67,7 +67,7 @@ async def subscribe_and_hang(blob: str) -> None:
 
 
 async def lock_and_hang(path: str) -> None:
-    with FileLock(Path(path)):
+    async with FileLock(Path(path)):
         say(type="ready")
         await asyncio.Event().wait()
 

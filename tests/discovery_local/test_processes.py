@@ -140,9 +140,9 @@ async def test_a_process_killed_while_holding_the_lock_releases_it(tmp_path: Pat
     async with child("lock-and-hang", str(path)) as proc:
         await message(proc)
         with pytest.raises(TimeoutError):
-            with FileLock(path, timeout=0.05):
+            async with FileLock(path, timeout=0.05):
                 pass
         proc.send_signal(signal.SIGKILL)
         await proc.wait()
-    with FileLock(path, timeout=EVENT_TIMEOUT):
+    async with FileLock(path, timeout=EVENT_TIMEOUT):
         pass

@@ -28,7 +28,7 @@ from wool._credentials import WorkerCredentials
 from wool._metadata import DiscoveryEvent
 from wool._protocols import DiscoveryLike, DiscoveryPublisherLike
 from wool._spawn import LocalWorker
-from wool._worker import WILDCARDS
+from wool._worker import WILDCARDS, check_exposure
 
 PUBLISH_TIMEOUT = 5.0
 """Seconds a discovery publish may take before the command gives up on it."""
@@ -42,11 +42,12 @@ class WorkerSettings:
 
     size: int
     tags: frozenset[str]
-    host: str
+    host: str | None
     port: int
     advertise: str | None
     credentials: WorkerCredentials | None
     grace: float
+    insecure: bool = False
 
     def ports(self) -> list[int]:
         """The port of each worker: all ephemeral (0), or ``port``, ``port + 1``, ..."""
@@ -76,16 +77,28 @@ def settings_from_args(args: argparse.Namespace) -> WorkerSettings:
             "told where to connect: add --advertise ADDRESS (an address of this host that "
             "callers can reach)"
         )
+    if args.host is None and (args.port or args.advertise):
+        flag = "--port" if args.port else "--advertise"
+        raise UsageError(
+            f"{flag} needs --host: without it the workers listen on unix sockets that only "
+            "this user can reach (add --host 127.0.0.1 for TCP on this host)"
+        )
     if args.grace < 0:
         raise UsageError(f"--grace must be 0 or more seconds, got {args.grace:g}")
+    credentials = credentials_from_args(args)
+    try:
+        check_exposure(args.host, credentials, args.insecure)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     return WorkerSettings(
         size=size,
         tags=tags,
         host=args.host,
         port=args.port,
         advertise=args.advertise or None,
-        credentials=credentials_from_args(args),
+        credentials=credentials,
         grace=args.grace,
+        insecure=args.insecure,
     )
 
 
@@ -155,12 +168,15 @@ def run(args: argparse.Namespace) -> int:
     """``wool worker``: returns the exit status."""
     settings = settings_from_args(args)
     discovery, label = open_discovery(args.discovery, args.namespace)
-    check_ports(settings.host, settings.ports())
-    if args.discovery != DEFAULT_DISCOVERY and _loopback(settings.advertise or settings.host):
+    if settings.host is not None:
+        check_ports(settings.host, settings.ports())
+    reach = settings.advertise or settings.host
+    if args.discovery != DEFAULT_DISCOVERY and (reach is None or _loopback(reach)):
+        where = "through unix sockets of this user" if reach is None else f"at {reach}"
         warn(
-            f"the workers are reachable at {settings.advertise or settings.host} only, so "
-            f"callers on other hosts cannot use them; to serve them, add --host 0.0.0.0 "
-            "--advertise ADDRESS (an address of this host that they can reach)"
+            f"the workers are reachable {where} only, so callers on other hosts cannot "
+            "use them; to serve them, add --host 0.0.0.0 --advertise ADDRESS (an address "
+            "of this host that they can reach) and TLS files"
         )
     # Workers import the modules of the routines they run by name, as `python -m` would
     # from here: make the current directory importable for them (and for this process).
@@ -184,6 +200,7 @@ class _Runner:
                 port=port,
                 advertise=settings.advertise,
                 credentials=settings.credentials,
+                insecure=settings.insecure,
             )
             for port in settings.ports()
         ]

@@ -18,7 +18,7 @@ from wool._protocols import DiscoveryLike, DiscoveryPublisherLike, LoadBalancerL
 from wool._proxy import WorkerProxy
 from wool._spawn import LocalWorker
 from wool._task import current_proxy
-from wool._worker import WILDCARDS
+from wool._worker import WILDCARDS, check_exposure
 
 log = logging.getLogger("wool.pool")
 
@@ -44,8 +44,11 @@ class WorkerPool:
     receive tasks. ``discovery`` and ``loadbalancer`` take an object, a class, or the
     name of an installed plugin (``"local"``, ``"lan"``, ``"roundrobin"``, ...).
     ``credentials`` make spawned workers serve TLS and make the pool use only TLS
-    workers. Spawned workers bind ``host`` (loopback by default) and publish ``advertise``
-    (default: ``host``) as the address callers dial. ``wait_for_workers`` bounds how long
+    workers. Spawned workers listen on a unix socket in this user's private directory,
+    so that only this user's processes can reach them; with ``host`` they listen on TCP
+    there and publish ``advertise`` (default: ``host``) as the address callers dial. A
+    non-loopback ``host`` needs mutual TLS ``credentials``, or ``insecure=True`` to accept
+    that anyone reaching it can run code as this user. ``wait_for_workers`` bounds how long
     a dispatch waits for a first worker.
     ``grace`` is how long spawned workers get to finish running tasks at exit.
     ``max_in_flight`` bounds the calls this pool has in flight at once; further calls wait
@@ -59,8 +62,9 @@ class WorkerPool:
         discovery: DiscoveryLike | str | type | None = None,
         loadbalancer: LoadBalancerLike | str | type = DEFAULT_LOADBALANCER,
         credentials: WorkerCredentials | None = None,
-        host: str = "127.0.0.1",
+        host: str | None = None,
         advertise: str | None = None,
+        insecure: bool = False,
         wait_for_workers: float = 10.0,
         grace: float = 2.0,
         max_in_flight: int | None = 10_000,
@@ -84,6 +88,10 @@ class WorkerPool:
             raise ValueError(
                 f"workers bound to {host!r} need advertise=<an address callers can reach>"
             )
+        if host is None and advertise is not None:
+            raise ValueError("advertise needs host=<the address workers listen on>")
+        if spawns:
+            check_exposure(host, credentials, insecure)
         self.tags = frozenset(tags)
         self.durable = discovery is not None and size is None
         self.size = 0 if self.durable else (size or os.cpu_count() or 1)
@@ -92,6 +100,7 @@ class WorkerPool:
         self.credentials = credentials
         self.host = host
         self.advertise = advertise
+        self.insecure = insecure
         self.wait_for_workers = wait_for_workers
         self.grace = grace
         self.max_in_flight = max_in_flight
@@ -153,6 +162,7 @@ class WorkerPool:
                 host=self.host,
                 advertise=self.advertise,
                 credentials=self.credentials,
+                insecure=self.insecure,
             )
             for _ in range(self.size)
         ]

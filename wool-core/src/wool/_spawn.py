@@ -11,6 +11,7 @@ import sys
 
 import shortuuid
 
+from wool import _unix_socket
 from wool._credentials import WorkerCredentials
 from wool._metadata import WorkerMetadata
 from wool._worker import WorkerConfig, encode_config
@@ -28,12 +29,14 @@ class LocalWorker:
         self,
         *,
         tags: frozenset[str] = frozenset(),
-        host: str = "127.0.0.1",
+        host: str | None = None,
         port: int = 0,
         advertise: str | None = None,
         credentials: WorkerCredentials | None = None,
+        insecure: bool = False,
     ) -> None:
         self.tags = tags
+        self.insecure = insecure
         self.host = host
         self.port = port
         self.advertise = advertise
@@ -69,6 +72,7 @@ class LocalWorker:
             port=self.port,
             advertise=self.advertise,
             log_level=logging.getLogger("wool").getEffectiveLevel(),
+            insecure=self.insecure,
         )
         try:
             self.process.stdin.write(encode_config(config))
@@ -111,6 +115,14 @@ class LocalWorker:
                 process.stdin.close()
                 with contextlib.suppress(ConnectionError, RuntimeError):
                     await process.stdin.wait_closed()
+            _remove_socket(self.metadata)
+
+
+def _remove_socket(metadata: WorkerMetadata | None) -> None:
+    """Remove the unix socket of a worker that is gone (killed before it could)."""
+    path = _unix_socket.path_of(metadata.address) if metadata is not None else None
+    if path is not None:
+        _unix_socket.remove(path)
 
 
 async def _read_to_end(fd: int) -> bytes:

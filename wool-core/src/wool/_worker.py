@@ -7,12 +7,14 @@ import logging
 import os
 import pickle
 import struct
+from pathlib import Path
 
 import attrs
 import grpc
 import grpc.aio
 import shortuuid
 
+from wool import _unix_socket
 from wool._credentials import WorkerCredentials
 from wool._hooks import plugin_manager
 from wool._metadata import WorkerMetadata
@@ -29,39 +31,54 @@ def format_address(host: str, port: int) -> str:
 
 
 class Worker:
-    """A gRPC server that runs the tasks callers send it."""
+    """A gRPC server that runs the tasks callers send it.
+
+    Without ``host`` it listens on a unix socket in this user's private directory, so
+    that only this user's processes can connect; with ``host`` it listens on TCP, and
+    refuses to start on a non-loopback address without mutual TLS unless ``insecure``.
+    """
 
     def __init__(
         self,
         *,
         tags: frozenset[str] = frozenset(),
-        host: str = "127.0.0.1",
+        host: str | None = None,
         port: int = 0,
         credentials: WorkerCredentials | None = None,
         uid: str | None = None,
         advertise: str | None = None,
+        insecure: bool = False,
     ) -> None:
+        check_exposure(host, credentials, insecure)
         self.uid = uid or f"worker-{shortuuid.uuid()[:12]}"
         self.tags = tags
         self.host = host
         self.port = port
         self.credentials = credentials
-        self.advertise = advertise or _advertised_host(host)
+        self.advertise = _advertised_host(host, advertise)
         self.metadata: WorkerMetadata | None = None
         self._server: grpc.aio.Server | None = None
         self._service: WorkerService | None = None
+        self._socket: Path | None = None
 
     async def start(self) -> WorkerMetadata:
         """Bind and start serving; returns the metadata to publish."""
         server = grpc.aio.server(options=SERVER_OPTIONS)
-        address = format_address(self.host, self.port)
+        if self.host is None:
+            self._socket = _unix_socket.socket_path(self.uid)
+            _unix_socket.remove_stale(self._socket.parent)
+            address = advertised = f"{_unix_socket.PREFIX}{self._socket}"
+        else:
+            address = format_address(self.host, self.port)
         if self.credentials is not None:
             port = server.add_secure_port(address, self.credentials.server_credentials())
         else:
             port = server.add_insecure_port(address)
+        if self.host is not None:
+            advertised = format_address(self.advertise, port)
         self.metadata = WorkerMetadata(
             uid=self.uid,
-            address=format_address(self.advertise, port),
+            address=advertised,
             pid=os.getpid(),
             version=version,
             tags=self.tags,
@@ -83,20 +100,52 @@ class Worker:
         assert self.metadata is not None
         _call_hook("wool_worker_stopping", self.metadata)
         self._service.begin_stop()
-        await server.stop(grace)
-        await self._service.close()
+        try:
+            await server.stop(grace)
+            await self._service.close()
+        finally:
+            if self._socket is not None:
+                _unix_socket.remove(self._socket)
 
 
 WILDCARDS = frozenset({"0.0.0.0", "::", ""})
 
 
-def _advertised_host(host: str) -> str:
+def _advertised_host(host: str | None, advertise: str | None) -> str:
+    if host is None:
+        if advertise:
+            raise ValueError(
+                "advertise needs a host: a worker without one listens on a unix socket, "
+                "whose address it publishes itself"
+            )
+        return ""
+    if advertise:
+        return advertise
     if host in WILDCARDS:
         raise ValueError(
             f"a worker bound to {host or 'all interfaces'!r} needs an advertised address "
             "that callers can reach (advertise='198.18.0.2', or --advertise)"
         )
     return host
+
+
+def check_exposure(host: str | None, credentials: WorkerCredentials | None, insecure: bool) -> None:
+    """Refuse a listener that unauthenticated callers off this host could reach.
+
+    Raises ``ValueError`` for a non-loopback ``host`` without mutual TLS credentials,
+    unless ``insecure`` says the user accepts that anyone reaching it can run code.
+    """
+    if host is None or insecure or _is_loopback(host):
+        return
+    if credentials is not None and credentials.mutual:
+        return
+    how = "without TLS credentials" if credentials is None else "with one-way TLS only"
+    raise ValueError(
+        f"refusing to listen on {host or 'all interfaces'!r} {how}: anyone who can reach "
+        "that address could run any code as this user. Use mutual TLS "
+        "(wool.WorkerCredentials(..., mutual=True); --ca/--cert/--key), or accept the risk "
+        "explicitly with insecure=True (wool worker --insecure)"
+    )
 
 
 def _is_loopback(host: str) -> bool:
@@ -109,10 +158,10 @@ def _is_loopback(host: str) -> bool:
 
 
 def _warn_if_exposed(
-    host: str, metadata: WorkerMetadata, credentials: WorkerCredentials | None
+    host: str | None, metadata: WorkerMetadata, credentials: WorkerCredentials | None
 ) -> None:
     """Warn loudly when callers that are not authenticated may reach this worker's port."""
-    if _is_loopback(host) or (credentials is not None and credentials.mutual):
+    if host is None or _is_loopback(host) or (credentials is not None and credentials.mutual):
         return
     how = "without TLS credentials" if credentials is None else "with one-way TLS only"
     log.warning(
@@ -139,13 +188,14 @@ class WorkerConfig:
     """What a parent tells a worker process it spawns."""
 
     tags: frozenset[str]
-    host: str
+    host: str | None
     credentials: WorkerCredentials | None
     sys_path: tuple[str, ...]
     uid: str
     port: int = 0
     advertise: str | None = None
     log_level: int = logging.WARNING
+    insecure: bool = False
 
 
 def encode_config(config: WorkerConfig) -> bytes:

@@ -54,6 +54,7 @@ async def _serve(config: WorkerConfig, handshake_fd: int) -> None:
         credentials=config.credentials,
         uid=config.uid,
         advertise=config.advertise,
+        insecure=config.insecure,
     )
     metadata = await worker.start()
     try:
