@@ -4,13 +4,17 @@ mutual TLS unless asked to, and a loud warning when a worker is exposed anyway."
 from __future__ import annotations
 
 import logging
+import socket
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 import wool
 import wool.plugins
+from wool import _unix_socket
 from wool._worker import Worker
 
 WARNING = "anyone who can reach this port can run arbitrary code"
@@ -110,3 +114,26 @@ def test_other_hosts_count_as_exposed(host):
     from wool._worker import _is_loopback
 
     assert not _is_loopback(host)
+
+
+async def test_the_socket_of_a_killed_worker_is_removed_by_the_next_worker_to_start():
+    directory = wool.plugins.private_directory()
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    stale = directory / f"worker-killed.{gone.pid}.sock"
+    with socket.socket(socket.AF_UNIX) as listener:
+        listener.bind(str(stale))  # a socket file nobody removed, like a SIGKILLed worker's
+    worker = Worker()
+    await worker.start()
+    try:
+        assert not stale.exists()
+    finally:
+        await worker.stop(0)
+
+
+def test_a_socket_path_too_long_for_the_kernel_is_refused(monkeypatch, tmp_path):
+    deep = tmp_path / ("d" * 60) / ("e" * 60)
+    deep.mkdir(parents=True, mode=0o700)
+    monkeypatch.setenv(wool.plugins.DIRECTORY_VARIABLE, str(deep))
+    with pytest.raises(ValueError, match="unix sockets take at most 107"):
+        _unix_socket.socket_path("worker-x")

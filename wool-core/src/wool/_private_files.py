@@ -67,13 +67,11 @@ def check_private_directory(path: str | os.PathLike[str], *, label: str | None =
         )
     if not stat.S_ISDIR(info.st_mode):
         raise ValueError(f"{label} is not a directory")
-    me = os.geteuid()
-    if info.st_uid != me:
-        raise PermissionError(
-            f"{label} belongs to uid {info.st_uid}, not to this user (uid {me}); wool "
-            f"refuses to use it. Remove it, or set {DIRECTORY_VARIABLE} to a directory of "
-            "yours with mode 0700"
-        )
+    _check_owner(
+        info,
+        label,
+        f"Remove it, or set {DIRECTORY_VARIABLE} to a directory of yours with mode 0700",
+    )
     if info.st_mode & _OTHERS:
         raise PermissionError(
             f"{label} has mode {stat.S_IMODE(info.st_mode):04o}: other users can reach what "
@@ -132,11 +130,15 @@ def _check_file(fd: int, path: str | os.PathLike[str]) -> None:
     info = os.fstat(fd)
     if not stat.S_ISREG(info.st_mode):
         raise PermissionError(f"{path} is not a regular file; wool refuses to use it")
+    _check_owner(info, str(path))
+
+
+def _check_owner(info: os.stat_result, label: str, advice: str = "") -> None:
     me = os.geteuid()
     if info.st_uid != me:
         raise PermissionError(
-            f"{path} belongs to uid {info.st_uid}, not to this user (uid {me}); "
-            "wool refuses to use it"
+            f"{label} belongs to uid {info.st_uid}, not to this user (uid {me}); wool "
+            f"refuses to use it. {advice}".rstrip()
         )
 
 

@@ -67,15 +67,14 @@ class Worker:
         if self.host is None:
             self._socket = _unix_socket.socket_path(self.uid)
             _unix_socket.remove_stale(self._socket.parent)
-            address = advertised = f"{_unix_socket.PREFIX}{self._socket}"
+            address = f"{_unix_socket.PREFIX}{self._socket}"
         else:
             address = format_address(self.host, self.port)
         if self.credentials is not None:
             port = server.add_secure_port(address, self.credentials.server_credentials())
         else:
             port = server.add_insecure_port(address)
-        if self.host is not None:
-            advertised = format_address(self.advertise, port)
+        advertised = address if self.host is None else format_address(self.advertise, port)
         self.metadata = WorkerMetadata(
             uid=self.uid,
             address=advertised,
