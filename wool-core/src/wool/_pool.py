@@ -17,6 +17,7 @@ from wool._metadata import DiscoveryEvent
 from wool._protocols import DiscoveryLike, DiscoveryPublisherLike, LoadBalancerLike
 from wool._proxy import WorkerProxy
 from wool._spawn import LocalWorker
+from wool._spawned_subscriber import SpawnedFirst
 from wool._task import current_proxy
 from wool._worker import WILDCARDS, check_exposure
 
@@ -118,8 +119,9 @@ class WorkerPool:
         try:
             if self.size:
                 await self._spawn(stack, discovery)
+            spawned = [w.metadata for w in self.workers if w.metadata is not None]
             proxy = WorkerProxy(
-                discovery.subscriber,
+                SpawnedFirst(discovery.subscriber, spawned) if spawned else discovery.subscriber,
                 loadbalancer,
                 credentials=self.credentials,
                 tags=self.tags,
