@@ -20,7 +20,7 @@ TIMEOUT = 150
 WORKLOADS = {"startup", "latency", "throughput", "streaming", "payload", "nested", "events"}
 BACKENDS = {
     "startup": {"wool", "ppe"},
-    "latency": {"wool", "ppe", "grpc"},
+    "latency": {"wool", "wool_tcp", "ppe", "grpc"},
     "throughput": {"wool", "ppe", "grpc"},
     "streaming": {"wool", "grpc_pull", "grpc_push"},
     "payload": {"wool", "ppe", "grpc"},

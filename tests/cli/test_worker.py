@@ -6,13 +6,14 @@ import asyncio
 import os
 import signal
 import socket
+from pathlib import Path
 
 import pytest
 import trustme
 
 import wool
 from tests.cli import routines as cli_routines
-from tests.cli.helpers import BOUND, alive, listed, namespace, running
+from tests.cli.helpers import BOUND, alive, listed, namespace, run, running
 from tests.core import routines as r
 
 
@@ -32,12 +33,15 @@ async def test_workers_serve_a_durable_pool_and_stop_on_a_signal(sig):
         assert {(d["uid"], d["pid"], d["address"]) for d in records} == {
             (w.uid, w.pid, w.address) for w in workers
         }
+        table = await run("workers", "--namespace", ns, "--wait", "0.5")
+        assert all(w.address.startswith("unix:/") and w.address in table.stdout for w in workers)
         command.send_signal(sig)
         result = await command.finish()
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[-1] == "stopped"
     assert "Traceback" not in result.stderr
     assert not any(alive(w.pid) for w in workers)
+    assert not any(Path(w.address.removeprefix("unix:")).exists() for w in workers)
     assert await listed(ns) == []
 
 

@@ -62,10 +62,11 @@ command line needs a change (the message says which)."""
 
 WORKER_EPILOG = """\
 examples:
-  # 4 workers that programs on this host find with wool.LocalDiscovery("demo")
+  # 4 workers (on unix sockets) that your programs on this host find with
+  # wool.LocalDiscovery("demo")
   wool worker --size 4 --namespace demo
 
-  # then, in a program on this host:
+  # then, in a program of yours on this host:
   async with wool.WorkerPool(discovery=wool.LocalDiscovery("demo")):
       print(await my_routine())
 
@@ -159,7 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--port",
         type=int,
         default=0,
-        help="port of the first worker; the next ones use PORT+1, PORT+2, ... "
+        help="with --host, port of the first worker; the next ones use PORT+1, PORT+2, ... "
         "(default: 0, ports the system picks)",
     )
     network.add_argument(

@@ -10,13 +10,15 @@ import contextlib
 import os
 import re
 import stat
+import sys
 from pathlib import Path
 
 from wool._metadata import UNIX_PREFIX as PREFIX
 from wool._private_files import private_directory
 
-MAX_PATH_BYTES = 107
-"""The longest socket path the kernel takes (``sun_path`` holds 108 bytes with the NUL)."""
+MAX_PATH_BYTES = 107 if sys.platform.startswith("linux") else 103
+"""The longest socket path the kernel takes (``sun_path`` holds 108 bytes on Linux, 104
+on the BSDs and macOS, with the NUL)."""
 
 _SOCKET_NAME = re.compile(r"(?P<uid>.+)\.(?P<pid>[0-9]+)\.sock")
 
