@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 
 import wool
@@ -17,17 +14,6 @@ def test_builtin_plugins_resolve_lazily_through_entry_points():
 
     assert wool.LocalDiscovery is LocalDiscovery
     assert wool.RoundRobinLoadBalancer is RoundRobinLoadBalancer
-
-
-def test_import_wool_imports_no_plugin():
-    code = (
-        "import sys, wool\n"
-        "bad = [m for m in ('wool_discovery_local', 'wool_lb_roundrobin', 'wool_discovery_lan',"
-        " 'zeroconf', 'watchdog', 'portalocker') if m in sys.modules]\n"
-        "print(bad)\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
 
 
 async def test_pool_finds_discovery_and_loadbalancer_by_name():

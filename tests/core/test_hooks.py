@@ -10,85 +10,25 @@ so loaded by every worker process: it records the worker hooks in the file named
 from __future__ import annotations
 
 import contextlib
-import inspect
 import logging
 import os
-import subprocess
-import sys
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 import wool
-import wool_fixture_plugin.hooks
+import wool.plugins
 from tests.core import routines as r
 from tests.core.test_events import read_lines, recording_to_file, timeline, worker_pids
-from wool._hooks import WoolHookSpecs, plugin_manager
-from wool._task import current_proxy
-from wool.testing import InProcessWorker, StaticSubscriber
-from wool_lb_roundrobin import RoundRobinLoadBalancer
-
-HOOKS = ("wool_task_event", "wool_admit_task", "wool_worker_started", "wool_worker_stopping")
+from wool.testing import InProcessPool
 
 
 @pytest.fixture
 def events_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """Every wool process started in the test records its events into this file."""
     yield from recording_to_file(tmp_path, monkeypatch)
-
-
-# -- the specifications --------------------------------------------------------------
-
-
-@pytest.mark.parametrize("name", HOOKS)
-def test_each_hookspec_says_when_where_and_what_it_returns(name: str):
-    doc = getattr(WoolHookSpecs, name).__doc__ or ""
-    assert doc.startswith("Called"), doc
-    assert "process" in doc or "worker" in doc, doc
-    assert "return" in doc.lower(), doc
-
-
-def test_the_admission_hook_takes_the_first_answer():
-    spec = plugin_manager().hook.wool_admit_task.spec
-    assert spec is not None and spec.opts["firstresult"] is True
-
-
-def test_entry_point_plugins_are_registered_under_their_names():
-    manager = plugin_manager()
-    assert manager.get_plugin("wool.plugins:fixture-hooks") is wool_fixture_plugin.hooks
-
-
-# -- the plugin kit -----------------------------------------------------------------
-
-
-def test_the_kit_is_imported_only_explicitly_and_without_pytest():
-    code = (
-        "import sys, wool\n"
-        "before = sorted(m for m in ('wool.testing', 'pytest') if m in sys.modules)\n"
-        "import wool.testing\n"
-        "print(before, 'pytest' in sys.modules)\n"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
-    )
-    assert result.stdout.strip() == "[] False"
-
-
-def test_the_kit_documents_its_public_names():
-    import wool.testing
-
-    assert (wool.testing.__doc__ or "").strip()
-    for name in wool.testing.__all__:
-        obj = getattr(wool.testing, name)
-        assert (obj.__doc__ or "").strip(), f"wool.testing.{name} has no docstring"
-        if inspect.isclass(obj):
-            for attribute, member in vars(obj).items():
-                if attribute.startswith("test_") or attribute.startswith("_"):
-                    continue
-                if inspect.isfunction(member):
-                    assert (member.__doc__ or "").strip(), f"{name}.{attribute} has no docstring"
 
 
 # -- admission, in this process ------------------------------------------------------
@@ -111,36 +51,20 @@ class Verdict:
 
 @contextlib.contextmanager
 def registered(*plugins: object):
-    manager = plugin_manager()
     for plugin in plugins:
-        manager.register(plugin)
+        wool.plugins.register(plugin)
     try:
         yield
     finally:
         for plugin in plugins:
-            manager.unregister(plugin)
+            wool.plugins.unregister(plugin)
 
 
-@contextlib.asynccontextmanager
-async def in_process_pool(size: int) -> AsyncIterator[Sequence[wool.WorkerMetadata]]:
-    """Real workers in this process, and a proxy routines dispatch through."""
-    async with contextlib.AsyncExitStack() as stack:
-        workers = [await stack.enter_async_context(InProcessWorker()) for _ in range(size)]
-        proxy = wool.WorkerProxy(StaticSubscriber(workers), RoundRobinLoadBalancer())
-        await proxy.start()
-        stack.push_async_callback(proxy.stop)
-        await proxy.wait_for([w.uid for w in workers], timeout=10)
-        token = current_proxy.set(proxy)
-        try:
-            yield workers
-        finally:
-            current_proxy.reset(token)
-
-
-async def dispatch_to(worker: wool.WorkerMetadata, *args: int) -> tuple[str, int]:
-    """Send ``add(*args)`` to ``worker`` only; its task id and result."""
-    proxy = current_proxy.get()
-    assert proxy is not None
+async def dispatch_to(
+    pool: InProcessPool, worker: wool.WorkerMetadata, *args: int
+) -> tuple[str, int]:
+    """Send ``add(*args)`` to ``worker`` of ``pool`` only; its task id and result."""
+    proxy = pool.proxy
     task = wool.Task(routine="add", callable=r.add, args=args, kwargs={}, proxy=proxy)
     connection = wool.WorkerConnection(worker)
     try:
@@ -153,9 +77,10 @@ async def dispatch_to(worker: wool.WorkerMetadata, *args: int) -> tuple[str, int
 @pytest.mark.parametrize("answer", [None, True])
 async def test_abstaining_or_admitting_runs_the_task(answer: object):
     verdict = Verdict(answer)
-    async with in_process_pool(1) as (worker,):
+    async with InProcessPool(1) as pool:
+        (worker,) = pool.workers
         with registered(verdict):
-            task_id, result = await dispatch_to(worker, 2, 3)
+            task_id, result = await dispatch_to(pool, worker, 2, 3)
     assert result == 5
     ((event, asked_worker),) = verdict.asked
     assert asked_worker == worker
@@ -172,10 +97,11 @@ async def test_abstaining_or_admitting_runs_the_task(answer: object):
     [(False, "refused by a wool_admit_task plugin"), ("too busy right now", "too busy right now")],
 )
 async def test_refusing_is_a_transient_dispatch_error_with_the_reason(answer: object, reason: str):
-    async with in_process_pool(1) as (worker,):
+    async with InProcessPool(1) as pool:
+        (worker,) = pool.workers
         with registered(Verdict(answer)):
             with pytest.raises(wool.TransientDispatchError, match=reason) as info:
-                await dispatch_to(worker, 1, 1)
+                await dispatch_to(pool, worker, 1, 1)
             assert info.value.worker == worker.uid
             with pytest.raises(wool.NoWorkersAvailable, match=reason):
                 await r.add(1, 1)
@@ -184,9 +110,10 @@ async def test_refusing_is_a_transient_dispatch_error_with_the_reason(answer: ob
 
 async def test_the_first_answer_wins():
     first, second = Verdict(True), Verdict("never asked")
-    async with in_process_pool(1) as (worker,):
+    async with InProcessPool(1) as pool:
+        (worker,) = pool.workers
         with registered(second, first):  # tryfirst plugins: the last registered runs first
-            assert (await dispatch_to(worker, 1, 2))[1] == 3
+            assert (await dispatch_to(pool, worker, 1, 2))[1] == 3
     assert len(first.asked) == 1
     assert second.asked == []
 
@@ -195,21 +122,21 @@ async def test_an_admission_hook_that_raises_admits_and_is_logged(
     caplog: pytest.LogCaptureFixture,
 ):
     caplog.set_level(logging.ERROR, logger="wool")
-    async with in_process_pool(1) as (worker,):
+    async with InProcessPool(1) as pool:
+        (worker,) = pool.workers
         with registered(Verdict(RuntimeError("admission bug"))):
-            assert (await dispatch_to(worker, 4, 4))[1] == 8
+            assert (await dispatch_to(pool, worker, 4, 4))[1] == 8
     assert any(
         "wool_admit_task" in rec.getMessage() and rec.exc_info is not None for rec in caplog.records
     ), [rec.getMessage() for rec in caplog.records]
 
 
 async def test_a_refusing_worker_is_skipped_not_evicted():
-    async with in_process_pool(2) as (refusing, other):
+    async with InProcessPool(2) as pool:
+        refusing, other = pool.workers
         with registered(RefuseOn(refusing.uid)):
             results = [await r.add(i, 1) for i in range(6)]
-        proxy = current_proxy.get()
-        assert proxy is not None
-        assert {m.uid for m in proxy.workers} == {refusing.uid, other.uid}
+        assert {m.uid for m in pool.proxy.workers} == {refusing.uid, other.uid}
     assert results == [1, 2, 3, 4, 5, 6]
 
 

@@ -54,28 +54,37 @@ async def test_custom_discovery_by_structural_subtyping(tmp_path):
 
 async def test_custom_loadbalancer_by_structural_subtyping():
     class FirstWorkerOnly:
-        async def dispatch(self, task, context):
-            for connection in context.workers.values():
-                return await connection.dispatch(task)
-            raise wool.NoWorkersAvailable("none")
+        def order(self, task, candidates):
+            return candidates[:1]
 
     async with wool.WorkerPool(size=2, loadbalancer=FirstWorkerOnly()):
         pids = {await r.pid() for _ in range(6)}
     assert len(pids) == 1
 
 
-async def test_pool_exit_by_exception_releases_everything():
+def exited(workers) -> list[bool]:
+    return [w.process is not None and w.process.returncode is not None for w in workers]
+
+
+async def test_pool_exit_by_exception_stops_its_workers_and_its_scope():
     with pytest.raises(ZeroDivisionError):
-        async with wool.WorkerPool(size=2):
+        async with wool.WorkerPool(size=2) as pool:
+            workers = list(pool.workers)
             assert await r.add(1, 1) == 2
+            assert exited(workers) == [False, False]
             1 / 0  # noqa: B018
+    assert exited(workers) == [True, True]
+    with pytest.raises(RuntimeError, match="outside a worker pool"):
+        await r.add(1, 1)
 
 
-async def test_pool_exit_by_cancellation_releases_everything():
+async def test_pool_exit_by_cancellation_stops_its_workers():
     entered = asyncio.Event()
+    workers = []
 
     async def use_pool():
-        async with wool.WorkerPool(size=2):
+        async with wool.WorkerPool(size=2) as pool:
+            workers.extend(pool.workers)
             entered.set()
             await r.wait_forever("pool-cancel", "pool-cancel-started")
 
@@ -84,10 +93,12 @@ async def test_pool_exit_by_cancellation_releases_everything():
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
+    assert len(workers) == 2 and exited(workers) == [True, True]
 
 
-async def test_cancellation_during_startup_releases_everything(tmp_path):
+async def test_cancellation_during_startup_stops_the_spawned_workers(tmp_path):
     publishing = asyncio.Event()
+    spawned = []
 
     class StallingPublisher:
         async def __aenter__(self):
@@ -98,7 +109,8 @@ async def test_cancellation_during_startup_releases_everything(tmp_path):
 
         async def publish(self, event):
             if event.type == "worker-added":
-                publishing.set()  # the workers are running by now
+                spawned.extend(pool.workers)  # the workers are running by now
+                publishing.set()
                 await asyncio.Event().wait()
 
     class StallingDiscovery(DirectoryDiscovery):
@@ -107,18 +119,12 @@ async def test_cancellation_during_startup_releases_everything(tmp_path):
     pool = wool.WorkerPool(size=2, discovery=StallingDiscovery(tmp_path))
     task = asyncio.ensure_future(pool.__aenter__())
     await publishing.wait()
+    assert exited(spawned) == [False, False]
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-
-
-async def test_pools_nest_and_restore_the_outer_pool():
-    async with wool.WorkerPool(size=1) as outer:
-        outer_pid = await r.pid()
-        async with wool.WorkerPool(size=1):
-            inner_pid = await r.pid()
-        assert await r.pid() == outer_pid != inner_pid
-        assert outer.proxy is not None
+    assert exited(spawned) == [True, True]
+    assert pool.proxy is None
 
 
 @pytest.mark.parametrize("size", [0, -1, "2", 2.0, True])

@@ -7,17 +7,9 @@ import json
 import signal
 import sys
 
-from tests.discovery_lan.conftest import (
-    SCRIPTS,
-    SHORT_TTL,
-    added,
-    dropped,
-    following,
-    metadata,
-    publisher_process,
-    python,
-)
+from tests.discovery_lan.conftest import SCRIPTS, SHORT_TTL, metadata, publisher_process, python
 from tests.support import netns
+from tests.support.events import added, dropped, following
 from wool_discovery_lan import LanDiscovery
 
 
@@ -100,7 +92,7 @@ async def test_a_standard_mdns_browser_reads_the_records(lan: netns.Namespace):
     assert properties["uid"] == "w1"
     assert properties["address"] == "127.0.0.1:4242"
     assert properties["pid"] == str(workers[0].pid)
-    assert properties["version"] == "0.16.0"
+    assert properties["version"] == workers[0].version
     assert properties["secure"] == "1"
     assert json.loads(properties["tags"]) == ["fast", "gpu"]
     assert services[1]["properties"]["secure"] == "0"

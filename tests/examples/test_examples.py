@@ -32,6 +32,7 @@ EXPECTED: dict[str, list[str]] = {
     "loadbalancer.py": [
         r"re:RoundRobinLoadBalancer\(\) instance: workers \[\d+, \d+, \d+, \d+\]",
         r're:loadbalancer="roundrobin": workers \[\d+, \d+, \d+, \d+\]',
+        r"re:LeastBusy\(\): workers \[\d+, \d+, \d+, \d+\]",
     ],
     "events.py": [
         "add(1, 2) = 3",

@@ -68,9 +68,12 @@ def test_its_wheel_carries_the_entry_points(tmp_path: Path):
 
 
 def test_its_hook_plugin_is_registered_in_this_process():
-    from wool._hooks import plugin_manager
+    import wool.plugins
 
-    assert plugin_manager().get_plugin("wool.plugins:example-outcomes") is example.outcomes
+    with pytest.raises(
+        ValueError, match="already registered as wool plugin 'wool.plugins:example-outcomes'"
+    ):
+        wool.plugins.register(example.outcomes)
 
 
 class TestAffinityLoadBalancerConformance(wool.testing.LoadBalancerConformance):

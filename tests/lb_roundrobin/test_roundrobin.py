@@ -6,13 +6,11 @@ import asyncio
 import os
 import signal
 
-import grpc
 import pytest
 
 import wool
 from tests.core import routines as r
-from tests.support.directory_discovery import DirectoryDiscovery
-from tests.support.rogue import RogueWorker
+from wool.testing import worker_metadata
 from wool_lb_roundrobin import RoundRobinLoadBalancer
 
 
@@ -47,7 +45,7 @@ async def test_a_worker_killed_mid_task_fails_the_caller_not_hangs():
 
 
 async def test_no_workers_available_once_all_are_dead():
-    async with wool.WorkerPool(size=2, wait_for_workers=1.0) as pool:
+    async with wool.WorkerPool(size=2, wait_for_workers=1.0, restart=False) as pool:
         for worker in pool.workers:
             assert worker.process is not None
             worker.process.send_signal(signal.SIGKILL)
@@ -57,48 +55,24 @@ async def test_no_workers_available_once_all_are_dead():
                 await r.add(1, 2)
 
 
-@pytest.mark.parametrize(
-    ("code", "evicted"),
-    [
-        (grpc.StatusCode.PERMISSION_DENIED, True),
-        (grpc.StatusCode.FAILED_PRECONDITION, True),
-        (grpc.StatusCode.RESOURCE_EXHAUSTED, False),
-        (grpc.StatusCode.UNAVAILABLE, False),
-    ],
-)
-async def test_transient_failures_skip_and_others_evict(tmp_path, code, evicted):
-    discovery = DirectoryDiscovery(tmp_path / "workers")
-    async with RogueWorker(code, "rogue") as rogue_metadata:
-        async with discovery.publisher as publisher:
-            await publisher.publish(wool.DiscoveryEvent("worker-added", rogue_metadata))
-            async with wool.WorkerPool(size=1, discovery=discovery) as pool:
-                assert pool.proxy is not None
-                await pool.proxy.wait_for(["rogue"], timeout=10)
-                results = [await r.add(i, 1) for i in range(4)]
-                uids = {m.uid for m in pool.proxy.workers}
-    assert results == [1, 2, 3, 4]
-    assert ("rogue" not in uids) == evicted
-
-
-async def test_every_worker_failing_raises_no_workers_available(tmp_path):
-    discovery = DirectoryDiscovery(tmp_path / "workers")
-    async with RogueWorker(grpc.StatusCode.UNAVAILABLE, "rogue-a") as a:
-        async with RogueWorker(grpc.StatusCode.INTERNAL, "rogue-b") as b:
-            async with discovery.publisher as publisher:
-                for metadata in (a, b):
-                    await publisher.publish(wool.DiscoveryEvent("worker-added", metadata))
-                async with wool.WorkerPool(discovery=discovery) as pool:
-                    assert pool.proxy is not None
-                    await pool.proxy.wait_for(["rogue-a", "rogue-b"], timeout=10)
-                    with pytest.raises(wool.NoWorkersAvailable, match="after trying 2") as info:
-                        await r.add(1, 2)
-    message = str(info.value)
-    assert "rogue-a" in message and "rogue-b" in message
-
-
-def test_balancer_pickles_without_its_position():
+def test_a_copy_starts_again_at_the_first_worker():
     import pickle
 
     balancer = RoundRobinLoadBalancer()
-    balancer._next = 5
-    assert pickle.loads(pickle.dumps(balancer))._next == 0
+    candidates = [wool.Candidate(worker_metadata(f"w{i}")) for i in range(3)]
+    task = wool.Task(routine="add", callable=r.add, args=(1, 1), kwargs={}, proxy=None)  # type: ignore[arg-type]
+    firsts = [balancer.order(task, candidates)[0].uid for _ in range(4)]
+    copy = pickle.loads(pickle.dumps(balancer))
+    assert firsts == ["w0", "w1", "w2", "w0"]
+    assert copy.order(task, candidates)[0].uid == "w0"
+    assert balancer.order(task, candidates)[0].uid == "w1", "the original keeps its turn"
+
+
+def test_each_task_tries_every_worker_once_starting_at_its_turn():
+    balancer = RoundRobinLoadBalancer()
+    candidates = [wool.Candidate(worker_metadata(f"w{i}")) for i in range(3)]
+    task = wool.Task(routine="add", callable=r.add, args=(1, 1), kwargs={}, proxy=None)  # type: ignore[arg-type]
+    orders = [[c.uid for c in balancer.order(task, candidates)] for _ in range(3)]
+    assert orders == [["w0", "w1", "w2"], ["w1", "w2", "w0"], ["w2", "w0", "w1"]]
+    assert balancer.order(task, candidates[:2])[0].uid in {"w0", "w1"}
+    assert balancer.order(task, []) == []

@@ -92,7 +92,7 @@ async def test_a_worker_killed_while_idle_is_routed_around_and_dropped():
 
 
 async def test_every_worker_killed_gives_no_workers_available_not_a_hang():
-    async with wool.WorkerPool(size=2, wait_for_workers=1.0) as pool:
+    async with wool.WorkerPool(size=2, wait_for_workers=1.0, restart=False) as pool:
         for worker in pool.workers:
             assert worker.process is not None
             worker.process.send_signal(signal.SIGKILL)

@@ -1,9 +1,10 @@
 # pyright: reportUnsupportedDunderAll=false
 """wool: run async functions and async generators on a pool of worker processes.
 
-The public API is what ``__all__`` names. ``LocalDiscovery``, ``LanDiscovery`` and
-``RoundRobinLoadBalancer`` come from plugin distributions, found through entry points the
-first time they are used.
+The public API is what ``__all__`` names, and the modules ``wool.plugins`` (for plugin
+authors) and ``wool.testing`` (imported explicitly). ``LocalDiscovery``, ``LanDiscovery``,
+``EtcdDiscovery``, ``KubernetesDiscovery`` and ``RoundRobinLoadBalancer`` come from plugin
+distributions, found through entry points the first time they are used.
 """
 
 from __future__ import annotations
@@ -11,11 +12,14 @@ from __future__ import annotations
 from typing import Any
 
 from wool import _plugins
+from wool import plugins as plugins
+from wool._candidates import Candidate
 from wool._connection import RemoteCall, WorkerConnection
 from wool._credentials import WorkerCredentials
 from wool._errors import (
     DispatchError,
     NoWorkersAvailable,
+    PoolClosed,
     RemoteTaskError,
     TaskException,
     TransientDispatchError,
@@ -30,7 +34,6 @@ from wool._protocols import (
     DiscoveryLike,
     DiscoveryPublisherLike,
     DiscoverySubscriberLike,
-    LoadBalancerContextLike,
     LoadBalancerLike,
 )
 from wool._proxy import WorkerProxy
@@ -41,6 +44,8 @@ from wool._version import version as __version__
 _LAZY_PLUGINS = {
     "LocalDiscovery": (_plugins.DISCOVERY_GROUP, "local"),
     "LanDiscovery": (_plugins.DISCOVERY_GROUP, "lan"),
+    "EtcdDiscovery": (_plugins.DISCOVERY_GROUP, "etcd"),
+    "KubernetesDiscovery": (_plugins.DISCOVERY_GROUP, "kubernetes"),
     "RoundRobinLoadBalancer": (_plugins.LOADBALANCER_GROUP, "roundrobin"),
 }
 
@@ -59,17 +64,20 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "Candidate",
     "DiscoveryEvent",
     "DiscoveryLike",
     "DiscoveryPublisherLike",
     "DiscoverySubscriberLike",
     "DispatchError",
+    "EtcdDiscovery",
+    "KubernetesDiscovery",
     "LanDiscovery",
-    "LoadBalancerContextLike",
     "LoadBalancerLike",
     "LocalDiscovery",
     "NoWorkersAvailable",
     "PluginNotFound",
+    "PoolClosed",
     "RemoteCall",
     "RemoteTaskError",
     "RoundRobinLoadBalancer",

@@ -23,6 +23,7 @@ from wool._cli_common import (
     EXIT_USAGE,
     CommandFailed,
     UsageError,
+    load_discovery_class,
     say,
 )
 from wool._hooks import PLUGIN_GROUP
@@ -56,9 +57,12 @@ pools in other processes (or, with LAN discovery, on other hosts) send them rout
 Prints one line per worker, "worker UID at ADDRESS (pid PID)", then a line starting
 with "ready:". SIGINT (Ctrl-C) or SIGTERM withdraws the workers from discovery, gives
 the tasks they are running --grace seconds to finish, and exits with status 0; a second
-signal kills the workers at once. A worker that dies is reported and withdrawn, the
-others keep serving; if all die the command exits with status 1. Exit status 2 means the
-command line needs a change (the message says which)."""
+signal kills the workers at once. A worker that dies is reported, withdrawn and replaced
+by a new one (with a new uid) after a delay that doubles with each failed try; after 5
+failed tries in a row it is given up, with its last lines of error output. With
+--no-restart dead workers are only withdrawn. When no worker is left the command exits
+with status 1. Exit status 2 means the command line needs a change (the message says
+which)."""
 
 WORKER_EPILOG = """\
 examples:
@@ -79,8 +83,9 @@ examples:
   wool worker --tag gpu --ca ca.pem --cert worker.pem --key worker-key.pem
 
 Workers import the modules of your routines by name, so run this command where
-`python -c "import yourmodule"` works: the current directory and PYTHONPATH are on the
-import path, and the packages your routines use must be installed here."""
+`python -c "import yourmodule"` works: PYTHONPATH and (last, after the installed
+packages) the current directory are on the import path, and the packages your routines
+use must be installed here. Run it from a directory only you can write to."""
 
 WORKERS_DESCRIPTION = """\
 List the workers a discovery sees, with their uid, address, tags, process id, version
@@ -116,8 +121,13 @@ class _VersionAction(argparse.Action):
         parser.exit()
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The parser of the ``wool`` command."""
+def build_parser(discovery: str | None = None) -> argparse.ArgumentParser:
+    """The parser of the ``wool`` command.
+
+    ``discovery`` names the discovery plugin the command line asks for: its class may add
+    options of its own (``add_cli_options``), listed in a group of their own.
+    """
+    plugin = _discovery_plugin(discovery)
     parser = _Parser(prog="wool", description=DESCRIPTION, epilog=EPILOG, formatter_class=_Help)
     parser.add_argument(
         "--version",
@@ -147,7 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="give every worker this tag (repeatable); a pool created with tags only uses "
         "workers that carry all of them",
     )
-    _add_discovery_options(worker, "publish the workers through")
+    _add_discovery_options(worker, "publish the workers through", plugin)
     network = worker.add_argument_group("network")
     network.add_argument(
         "--host",
@@ -191,10 +201,16 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument(
         "--grace",
         type=float,
-        default=10.0,
         metavar="SECONDS",
-        help="on stop, how long running tasks get to finish before they are cancelled "
-        "(default: 10)",
+        help="on stop (SIGINT or SIGTERM, to this command or to its whole process group), "
+        "how long running tasks get to finish before they are cancelled (default: 10)",
+    )
+    worker.add_argument(
+        "--no-restart",
+        dest="restart",
+        action="store_false",
+        help="do not replace a worker that dies (by default it is restarted, with a "
+        "growing delay, until it fails to start 5 times in a row)",
     )
     _add_verbosity(worker, "; the workers log at the same level")
 
@@ -206,7 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=_Help,
     )
     workers.set_defaults(run=_run_workers, parser=workers)
-    _add_discovery_options(workers, "look for workers through")
+    _add_discovery_options(workers, "look for workers through", plugin)
     workers.add_argument(
         "--tag",
         action="append",
@@ -235,7 +251,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_discovery_options(parser: argparse.ArgumentParser, purpose: str) -> None:
+def _discovery_plugin(name: str | None) -> tuple[str, Any] | None:
+    """The named discovery class, if it loads; a failure is reported when it is used."""
+    if name is None:
+        return None
+    try:
+        return name, load_discovery_class(name)
+    except UsageError:
+        return None
+
+
+def _requested_discovery(argv: Sequence[str]) -> str:
+    """The value of ``--discovery`` on a command line, before it is fully parsed."""
+    probe = argparse.ArgumentParser(add_help=False)
+    probe.add_argument("--discovery", default=DEFAULT_DISCOVERY)
+    known, _ = probe.parse_known_args(argv)
+    return known.discovery
+
+
+def _add_discovery_options(
+    parser: argparse.ArgumentParser, purpose: str, plugin: tuple[str, Any] | None
+) -> None:
     group = parser.add_argument_group("discovery")
     group.add_argument(
         "--discovery",
@@ -248,9 +284,14 @@ def _add_discovery_options(parser: argparse.ArgumentParser, purpose: str) -> Non
     group.add_argument(
         "--namespace",
         metavar="NAME",
-        help="with --discovery local: the namespace, as in wool.LocalDiscovery(NAME) "
-        f"(default: {DEFAULT_NAMESPACE!r})",
+        help="the namespace of the discovery, as in wool.LocalDiscovery(NAME), for "
+        f"discoveries that have namespaces (default: {DEFAULT_NAMESPACE!r})",
     )
+    if plugin is not None:
+        name, factory = plugin
+        add_options = getattr(factory, "add_cli_options", None)
+        if add_options is not None:
+            add_options(parser.add_argument_group(f"{name} discovery"))
 
 
 def _add_verbosity(parser: argparse.ArgumentParser, extra: str = "") -> None:
@@ -313,7 +354,8 @@ def _provider(entry_point: Any) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``wool`` command; returns its exit status."""
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(_requested_discovery(argv))
     args, unknown = parser.parse_known_args(argv)
     if unknown:
         # Name the subcommand's help, where the options it does take are listed.

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
+import inspect
 import os
 import signal
 import sys
 from collections.abc import Callable, Iterator
+from typing import Any
 
 from wool import _plugins
 from wool._protocols import DiscoveryLike
@@ -67,19 +70,13 @@ def on_stop_signals(handler: Callable[[signal.Signals], None]) -> Iterator[None]
             loop.remove_signal_handler(sig)
 
 
-def open_discovery(name: str, namespace: str | None) -> tuple[DiscoveryLike, str]:
-    """The discovery ``--discovery NAME`` and ``--namespace`` ask for, and how to name it.
+def load_discovery_class(name: str) -> Any:
+    """The class (or factory) the ``wool.discovery`` entry point ``name`` names.
 
-    ``local`` is given the namespace; any other plugin is created without arguments.
-    Raises :class:`UsageError` with the fix when the plugin is missing or refuses.
+    Raises :class:`UsageError` with the fix when the plugin is missing or fails to load.
     """
-    if namespace is not None and name != DEFAULT_DISCOVERY:
-        raise UsageError(
-            f"--namespace applies to --discovery local only; drop it, or use "
-            f"--discovery local instead of {name!r}"
-        )
     try:
-        factory = _plugins.load(_plugins.DISCOVERY_GROUP, name)
+        return _plugins.load(_plugins.DISCOVERY_GROUP, name)
     except _plugins.PluginNotFound as exc:
         message = str(exc)
         if "install it with" not in message:
@@ -93,21 +90,53 @@ def open_discovery(name: str, namespace: str | None) -> tuple[DiscoveryLike, str
             f"the {name!r} discovery plugin failed to load ({type(exc).__name__}: {exc}); "
             "reinstall the package that provides it"
         ) from None
+
+
+def takes_namespace(factory: Any) -> bool:
+    """Whether a discovery factory accepts a ``namespace`` keyword argument."""
     try:
-        if name == DEFAULT_DISCOVERY:
-            namespace = DEFAULT_NAMESPACE if namespace is None else namespace
-            discovery = factory(namespace)
-            label = f"local discovery (namespace {namespace!r})"
+        parameters = inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        return False
+    return "namespace" in parameters
+
+
+def open_discovery(
+    name: str, namespace: str | None, options: argparse.Namespace | None = None
+) -> tuple[DiscoveryLike, str]:
+    """The discovery ``--discovery NAME``, ``--namespace`` and the plugin's options ask for.
+
+    A plugin class with a ``from_cli(namespace, options)`` classmethod builds itself from
+    the namespace (``"default"`` when none was given) and the options it added with
+    ``add_cli_options``; otherwise the class is called with ``namespace=`` when it takes
+    one, else with no arguments. Returns the discovery and how messages name it.
+    Raises :class:`UsageError` with the fix when the plugin is missing or refuses.
+    """
+    factory = load_discovery_class(name)
+    from_cli = getattr(factory, "from_cli", None)
+    namespaced = from_cli is not None or takes_namespace(factory)
+    if namespace is not None and not namespaced:
+        raise UsageError(
+            f"the {name!r} discovery has no namespaces; drop --namespace "
+            f"(it applies to discoveries such as 'local')"
+        )
+    namespace = DEFAULT_NAMESPACE if namespace is None else namespace
+    try:
+        if from_cli is not None:
+            discovery = from_cli(namespace, options or argparse.Namespace())
+        elif namespaced:
+            discovery = factory(namespace=namespace)
         else:
             discovery = factory()
-            label = f"{name!r} discovery"
     except (TypeError, ValueError) as exc:
-        option = "--namespace" if name == DEFAULT_DISCOVERY else "--discovery"
-        raise UsageError(f"{exc} (check {option})") from None
+        raise UsageError(
+            f"{exc} (check --namespace and the options of --discovery {name})"
+        ) from None
     if not isinstance(discovery, DiscoveryLike):
         raise UsageError(
             f"the {name!r} entry point of group {_plugins.DISCOVERY_GROUP!r} does not make a "
             f"discovery (got {type(discovery).__name__}); fix or uninstall the package that "
             "provides it"
         )
+    label = f"{name} discovery (namespace {namespace!r})" if namespaced else f"{name!r} discovery"
     return discovery, label

@@ -19,7 +19,7 @@ def run(args: argparse.Namespace) -> int:
     """``wool workers``: returns the exit status."""
     if args.wait < 0:
         raise UsageError(f"--wait must be 0 or more seconds, got {args.wait:g}")
-    discovery, label = open_discovery(args.discovery, args.namespace)
+    discovery, label = open_discovery(args.discovery, args.namespace, args)
     tags = frozenset(args.tag or ())
     if args.watch:
         return asyncio.run(_watch(discovery, tags, as_json=args.json))

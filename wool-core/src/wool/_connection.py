@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import grpc
 import grpc.aio
 
-from wool import _events, _frames, _serialization
+from wool import _frames, _serialization
 from wool._errors import DispatchError, TransientDispatchError, WorkerLost
 from wool._metadata import UNIX_PREFIX, WorkerMetadata
 from wool._transport import (
@@ -21,12 +21,12 @@ from wool._transport import (
     DRAINED,
     FRAME_OVERHEAD,
     LIMIT_HEADER,
-    MAX_MESSAGE_BYTES,
     PROTOCOL_HEADER,
     PROTOCOL_VERSION,
     SESSION_HEADER,
     SESSION_METHOD,
     TRANSIENT_CODES,
+    max_message_bytes,
     peer_limit,
 )
 from wool._wire import worker_pb2 as pb
@@ -149,10 +149,11 @@ def encode_task(task: Task) -> _frames.Pieces:
         generator=task.generator,
     )
     size = sum(map(len, pieces))
-    if size > MAX_MESSAGE_BYTES - FRAME_OVERHEAD:
+    limit = max_message_bytes()
+    if size > limit - FRAME_OVERHEAD:
         raise ValueError(
             f"the call of routine {task.routine}() pickles to {size} bytes, over wool's "
-            f"message size limit of {MAX_MESSAGE_BYTES} bytes (set WOOL_MAX_MESSAGE_BYTES "
+            f"message size limit of {limit} bytes (set WOOL_MAX_MESSAGE_BYTES "
             "on callers and workers to raise it)"
         )
     return pieces
@@ -179,11 +180,11 @@ class _Session:
             request_serializer=_frames.identity,
             response_deserializer=pb.Responses.FromString,
         )
-        self.limit = MAX_MESSAGE_BYTES
+        self.limit = max_message_bytes()
         """The largest message both ends accept, known once the worker answered."""
         self._stream = method(
             self._requests(),
-            metadata=((PROTOCOL_HEADER, PROTOCOL_VERSION), (LIMIT_HEADER, str(MAX_MESSAGE_BYTES))),
+            metadata=((PROTOCOL_HEADER, PROTOCOL_VERSION), (LIMIT_HEADER, str(self.limit))),
         )
         self._reader = asyncio.get_running_loop().create_task(self._read())
 
@@ -330,6 +331,11 @@ def _connect_problem(worker: WorkerMetadata, detail: str) -> str:
             "it advertises (add that IP or name to its subjectAltName, or set "
             "WorkerCredentials(server_name=...))"
         )
+    elif "unsupported certificate purpose" in text:
+        cause = (
+            "TLS handshake failed: the worker's certificate is not for serving TLS (its "
+            "extended key usage lacks serverAuth): reissue it with serverAuth"
+        )
     elif "handshake" in text and "certificate_verify_failed" in text:
         cause = (
             "TLS handshake failed: this caller does not trust the worker's certificate "
@@ -341,8 +347,9 @@ def _connect_problem(worker: WorkerMetadata, detail: str) -> str:
         if worker.secure:
             cause = (
                 "TLS handshake refused: the worker closed the connection, probably because "
-                "it requires a client certificate (mutual TLS) signed by its CA and not "
-                "expired, and this caller presented none or another"
+                "it requires a client certificate (mutual TLS) signed by its CA, not "
+                "expired and with the clientAuth usage, and this caller presented none or "
+                "another"
             )
         else:
             cause = (
@@ -367,7 +374,6 @@ class RemoteCall:
         self._waiter: asyncio.Future[None] | None = None
         self._finished = False
         self._in_step = False
-        self._step = 0
         self.on_finish: Callable[[], None] | None = None
         self._next_frame: bytes | None = None
 
@@ -396,6 +402,14 @@ class RemoteCall:
             self._session.release(self._id)
             if self.on_finish is not None:
                 self.on_finish()
+
+    def abandon(self, error: BaseException) -> None:
+        """Cancel the task on its worker and fail its caller with ``error`` at once."""
+        if self._finished:
+            return
+        self._session.send(pb.Request(call=self._id, cancel=pb.Cancel()))
+        self._inbox.clear()
+        self._deliver(error)
 
     async def accepted(self) -> None:
         """Wait for the worker's verdict on the task."""
@@ -430,11 +444,29 @@ class RemoteCall:
         self._finish()
         return self._decode(response)
 
+    @property
+    def is_finished(self) -> bool:
+        """Whether the task has ended here (its outcome was read, or the call failed)."""
+        return self._finished
+
+    @property
+    def is_stepping(self) -> bool:
+        """Whether a generator step is waiting for the worker's answer."""
+        return self._in_step
+
     async def step(self, kind: str, value: Any = None) -> Any:
         """Advance a generator routine by one step; ``StopAsyncIteration`` when it ends."""
         if self._finished:
             raise StopAsyncIteration
-        self._step += 1
+        self.send_step(kind, value)
+        return await self.step_outcome(kind)
+
+    def send_step(self, kind: str, value: Any = None) -> None:
+        """Ask the worker for one generator step (``next``, ``send``, ``throw``, ``close``).
+
+        Raises ``TypeError`` or ``ValueError`` (nothing is sent) for a value that cannot
+        travel; :meth:`step_outcome` then waits for the answer.
+        """
         if kind == "next":
             if self._next_frame is None:
                 self._next_frame = _frames.message_frame(pb.Request(call=self._id, step=pb.Step()))
@@ -443,54 +475,27 @@ class RemoteCall:
             payload = b"" if kind == "close" else self._encode_step_value(kind, value)
             step = pb.Step(kind=STEP_KINDS[kind], value=payload)
             self._session.send(pb.Request(call=self._id, step=step))
-        _events.emit(
-            "task-iteration-initiated",
-            self.task,
-            worker=self.worker.uid,
-            step=self._step,
-            kind=kind,
-        )
+
+    async def step_outcome(self, kind: str) -> Any:
+        """The item the step sent by :meth:`send_step` yielded, or what ended the generator.
+
+        ``StopAsyncIteration`` when the generator ended (a ``close`` step ends it so).
+        """
         self._in_step = True
         try:
             response = await self._next()
         except asyncio.CancelledError:
             await self._cancel()
-            self._step_completed(kind, "CancelledError")
-            raise
-        except BaseException as exc:
-            self._step_completed(kind, type(exc).__qualname__)
             raise
         finally:
             self._in_step = False
         frame = response.WhichOneof("frame")
         if frame == "value":
-            try:
-                item = self._unpickle(response.value, "item yielded by")
-            except BaseException as exc:
-                self._step_completed(kind, type(exc).__qualname__)
-                raise
-            self._step_completed(kind, None)
-            return item
+            return self._unpickle(response.value, "item yielded by")
         self._finish()
         if frame == "stopped":
-            # A close step that stops the generator did what it asked; a pull found the end.
-            self._step_completed(kind, None if kind == "close" else "StopAsyncIteration")
             raise StopAsyncIteration
-        try:
-            return self._decode(response)
-        except BaseException as exc:
-            self._step_completed(kind, type(exc).__qualname__)
-            raise
-
-    def _step_completed(self, kind: str, exception: str | None) -> None:
-        _events.emit(
-            "task-iteration-completed",
-            self.task,
-            worker=self.worker.uid,
-            step=self._step,
-            kind=kind,
-            exception=exception,
-        )
+        return self._decode(response)
 
     async def close(self) -> None:
         """Close a generator routine that has not finished (runs its ``finally`` remotely)."""

@@ -11,14 +11,21 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Iterable
 
+from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
+
+from wool._wire import worker_pb2 as pb
 
 Pieces = list[bytes]
 
-_FRAMES = b"\x0a"  # field 1 (frames), length-delimited
-_CALL = b"\x08"  # field 1 (call), varint
-_START = b"\x12"  # Request field 2 (start), length-delimited
-_VALUE = b"\x22"  # Response field 4 (value), length-delimited
+_VARINT, _LENGTH_DELIMITED = 0, 2
+_WIRE_TYPES = {
+    FieldDescriptor.TYPE_UINT64: _VARINT,
+    FieldDescriptor.TYPE_BOOL: _VARINT,
+    FieldDescriptor.TYPE_STRING: _LENGTH_DELIMITED,
+    FieldDescriptor.TYPE_BYTES: _LENGTH_DELIMITED,
+    FieldDescriptor.TYPE_MESSAGE: _LENGTH_DELIMITED,
+}
 
 
 def varint(value: int) -> bytes:
@@ -33,8 +40,33 @@ def varint(value: int) -> bytes:
     return bytes(out)
 
 
-def _field(tag: int, data: bytes) -> bytes:
-    return bytes((tag,)) + varint(len(data)) + data
+def _key(message: type[Message], field: str) -> bytes:
+    """The encoded key (field number and wire type) of a field, from the generated code."""
+    descriptor = message.DESCRIPTOR.fields_by_name[field]
+    return varint(descriptor.number << 3 | _WIRE_TYPES[descriptor.type])
+
+
+_FRAMES = _key(pb.Requests, "frames")
+if _FRAMES != _key(pb.Responses, "frames"):  # pragma: no cover - a proto edit broke batching
+    raise ImportError("wool.v1.Requests and Responses must number their frames field alike")
+_CALL = _key(pb.Request, "call")
+if _CALL != _key(pb.Response, "call"):  # pragma: no cover
+    raise ImportError("wool.v1.Request and Response must number their call field alike")
+_START = _key(pb.Request, "start")
+_VALUE = _key(pb.Response, "value")
+_TASK_ID = _key(pb.Task, "id")
+_TASK_PARENT_ID = _key(pb.Task, "parent_id")
+_TASK_ROUTINE = _key(pb.Task, "routine")
+_TASK_CALLABLE = _key(pb.Task, "callable")
+_TASK_ARGUMENTS = _key(pb.Task, "arguments")
+_TASK_PROXY = _key(pb.Task, "proxy")
+_TASK_TAGS = _key(pb.Task, "tags")
+_TASK_GENERATOR = _key(pb.Task, "generator")
+
+
+def _field(key: bytes, data: bytes) -> bytes:
+    """A length-delimited field, omitted when empty (as protobuf omits proto3 defaults)."""
+    return key + varint(len(data)) + data if data else b""
 
 
 def task_pieces(
@@ -48,36 +80,43 @@ def task_pieces(
     tags: Iterable[str],
     generator: bool,
 ) -> Pieces:
-    """A ``wool.v1.Task`` as pieces; ``arguments`` stays a piece of its own."""
+    """A ``wool.v1.Task`` as pieces; ``arguments`` stays a piece of its own.
+
+    The bytes are those ``pb.Task(...).SerializeToString()`` gives.
+    """
     head = b"".join(
         (
-            _field(0x0A, id.encode()),
-            _field(0x12, parent_id.encode()) if parent_id else b"",
-            _field(0x1A, routine.encode()),
-            _field(0x22, callable),
-            b"\x2a" + varint(len(arguments)),
+            _field(_TASK_ID, id.encode()),
+            _field(_TASK_PARENT_ID, parent_id.encode()),
+            _field(_TASK_ROUTINE, routine.encode()),
+            _field(_TASK_CALLABLE, callable),
+            _TASK_ARGUMENTS + varint(len(arguments)) if arguments else b"",
         )
     )
     tail = b"".join(
         (
-            _field(0x32, proxy),
-            *(_field(0x3A, tag.encode()) for tag in tags),
-            b"\x40\x01" if generator else b"",
+            _field(_TASK_PROXY, proxy),
+            *(_TASK_TAGS + varint(len(data)) + data for data in map(str.encode, tags)),
+            _TASK_GENERATOR + b"\x01" if generator else b"",
         )
     )
     return [head, arguments, tail]
 
 
+def _call(call: int) -> bytes:
+    return _CALL + varint(call) if call else b""
+
+
 def start_frame(call: int, task: Pieces) -> Pieces:
     """A ``Request`` frame that starts ``task`` as call number ``call``."""
     size = sum(map(len, task))
-    request_head = _CALL + varint(call) + _START + varint(size)
+    request_head = _call(call) + _START + varint(size)
     return [_FRAMES + varint(len(request_head) + size) + request_head, *task]
 
 
 def value_frame(call: int, payload: bytes) -> Pieces:
     """A ``Response`` frame carrying a pickled value."""
-    head = _CALL + varint(call) + _VALUE + varint(len(payload))
+    head = _call(call) + _VALUE + varint(len(payload))
     return [_FRAMES + varint(len(head) + len(payload)) + head, payload]
 
 

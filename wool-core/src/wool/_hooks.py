@@ -128,6 +128,36 @@ def plugin_manager() -> pluggy.PluginManager:
     return _manager
 
 
+def register(plugin: object, name: str | None = None) -> str:
+    """Register ``plugin`` (a module, class or object with ``@hookimpl`` functions) here.
+
+    Returns the name it is registered under: ``name``, or one unique to this object (so
+    two objects that share a ``__name__`` never collide). Registering one object twice
+    raises ``ValueError``.
+    """
+    manager = plugin_manager()
+    if manager.is_registered(plugin):
+        raise ValueError(
+            f"{plugin!r} is already registered as wool plugin {manager.get_name(plugin)!r}"
+        )
+    if name is None:
+        label = getattr(plugin, "__name__", None) or type(plugin).__qualname__
+        name = f"{label}@{id(plugin):x}"
+    elif manager.has_plugin(name):
+        raise ValueError(f"a wool plugin named {name!r} is already registered")
+    manager.register(plugin, name=name)
+    return name
+
+
+def unregister(plugin: object) -> bool:
+    """Unregister ``plugin``; returns whether it was registered."""
+    manager = plugin_manager()
+    if not manager.is_registered(plugin):
+        return False
+    manager.unregister(plugin)
+    return True
+
+
 def on_plugins_changed(listener: Callable[[], None]) -> None:
     """Call ``listener()`` whenever a plugin is registered or unregistered (cheap, any thread)."""
     _listeners.append(listener)

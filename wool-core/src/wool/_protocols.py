@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from wool._metadata import DiscoveryEvent, WorkerMetadata
+from wool._metadata import DiscoveryEvent
 
 if TYPE_CHECKING:
-    from wool._connection import RemoteCall, WorkerConnection
+    from wool._candidates import Candidate
     from wool._task import Task
 
 
@@ -53,28 +53,24 @@ class DiscoveryLike(Protocol):
 
 
 @runtime_checkable
-class LoadBalancerContextLike(Protocol):
-    """The workers a load balancer may choose from, as the proxy currently knows them."""
-
-    @property
-    def workers(self) -> Mapping[WorkerMetadata, WorkerConnection]:
-        """The live workers, in the order discovery announced them."""
-        ...
-
-    def evict(self, worker: WorkerMetadata) -> None:
-        """Stop routing to ``worker`` until discovery announces it again."""
-        ...
-
-
-@runtime_checkable
 class LoadBalancerLike(Protocol):
-    """Chooses the worker for each task.
+    """Ranks the workers a task may go to; core does the dispatching.
 
-    ``dispatch`` calls ``connection.dispatch(task)`` on the workers it selects until one
-    accepts. It must try another worker after a ``TransientDispatchError``, evict the
-    worker and try another after any other ``DispatchError``, and raise
-    ``NoWorkersAvailable`` once every worker has been tried. A load balancer must be
-    picklable: workers use a copy of it for nested dispatch.
+    For every task, the proxy calls ``order(task, candidates)`` with one
+    :class:`wool.Candidate` per routable worker (its metadata and load), in discovery
+    order, and tries the candidates in the order returned until one accepts the task.
+    ``order`` runs on the dispatch path: it must be a plain (not async) and quick method.
+    It may return any iterable (a list, a generator: core stops pulling at the first
+    worker that accepts), and may return only some candidates, even one (a choice): core
+    tries those first and the others after, in discovery order, so every worker is tried
+    once before ``NoWorkersAvailable``. It must not return anything but the candidates it
+    was given. Skipping a worker that failed transiently and evicting one that failed
+    otherwise is core's job, not the balancer's.
+
+    A load balancer must be picklable: each task carries a copy, through which its
+    routine dispatches nested calls on the worker.
     """
 
-    async def dispatch(self, task: Task, context: LoadBalancerContextLike) -> RemoteCall: ...
+    def order(self, task: Task, candidates: Sequence[Candidate]) -> Iterable[Candidate]:
+        """The candidates to try for ``task``, best first."""
+        ...

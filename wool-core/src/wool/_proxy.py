@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-import collections
 import logging
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from wool import _serialization
+from wool._candidates import WorkerSet
 from wool._connection import RemoteCall, WorkerConnection
+from wool._credentials import nested_call_credentials
+from wool._dispatch import first_accepting
 from wool._errors import NoWorkersAvailable
 from wool._metadata import DiscoveryEvent, WorkerMetadata
+from wool._slots import Slots
 
 if TYPE_CHECKING:
     from wool._credentials import WorkerCredentials
@@ -34,7 +37,8 @@ class WorkerProxy:
     own ancestors hold. Only workers whose tags include all of ``tags`` and whose
     ``secure`` flag matches the presence of ``credentials`` are used. The proxy pickles to
     its configuration, so a worker that receives it can dispatch nested routines through
-    its own copy.
+    its own copy; the credentials stay behind, and a worker's copy connects with the
+    credentials that worker serves with.
     """
 
     def __init__(
@@ -57,20 +61,30 @@ class WorkerProxy:
         self.max_in_flight = max_in_flight
         self.in_flight = 0
         """Calls dispatched through this proxy that have not finished yet."""
-        self._slots = _Slots(max_in_flight) if max_in_flight else None
-        self._context = _WorkerSet()
+        self.absence_note: Callable[[], str] | None = None
+        """Says why the workers a pool spawned may be missing (for NoWorkersAvailable)."""
+        self._calls: set[RemoteCall] = set()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._mismatched: dict[str, WorkerMetadata] = {}
+        self._slots = Slots(max_in_flight) if max_in_flight else None
+        self._context = WorkerSet()
         self._follower: asyncio.Task[None] | None = None
         self._pickled: bytes | None = None
         self._closing: set[asyncio.Task[None]] = set()
 
     def __reduce__(self) -> tuple[Any, ...]:
+        # No credentials travel, only whether they exist: key material stays here, and a
+        # worker that restores the proxy connects with its own (see _restore).
+        credentials = self.credentials
         return (
             _restore,
             (
                 self.id,
                 self.subscriber,
                 self.loadbalancer,
-                self.credentials,
+                credentials is not None,
+                credentials.server_name if credentials is not None else None,
                 sorted(self.tags),
                 self.wait_for_workers,
             ),
@@ -116,7 +130,7 @@ class WorkerProxy:
             await self._context.wait(lambda: predicate(self._context.workers))
 
     async def dispatch(self, task: Task) -> RemoteCall:
-        """Route ``task`` to a worker through the load balancer."""
+        """Route ``task`` to the first worker, in the load balancer's order, that takes it."""
         if self._follower is None:
             await self.start()
         if not self._context.workers:
@@ -126,7 +140,7 @@ class WorkerProxy:
             except TimeoutError:
                 raise NoWorkersAvailable(
                     f"no worker became available for {task.routine}() within "
-                    f"{self.wait_for_workers:g}s{self._filter_text()}"
+                    f"{self.wait_for_workers:g}s{self._filter_text()}{self._absence_text()}"
                 ) from None
         if self._slots is not None:
             if self._slots.exhausted:
@@ -137,18 +151,59 @@ class WorkerProxy:
                 )
             await self._slots.acquire()
         self.in_flight += 1
+        self._idle.clear()
         try:
-            call = await self.loadbalancer.dispatch(task, self._context)
+            call, on_worker_finished = await first_accepting(task, self.loadbalancer, self._context)
         except BaseException:
             self._finished()
             raise
-        call.on_finish = self._finished
+        self._calls.add(call)
+
+        def finished() -> None:
+            on_worker_finished()
+            self._finished(call)
+
+        call.on_finish = finished
         return call
 
-    def _finished(self) -> None:
+    def _finished(self, call: RemoteCall | None = None) -> None:
         self.in_flight -= 1
+        self._calls.discard(call)  # type: ignore[arg-type]
+        if not self.in_flight:
+            self._idle.set()
         if self._slots is not None:
             self._slots.release()
+
+    async def drain(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds until no call is in flight; False if some still are."""
+        try:
+            async with asyncio.timeout(timeout):
+                await self._idle.wait()
+        except TimeoutError:
+            return False
+        return True
+
+    def abandon(self, error: Callable[[RemoteCall], BaseException]) -> None:
+        """Cancel every call in flight on its worker; its caller gets ``error(call)``."""
+        for call in list(self._calls):
+            call.abandon(error(call))
+
+    def _absence_text(self) -> str:
+        notes = [note] if self.absence_note and (note := self.absence_note()) else []
+        secure = self.credentials is not None
+        others = [m for m in self._mismatched.values() if m.secure != secure]
+        if others:
+            if secure:
+                notes.append(
+                    f"{len(others)} plaintext worker(s) exist, but this pool has credentials= "
+                    "and uses TLS workers only"
+                )
+            else:
+                notes.append(
+                    f"{len(others)} TLS worker(s) exist, but this pool has no credentials=: "
+                    "give it wool.WorkerCredentials to use them"
+                )
+        return "".join(f"; {note}" for note in notes)
 
     def _filter_text(self) -> str:
         parts = []
@@ -176,6 +231,14 @@ class WorkerProxy:
 
     def _apply(self, event: DiscoveryEvent) -> None:
         metadata = event.metadata
+        self._mismatched.pop(metadata.uid, None)
+        secure = self.credentials is not None
+        if (
+            event.type != "worker-dropped"
+            and self.tags <= metadata.tags
+            and metadata.secure != secure
+        ):
+            self._mismatched[metadata.uid] = metadata
         if event.type == "worker-dropped" or not self._wanted(metadata):
             connection = self._context.remove(metadata.uid)
         else:
@@ -192,116 +255,18 @@ def _restore(
     id: str,
     subscriber: DiscoverySubscriberLike,
     loadbalancer: LoadBalancerLike,
-    credentials: WorkerCredentials | None,
+    secure: bool,
+    server_name: str | None,
     tags: list[str],
     wait_for_workers: float,
 ) -> WorkerProxy:
+    """The proxy a worker's routines dispatch nested calls through: a TLS pool's connects
+    with the worker's own credentials (raises ``ValueError`` where there are none)."""
     return WorkerProxy(
         subscriber,
         loadbalancer,
-        credentials=credentials,
+        credentials=nested_call_credentials(server_name) if secure else None,
         tags=tags,
         wait_for_workers=wait_for_workers,
         id=id,
     )
-
-
-class _Slots:
-    """A FIFO counting semaphore whose acquire and release are O(1) with many waiters.
-
-    (asyncio.Semaphore scans its waiters on every release: quadratic under a burst.)
-    """
-
-    def __init__(self, size: int) -> None:
-        self._free = size
-        self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
-
-    @property
-    def exhausted(self) -> bool:
-        return self._free == 0
-
-    async def acquire(self) -> None:
-        if self._free and not self._waiters:
-            self._free -= 1
-            return
-        waiter = asyncio.get_running_loop().create_future()
-        self._waiters.append(waiter)
-        try:
-            await waiter  # a releaser hands its slot over
-        except asyncio.CancelledError:
-            if waiter.done() and not waiter.cancelled():
-                self.release()  # the slot arrived as we were cancelled: pass it on
-            raise
-
-    def release(self) -> None:
-        while self._waiters:
-            waiter = self._waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(None)
-                return
-        self._free += 1
-
-
-class _WorkerSet:
-    """The load balancer's view: live workers in discovery order, minus evicted ones."""
-
-    def __init__(self) -> None:
-        self._known: dict[str, WorkerConnection] = {}
-        self._evicted: set[str] = set()
-        self._view: dict[WorkerMetadata, WorkerConnection] | None = None
-        self._changed = asyncio.Condition()
-
-    @property
-    def workers(self) -> Mapping[WorkerMetadata, WorkerConnection]:
-        if self._view is None:
-            self._view = {
-                c.metadata: c for uid, c in self._known.items() if uid not in self._evicted
-            }
-        return self._view
-
-    def evict(self, worker: WorkerMetadata) -> None:
-        if worker.uid in self._known:
-            log.warning("evicting worker %s at %s", worker.uid, worker.address)
-            self._evicted.add(worker.uid)
-            self._view = None
-
-    def upsert(
-        self, metadata: WorkerMetadata, credentials: WorkerCredentials | None
-    ) -> WorkerConnection | None:
-        """Add or update a worker; returns a replaced connection to close, if any."""
-        old = self._known.get(metadata.uid)
-        stale = None
-        if old is not None and old.metadata.address == metadata.address:
-            old.metadata = metadata
-        else:
-            stale = old
-            self._known[metadata.uid] = WorkerConnection(metadata, credentials)
-        self._evicted.discard(metadata.uid)
-        self._touch()
-        return stale
-
-    def remove(self, uid: str) -> WorkerConnection | None:
-        connection = self._known.pop(uid, None)
-        self._evicted.discard(uid)
-        if connection is not None:
-            self._touch()
-        return connection
-
-    def clear(self) -> list[WorkerConnection]:
-        connections = list(self._known.values())
-        self._known.clear()
-        self._evicted.clear()
-        self._touch()
-        return connections
-
-    def _touch(self) -> None:
-        self._view = None
-        asyncio.get_running_loop().create_task(self._notify())
-
-    async def _notify(self) -> None:
-        async with self._changed:
-            self._changed.notify_all()
-
-    async def wait(self, predicate: Any) -> None:
-        async with self._changed:
-            await self._changed.wait_for(predicate)

@@ -13,8 +13,8 @@ import grpc
 import grpc.aio
 from google.protobuf.message import DecodeError
 
-from wool import _events, _frames, _serialization
-from wool._hooks import plugin_manager
+from wool import _frames, _serialization
+from wool._credentials import WorkerCredentials, serving_as
 from wool._metadata import WorkerMetadata
 from wool._proxy import WorkerProxy
 from wool._task import Task, current_proxy, current_task
@@ -22,13 +22,14 @@ from wool._transport import (
     DRAINED,
     FRAME_OVERHEAD,
     LIMIT_HEADER,
-    MAX_MESSAGE_BYTES,
     PROTOCOL_HEADER,
     PROTOCOL_VERSION,
     SESSION_HEADER,
+    max_message_bytes,
     peer_limit,
 )
 from wool._wire import worker_pb2 as pb
+from wool._worker_lifecycle import WorkerLifecycle
 
 log = logging.getLogger("wool.worker")
 
@@ -43,8 +44,12 @@ SHUTDOWN_SECONDS = 5.0
 class WorkerService:
     """Serves ``wool.v1.Worker/Session``: decodes tasks, runs them, streams back outcomes."""
 
-    def __init__(self, metadata: WorkerMetadata) -> None:
+    def __init__(
+        self, metadata: WorkerMetadata, credentials: WorkerCredentials | None = None
+    ) -> None:
         self.metadata = metadata
+        self.credentials = credentials
+        """What this worker serves with: the identity of its routines' nested calls."""
         self.stopping = False
         self._proxies: dict[bytes, WorkerProxy] = {}
         self._routines: dict[bytes, Any] = {}
@@ -86,7 +91,7 @@ class WorkerService:
                 f"worker {self.metadata.uid} speaks {PROTOCOL_VERSION}",
             )
         await context.send_initial_metadata(
-            ((PROTOCOL_HEADER, PROTOCOL_VERSION), (LIMIT_HEADER, str(MAX_MESSAGE_BYTES)))
+            ((PROTOCOL_HEADER, PROTOCOL_VERSION), (LIMIT_HEADER, str(max_message_bytes())))
         )
         session = _Session(self, peer_limit(context.invocation_metadata()))
         self._sessions.add(session)
@@ -117,7 +122,8 @@ class WorkerService:
         """The proxy a task came with, unpickled once per distinct proxy."""
         proxy = self._proxies.get(data)
         if proxy is None:
-            proxy = _serialization.loads(data)
+            with serving_as(self.credentials):
+                proxy = _serialization.loads(data)
             if not isinstance(proxy, WorkerProxy):
                 kind = type(proxy).__qualname__
                 raise TypeError(f"malformed task: its proxy is a {kind}, not a wool proxy")
@@ -207,11 +213,10 @@ class _Call:
         self.message = message
         self.routine = message.routine
         self.context = contextvars.Context()
-        self.task: Task | None = None
+        self.lifecycle: WorkerLifecycle | None = None
         self.generator: Any = None
         self.running: asyncio.Task[Any] | None = None
         self.cancelled = False
-        self.steps = 0
         self.closed = asyncio.Event()
 
     @classmethod
@@ -231,8 +236,7 @@ class _Call:
             if self.generator is not None:
                 self.running = self._spawn(self._cancel_idle_generator())
             else:
-                self._stopped("CancelledError")
-                self.finish(pb.Response(cancelled=pb.Cancelled()))
+                self.finish(_cancelled(), "CancelledError")
 
     def send(self, response: pb.Response | _frames.Pieces) -> None:
         if isinstance(response, list):
@@ -241,9 +245,15 @@ class _Call:
             response.call = self.id
             self.session.send(response)
 
-    def finish(self, response: pb.Response | _frames.Pieces | None = None) -> None:
+    def finish(
+        self, response: pb.Response | _frames.Pieces | None, ended_by: str | None = None
+    ) -> None:
+        """End the call with its last ``response``; ``ended_by`` names the exception type
+        that ended the routine, if one did (the ``task-stopped`` event carries it)."""
         if self.closed.is_set():
             return
+        if self.lifecycle is not None:
+            self.lifecycle.stopped(ended_by)
         if response is not None:
             self.send(response)
         self.closed.set()
@@ -271,7 +281,7 @@ class _Call:
             problem.__cause__ = exc
             self.finish(self._error(problem))
             return
-        self.task = Task(
+        task = Task(
             routine=message.routine,
             callable=function,
             args=args,
@@ -282,35 +292,32 @@ class _Call:
             parent_id=message.parent_id,
             id=message.id,
         )
-        verdict = _admit(self.task, worker)
+        self.lifecycle = lifecycle = WorkerLifecycle(task, worker)
+        verdict = lifecycle.admit()
         if verdict is not None:
             self.finish(pb.Response(rejected=pb.Rejected(reason=verdict, transient=True)))
             return
-        current_task.set(self.task)
+        current_task.set(task)
         current_proxy.set(proxy)
         self.send(pb.Response(accepted=pb.Accepted(worker=worker.uid)))
-        _events.emit("task-started", self.task, worker=worker.uid)
+        lifecycle.started()
         target = getattr(function, "__wool_function__", function)
         if message.generator:
             try:
                 self.generator = target(*args, **kwargs)
             except BaseException as exc:  # e.g. arguments that do not bind
-                self._stopped(type(exc).__qualname__)
-                self.finish(self._error(exc))
+                self.finish(self._error(exc), _name(exc))
                 return
             self.running = None
             return
         try:
             result = await target(*args, **kwargs)
         except asyncio.CancelledError:
-            self._stopped("CancelledError")
-            self.finish(pb.Response(cancelled=pb.Cancelled()))
+            self.finish(_cancelled(), "CancelledError")
             return
         except BaseException as exc:
-            self._stopped(type(exc).__qualname__)
-            self.finish(self._error(exc))
+            self.finish(self._error(exc), _name(exc))
             return
-        self._stopped(None)
         self.finish(self._value(result, "result"))
 
     @property
@@ -320,19 +327,11 @@ class _Call:
     def step(self, step: pb.Step) -> None:
         if self.generator is None or self.running is not None or self.closed.is_set():
             return
-        self.steps += 1
         self.running = self._spawn(self._advance(step))
 
     async def _advance(self, step: pb.Step) -> None:
-        assert self.task is not None
-        kind = _STEP_NAMES.get(step.kind, f"unknown-{step.kind}")
-        _events.emit(
-            "task-iteration-started",
-            self.task,
-            worker=self.service.metadata.uid,
-            step=self.steps,
-            kind=kind,
-        )
+        assert self.lifecycle is not None
+        self.lifecycle.iteration_started(_STEP_NAMES.get(step.kind, f"unknown-{step.kind}"))
         try:
             if step.kind == pb.Step.NEXT:
                 item = await self.generator.__anext__()
@@ -345,21 +344,17 @@ class _Call:
                 raise ValueError(f"malformed frame: unknown generator step kind {step.kind}")
             else:
                 await self.generator.aclose()
-                self._stopped(None)
-                self.finish(pb.Response(stopped=pb.Stopped()))
+                self.finish(_stopped())
                 return
         except StopAsyncIteration:
-            self._stopped(None)
-            self.finish(pb.Response(stopped=pb.Stopped()))
+            self.finish(_stopped())
             return
         except asyncio.CancelledError:
             await self._close_generator()
-            self._stopped("CancelledError")
-            self.finish(pb.Response(cancelled=pb.Cancelled()))
+            self.finish(_cancelled(), "CancelledError")
             return
         except BaseException as exc:
-            self._stopped(type(exc).__qualname__)
-            self.finish(self._error(exc))
+            self.finish(self._error(exc), _name(exc))
             return
         finally:
             self.running = None
@@ -376,20 +371,13 @@ class _Call:
 
     async def _cancel_idle_generator(self) -> None:
         await self._close_generator()
-        self._stopped("CancelledError")
-        self.finish(pb.Response(cancelled=pb.Cancelled()))
+        self.finish(_cancelled(), "CancelledError")
 
     async def _close_generator(self) -> None:
         try:
             await self.generator.aclose()
         except BaseException:
             log.debug("generator %s raised while closing", self.routine, exc_info=True)
-
-    def _stopped(self, exception: str | None) -> None:
-        if self.task is not None:
-            _events.emit(
-                "task-stopped", self.task, worker=self.service.metadata.uid, exception=exception
-            )
 
     def _value(self, value: Any, what: str) -> pb.Response | _frames.Pieces:
         try:
@@ -418,24 +406,13 @@ class _Call:
         return pb.Response(error=data)
 
 
-def _admit(task: Task, worker: WorkerMetadata) -> str | None:
-    """None to run the task, else the reason a plugin refused it."""
-    hook = plugin_manager().hook.wool_admit_task
-    if not hook.get_hookimpls():
-        return None
-    event = _events.TaskEvent(
-        type="task-started",
-        task_id=task.id,
-        routine=task.routine,
-        parent_id=task.parent_id,
-        tags=task.tags,
-        worker=worker.uid,
-    )
-    try:
-        verdict = hook(event=event, worker=worker)
-    except Exception:
-        log.exception("wool_admit_task failed; admitting %s", task.routine)
-        return None
-    if verdict is None or verdict is True:
-        return None
-    return verdict if isinstance(verdict, str) else "refused by a wool_admit_task plugin"
+def _cancelled() -> pb.Response:
+    return pb.Response(cancelled=pb.Cancelled())
+
+
+def _stopped() -> pb.Response:
+    return pb.Response(stopped=pb.Stopped())
+
+
+def _name(exc: BaseException) -> str:
+    return type(exc).__qualname__

@@ -13,8 +13,11 @@ import stat
 import sys
 from pathlib import Path
 
-from wool._metadata import UNIX_PREFIX as PREFIX
+from wool._metadata import UNIX_PREFIX
 from wool._private_files import private_directory
+
+PREFIX = UNIX_PREFIX
+"""How a worker address names a unix socket: ``unix:/absolute/path``."""
 
 MAX_PATH_BYTES = 107 if sys.platform.startswith("linux") else 103
 """The longest socket path the kernel takes (``sun_path`` holds 108 bytes on Linux, 104

@@ -1,20 +1,17 @@
-"""A worker: the gRPC server that runs routines, and the configuration of a spawned one."""
+"""A worker: the gRPC server that runs routines."""
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import os
-import pickle
-import struct
 from pathlib import Path
 
-import attrs
 import grpc
 import grpc.aio
 import shortuuid
 
 from wool import _unix_socket
+from wool._addresses import advertised_host, check_exposure, format_address, is_loopback
 from wool._credentials import WorkerCredentials
 from wool._hooks import plugin_manager
 from wool._metadata import WorkerMetadata
@@ -25,17 +22,12 @@ from wool._version import version
 log = logging.getLogger("wool.worker")
 
 
-def format_address(host: str, port: int) -> str:
-    """``host:port``, with brackets around an IPv6 host."""
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
 class Worker:
     """A gRPC server that runs the tasks callers send it.
 
     Without ``host`` it listens on a unix socket in this user's private directory, so
     that only this user's processes can connect; with ``host`` it listens on TCP, and
-    refuses to start on a non-loopback address without mutual TLS unless ``insecure``.
+    refuses a non-loopback address without mutual TLS unless ``insecure``.
     """
 
     def __init__(
@@ -49,13 +41,13 @@ class Worker:
         advertise: str | None = None,
         insecure: bool = False,
     ) -> None:
-        check_exposure(host, credentials, insecure)
+        check_exposure(host, credentials is not None and credentials.mutual, insecure)
         self.uid = uid or f"worker-{shortuuid.uuid()[:12]}"
         self.tags = tags
         self.host = host
         self.port = port
         self.credentials = credentials
-        self.advertise = _advertised_host(host, advertise)
+        self.advertise = advertised_host(host, advertise)
         self.metadata: WorkerMetadata | None = None
         self._server: grpc.aio.Server | None = None
         self._service: WorkerService | None = None
@@ -83,7 +75,7 @@ class Worker:
             tags=self.tags,
             secure=self.credentials is not None,
         )
-        self._service = WorkerService(self.metadata)
+        self._service = WorkerService(self.metadata, self.credentials)
         server.add_generic_rpc_handlers((self._service.handler(),))
         await server.start()
         self._server = server
@@ -107,60 +99,11 @@ class Worker:
                 _unix_socket.remove(self._socket)
 
 
-WILDCARDS = frozenset({"0.0.0.0", "::", ""})
-
-
-def _advertised_host(host: str | None, advertise: str | None) -> str:
-    if host is None:
-        if advertise:
-            raise ValueError(
-                "advertise needs a host: a worker without one listens on a unix socket, "
-                "whose address it publishes itself"
-            )
-        return ""
-    if advertise:
-        return advertise
-    if host in WILDCARDS:
-        raise ValueError(
-            f"a worker bound to {host or 'all interfaces'!r} needs an advertised address "
-            "that callers can reach (advertise='198.18.0.2', or --advertise)"
-        )
-    return host
-
-
-def check_exposure(host: str | None, credentials: WorkerCredentials | None, insecure: bool) -> None:
-    """Refuse a listener that unauthenticated callers off this host could reach.
-
-    Raises ``ValueError`` for a non-loopback ``host`` without mutual TLS credentials,
-    unless ``insecure`` says the user accepts that anyone reaching it can run code.
-    """
-    if host is None or insecure or _is_loopback(host):
-        return
-    if credentials is not None and credentials.mutual:
-        return
-    how = "without TLS credentials" if credentials is None else "with one-way TLS only"
-    raise ValueError(
-        f"refusing to listen on {host or 'all interfaces'!r} {how}: anyone who can reach "
-        "that address could run any code as this user. Use mutual TLS "
-        "(wool.WorkerCredentials(..., mutual=True); --ca/--cert/--key), or accept the risk "
-        "explicitly with insecure=True (wool worker --insecure)"
-    )
-
-
-def _is_loopback(host: str) -> bool:
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
 def _warn_if_exposed(
     host: str | None, metadata: WorkerMetadata, credentials: WorkerCredentials | None
 ) -> None:
     """Warn loudly when callers that are not authenticated may reach this worker's port."""
-    if host is None or _is_loopback(host) or (credentials is not None and credentials.mutual):
+    if host is None or is_loopback(host) or (credentials is not None and credentials.mutual):
         return
     how = "without TLS credentials" if credentials is None else "with one-way TLS only"
     log.warning(
@@ -180,24 +123,3 @@ def _call_hook(name: str, metadata: WorkerMetadata) -> None:
         getattr(plugin_manager().hook, name)(worker=metadata)
     except Exception:
         log.exception("%s hook failed", name)
-
-
-@attrs.frozen
-class WorkerConfig:
-    """What a parent tells a worker process it spawns."""
-
-    tags: frozenset[str]
-    host: str | None
-    credentials: WorkerCredentials | None
-    sys_path: tuple[str, ...]
-    uid: str
-    port: int = 0
-    advertise: str | None = None
-    log_level: int = logging.WARNING
-    insecure: bool = False
-
-
-def encode_config(config: WorkerConfig) -> bytes:
-    """Length-prefixed pickle of ``config``, as the worker reads it from stdin."""
-    data = pickle.dumps(config)
-    return struct.pack("!Q", len(data)) + data

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-import wool
-
 if TYPE_CHECKING:
-    from wool import LoadBalancerContextLike, RemoteCall, Task
+    from wool import Candidate, Task
 
 
 class RoundRobinLoadBalancer:
     """Sends each task to the next worker in turn.
 
-    A worker that fails transiently (unavailable, overloaded, refusing) is skipped for
-    this task; one that fails otherwise is evicted. After every worker has been tried
-    once, ``wool.NoWorkersAvailable`` is raised with each worker's failure.
+    Each task starts one worker further along the candidates than the previous one; if
+    that worker does not take it, wool tries the following ones (skipping a worker that
+    fails transiently, evicting one that fails otherwise). A copy starts again at the
+    first worker, so pickling does not carry the position.
     """
 
     def __init__(self) -> None:
@@ -24,26 +24,10 @@ class RoundRobinLoadBalancer:
     def __getstate__(self) -> dict[str, int]:
         return {"_next": 0}
 
-    async def dispatch(self, task: Task, context: LoadBalancerContextLike) -> RemoteCall:
-        """Dispatch ``task`` to the next worker that accepts it."""
-        workers = list(context.workers.items())
-        failures: list[str] = []
-        # Advance before awaiting, so that concurrent dispatches spread over the workers.
-        start = self._next
-        self._next = (start + 1) % max(len(workers), 1)
-        for offset in range(len(workers)):
-            metadata, connection = workers[(start + offset) % len(workers)]
-            try:
-                call = await connection.dispatch(task)
-            except wool.TransientDispatchError as exc:
-                failures.append(str(exc))
-                continue
-            except wool.DispatchError as exc:
-                context.evict(metadata)
-                failures.append(str(exc))
-                continue
-            return call
-        detail = "; ".join(failures) if failures else "no workers are known"
-        raise wool.NoWorkersAvailable(
-            f"no worker accepted {task.routine}() after trying {len(workers)}: {detail}"
-        )
+    def order(self, task: Task, candidates: Sequence[Candidate]) -> list[Candidate]:
+        """The candidates, rotated to start at this task's turn."""
+        if not candidates:
+            return []
+        start = self._next % len(candidates)
+        self._next = start + 1
+        return [*candidates[start:], *candidates[:start]]

@@ -18,20 +18,21 @@ Import it explicitly in a plugin's tests (``import wool`` does not import it)::
 Each inherited ``test_*`` method checks one rule of the contract and fails with a
 :class:`ConformanceError` saying which rule and what happened. The checks run their own
 event loops, so they need pytest but no pytest plugin. The building blocks they use are
-public too: real workers in this process (:class:`InProcessWorker`), gRPC servers that
+public too: a pool of real workers in this process that routines dispatch to
+(:class:`InProcessPool`), one such worker (:class:`InProcessWorker`), gRPC servers that
 fail every call with a chosen status (:class:`RogueWorker`), workers that refuse tasks
-(:func:`refusing`), a recording balancer context (:class:`RecordingContext`), a fixed
-subscriber (:class:`StaticSubscriber`), metadata with a live pid (:func:`worker_metadata`,
-:func:`live_process`) and task-event recording (:class:`EventRecorder`,
-:func:`drain_events`).
+(:func:`refusing`), a fixed subscriber (:class:`StaticSubscriber`), metadata with a live
+pid (:func:`worker_metadata`, :func:`live_process`) and task-event recording
+(:class:`EventRecorder`, :func:`drain_events`).
 """
 
 from __future__ import annotations
 
 from wool.testing._balancer import LoadBalancerConformance
-from wool.testing._balancing import AdmissionRefuser, RecordingContext, StaticSubscriber, refusing
+from wool.testing._balancing import AdmissionRefuser, StaticSubscriber, refusing
 from wool.testing._common import ConformanceError
 from wool.testing._discovery import DiscoveryConformance
+from wool.testing._pool import InProcessPool
 from wool.testing._recording import EventRecorder, drain_events
 from wool.testing._workers import InProcessWorker, RogueWorker, live_process, worker_metadata
 
@@ -40,9 +41,9 @@ __all__ = [
     "ConformanceError",
     "DiscoveryConformance",
     "EventRecorder",
+    "InProcessPool",
     "InProcessWorker",
     "LoadBalancerConformance",
-    "RecordingContext",
     "RogueWorker",
     "StaticSubscriber",
     "drain_events",

@@ -1,30 +1,25 @@
-"""The conformance suite of load-balancer plugins, run against real workers."""
+"""The conformance suite of load-balancer plugins."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+import inspect
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 import cloudpickle
-import grpc
 
-from wool._connection import RemoteCall
-from wool._errors import NoWorkersAvailable
-from wool._metadata import WorkerMetadata
+from wool._candidates import Candidate
 from wool._protocols import LoadBalancerLike
 from wool._proxy import WorkerProxy
-from wool._task import Task, current_proxy
+from wool._task import Task
 from wool.testing import _routines
-from wool.testing._balancing import AdmissionRefuser, RecordingContext, StaticSubscriber, refusing
+from wool.testing._balancing import StaticSubscriber, refusing
 from wool.testing._common import check, fail, run
-from wool.testing._workers import InProcessWorker, RogueWorker
+from wool.testing._pool import InProcessPool
+from wool.testing._workers import worker_metadata
 
 LoadBalancerFactory = Callable[[], LoadBalancerLike]
-
-TRANSIENT = "skipped without eviction"
-EVICTING = "evicted"
 
 
 class LoadBalancerConformance:
@@ -39,20 +34,16 @@ class LoadBalancerConformance:
             def loadbalancer_factory(self):
                 return MyBalancer
 
-    The checks drive the balancer's ``dispatch(task, context)`` against real wool
-    workers served in this process on 127.0.0.1, against rogue gRPC servers that fail
-    every call with a chosen status code, and against workers whose admission hook
-    refuses tasks. Each check runs in an event loop of its own, so the suite needs no
+    The contract: ``order(task, candidates)`` is a plain (not async) method that
+    returns an iterable of some of the :class:`wool.Candidate` objects it was given,
+    each at most once, and at least one when it was given any; it copes with any number
+    of candidates, with their number changing between calls, and with load it does not
+    know (``None``); and the balancer pickles with cloudpickle, because every task
+    carries a copy for the nested dispatches of its routine. The failure policy (skip,
+    evict, ``NoWorkersAvailable``) is wool's, not the balancer's, so it is not checked
+    here. The checks that dispatch use real workers served in this process
+    (:class:`InProcessPool`), each in an event loop of its own, so the suite needs no
     pytest plugin; ``timeout`` bounds each check. Override a check to skip it (say why).
-
-    The contract: a dispatch returns the ``RemoteCall`` of the first worker that accepts
-    the task, taking workers from ``context.workers`` on every dispatch; after a
-    ``TransientDispatchError`` (gRPC ``UNAVAILABLE``, ``RESOURCE_EXHAUSTED``,
-    ``DEADLINE_EXCEEDED``, or a worker refusing the task) it tries another worker and
-    keeps this one; after any other ``DispatchError`` it calls ``context.evict(worker)``
-    and tries another; once every worker has failed (or there is none) it raises
-    ``NoWorkersAvailable``. It pickles with cloudpickle, because every task carries a copy
-    for the nested dispatches of its routine.
     """
 
     timeout: float = 30.0
@@ -65,214 +56,91 @@ class LoadBalancerConformance:
         balancer = loadbalancer_factory()
         check(
             isinstance(balancer, LoadBalancerLike),
-            f"{balancer!r} has no async dispatch(task, context) (wool.LoadBalancerLike)",
+            f"{balancer!r} has no order(task, candidates) method (wool.LoadBalancerLike)",
+        )
+        check(
+            not inspect.iscoroutinefunction(balancer.order),
+            f"{type(balancer).__name__}.order must be a plain method, not async: it runs on "
+            "the dispatch path for every task",
         )
 
-    def test_tasks_run_on_the_workers_of_the_context(
+    def test_order_returns_only_the_candidates_it_was_given(
         self, loadbalancer_factory: LoadBalancerFactory
     ):
+        balancer = loadbalancer_factory()
+        pool = [worker_metadata(f"worker-{i}", address=f"127.0.0.1:{50100 + i}") for i in range(6)]
+        # The number of workers changes between calls, as discovery would make it.
+        for size in (3, 1, 6, 2, 0, 5, 6, 1):
+            candidates = tuple(
+                Candidate(m, in_flight=i % 3, reported_running=None if i % 2 else i)
+                for i, m in enumerate(pool[:size])
+            )
+            for routine in ("add", "fib", "stream"):
+                self._check_order(balancer, _task(routine, balancer), candidates)
+
+    def test_order_copes_with_many_candidates_and_tasks(
+        self, loadbalancer_factory: LoadBalancerFactory
+    ):
+        balancer = loadbalancer_factory()
+        candidates = tuple(
+            Candidate(worker_metadata(f"w-{i:03}", address=f"127.0.0.1:{51000 + i}"), in_flight=i)
+            for i in range(200)
+        )
+        for i in range(50 * self.dispatches):
+            self._check_order(balancer, _task(f"routine_{i % 17}", balancer), candidates)
+
+    def test_tasks_run_on_real_workers(self, loadbalancer_factory: LoadBalancerFactory):
         async def body() -> None:
-            balancer = loadbalancer_factory()
-            async with _workers(3) as workers, RecordingContext(workers) as context:
-                for i in range(3 * self.dispatches):
-                    call = await self._dispatch(balancer, context, _routines.add, i, 1)
-                    check(
-                        call.worker in workers,
-                        f"dispatch returned a call on {call.worker}, not a worker of the context",
-                    )
-                    result = await call.result()
-                    check(result == i + 1, f"add({i}, 1) returned {result!r}")
-                check(not context.evicted, f"healthy workers were evicted: {context.evicted}")
+            async with InProcessPool(3, loadbalancer=loadbalancer_factory()) as pool:
+                results = [await _routines.add(i, 1) for i in range(3 * self.dispatches)]
+                check(results == [i + 1 for i in range(3 * self.dispatches)], f"got {results}")
+                check(
+                    len(pool.proxy.workers) == 3,
+                    "a healthy worker was evicted while this balancer ranked the workers",
+                )
 
         self._run(body(), "dispatch to healthy workers")
 
     def test_concurrent_dispatches_all_succeed(self, loadbalancer_factory: LoadBalancerFactory):
         async def body() -> None:
-            balancer = loadbalancer_factory()
-            async with _workers(3) as workers, RecordingContext(workers) as context:
-                calls = await asyncio.gather(
-                    *(
-                        self._dispatch(balancer, context, _routines.add, i, i)
-                        for i in range(8 * self.dispatches)
-                    )
-                )
-                results = await asyncio.gather(*(call.result() for call in calls))
-                check(
-                    results == [2 * i for i in range(8 * self.dispatches)],
-                    f"concurrent dispatches returned {results}",
-                )
-                check(not context.evicted, f"healthy workers were evicted: {context.evicted}")
+            async with InProcessPool(3, loadbalancer=loadbalancer_factory()):
+                count = 8 * self.dispatches
+                results = await asyncio.gather(*(_routines.add(i, i) for i in range(count)))
+                check(results == [2 * i for i in range(count)], f"got {results}")
 
         self._run(body(), "concurrent dispatches")
 
-    def test_unavailable_is_transient(self, loadbalancer_factory: LoadBalancerFactory):
-        self._run(
-            self._check_failure(
-                loadbalancer_factory, _rogue(grpc.StatusCode.UNAVAILABLE), TRANSIENT
-            ),
-            "UNAVAILABLE is transient",
-        )
-
-    def test_resource_exhausted_is_transient(self, loadbalancer_factory: LoadBalancerFactory):
-        self._run(
-            self._check_failure(
-                loadbalancer_factory, _rogue(grpc.StatusCode.RESOURCE_EXHAUSTED), TRANSIENT
-            ),
-            "RESOURCE_EXHAUSTED is transient",
-        )
-
-    def test_deadline_exceeded_is_transient(self, loadbalancer_factory: LoadBalancerFactory):
-        self._run(
-            self._check_failure(
-                loadbalancer_factory, _rogue(grpc.StatusCode.DEADLINE_EXCEEDED), TRANSIENT
-            ),
-            "DEADLINE_EXCEEDED is transient",
-        )
-
-    def test_a_worker_refusing_the_task_is_transient(
-        self, loadbalancer_factory: LoadBalancerFactory
-    ):
-        self._run(
-            self._check_failure(loadbalancer_factory, _refusing_worker, TRANSIENT),
-            "a refusal by the admission hook is transient",
-        )
-
-    def test_internal_error_evicts(self, loadbalancer_factory: LoadBalancerFactory):
-        self._run(
-            self._check_failure(loadbalancer_factory, _rogue(grpc.StatusCode.INTERNAL), EVICTING),
-            "INTERNAL evicts",
-        )
-
-    def test_permission_denied_evicts(self, loadbalancer_factory: LoadBalancerFactory):
-        self._run(
-            self._check_failure(
-                loadbalancer_factory, _rogue(grpc.StatusCode.PERMISSION_DENIED), EVICTING
-            ),
-            "PERMISSION_DENIED evicts",
-        )
-
-    def test_unimplemented_evicts(self, loadbalancer_factory: LoadBalancerFactory):
-        self._run(
-            self._check_failure(
-                loadbalancer_factory, _rogue(grpc.StatusCode.UNIMPLEMENTED), EVICTING
-            ),
-            "UNIMPLEMENTED (a server that is no wool worker) evicts",
-        )
-
-    def test_no_workers_available_once_every_worker_failed(
+    def test_tasks_still_run_when_its_choice_refuses(
         self, loadbalancer_factory: LoadBalancerFactory
     ):
         async def body() -> None:
-            balancer = loadbalancer_factory()
-            async with contextlib.AsyncExitStack() as stack:
-                unavailable = RogueWorker(grpc.StatusCode.UNAVAILABLE)
-                internal = RogueWorker(grpc.StatusCode.INTERNAL)
-                refuser_worker = InProcessWorker()
-                workers = [
-                    await stack.enter_async_context(unavailable),
-                    await stack.enter_async_context(internal),
-                    await stack.enter_async_context(refuser_worker),
-                ]
-                refuser = stack.enter_context(refusing(refuser_worker.uid))
-                context = await stack.enter_async_context(RecordingContext(workers))
-                await self._expect_no_workers(balancer, context)
+            async with InProcessPool(2, loadbalancer=loadbalancer_factory()) as pool:
+                with refusing(pool.workers[0].uid):
+                    results = [await _routines.add(i, 2) for i in range(self.dispatches)]
+                check(results == [i + 2 for i in range(self.dispatches)], f"got {results}")
                 check(
-                    unavailable.sessions >= 1 and internal.sessions >= 1,
-                    "NoWorkersAvailable was raised before every worker was tried "
-                    f"(UNAVAILABLE tried {unavailable.sessions}x, INTERNAL {internal.sessions}x)",
-                )
-                check(
-                    refuser.refusals[refuser_worker.uid] >= 1,
-                    "NoWorkersAvailable was raised before the refusing worker was tried",
-                )
-                evicted = {m.uid for m in context.evicted}
-                check(
-                    evicted == {internal.uid},
-                    f"only the INTERNAL worker should be evicted; evicted: {sorted(evicted)}",
+                    len(pool.proxy.workers) == 2,
+                    "a worker that refused tasks was evicted; refusing is transient",
                 )
 
-        self._run(body(), "NoWorkersAvailable after every worker failed")
-
-    def test_an_empty_context_raises_no_workers_available(
-        self, loadbalancer_factory: LoadBalancerFactory
-    ):
-        async def body() -> None:
-            balancer = loadbalancer_factory()
-            async with RecordingContext([]) as context:
-                await self._expect_no_workers(balancer, context)
-
-        self._run(body(), "NoWorkersAvailable without workers")
-
-    def test_a_routine_error_is_not_a_worker_fault(self, loadbalancer_factory: LoadBalancerFactory):
-        async def body() -> None:
-            balancer = loadbalancer_factory()
-            async with _workers(2) as workers, RecordingContext(workers) as context:
-                for _ in range(self.dispatches):
-                    call = await self._dispatch(balancer, context, _routines.fail, "by design")
-                    try:
-                        await call.result()
-                    except _routines.KitError:
-                        pass
-                    else:
-                        fail("the routine's own exception did not reach the caller")
-                check(
-                    not context.evicted,
-                    f"a routine's exception got its worker evicted: {context.evicted}",
-                )
-                call = await self._dispatch(balancer, context, _routines.add, 1, 1)
-                check(await call.result() == 2, "the workers stopped working")
-
-        self._run(body(), "routine errors are not worker faults")
-
-    def test_dispatch_follows_the_context(self, loadbalancer_factory: LoadBalancerFactory):
-        async def body() -> None:
-            balancer = loadbalancer_factory()
-            async with _workers(3) as workers, RecordingContext(workers) as context:
-                for i in range(self.dispatches):
-                    await (await self._dispatch(balancer, context, _routines.add, i, 0)).result()
-                gone = [workers[0], workers[1]]
-                for worker in gone:
-                    context.remove(worker)
-                for i in range(self.dispatches):
-                    call = await self._dispatch(balancer, context, _routines.add, i, 0)
-                    check(
-                        call.worker == workers[2],
-                        f"dispatched to {call.worker.uid} after discovery dropped it; the "
-                        "balancer must take its workers from context.workers on every dispatch",
-                    )
-                    await call.result()
-
-        self._run(body(), "dispatch follows context.workers")
+        self._run(body(), "tasks run when a worker refuses")
 
     def test_it_pickles_for_nested_dispatch(self, loadbalancer_factory: LoadBalancerFactory):
         async def body() -> None:
             balancer = loadbalancer_factory()
-            async with _workers(2) as workers:
-                async with RecordingContext(workers) as context:
-                    await (await self._dispatch(balancer, context, _routines.add, 1, 2)).result()
-                    copy = _roundtrip(balancer)
-                    check(
-                        isinstance(copy, LoadBalancerLike),
-                        f"the unpickled balancer {copy!r} is not a LoadBalancerLike",
-                    )
-                    for i in range(self.dispatches):
-                        call = await self._dispatch(copy, context, _routines.add, i, i)
-                        check(await call.result() == 2 * i, "the unpickled balancer misroutes")
-                # The real path: the task carries the proxy, the worker dispatches through
-                # its own unpickled copy of the proxy and of the balancer.
-                proxy = WorkerProxy(StaticSubscriber(workers), _roundtrip(balancer))
-                await proxy.start()
-                token = current_proxy.set(proxy)
-                try:
-                    await proxy.wait_for([w.uid for w in workers], timeout=self.timeout)
-                    results = [await _routines.nested_add(i, 1) for i in range(self.dispatches)]
-                    check(
-                        results == [i + 1 for i in range(self.dispatches)],
-                        f"nested dispatch returned {results}",
-                    )
-                finally:
-                    current_proxy.reset(token)
-                    await proxy.stop()
+            copy = _roundtrip(balancer)
+            check(
+                isinstance(copy, LoadBalancerLike),
+                f"the unpickled balancer {copy!r} is not a wool.LoadBalancerLike",
+            )
+            # The real path: the task carries the proxy; the worker dispatches the nested
+            # call through its own unpickled copy of the proxy and of the balancer.
+            async with InProcessPool(2, loadbalancer=balancer):
+                results = [await _routines.nested_add(i, 1) for i in range(self.dispatches)]
+                check(
+                    results == [i + 1 for i in range(self.dispatches)],
+                    f"nested dispatch returned {results}",
+                )
 
         self._run(body(), "pickling for nested dispatch")
 
@@ -281,118 +149,35 @@ class LoadBalancerConformance:
     def _run(self, body: Coroutine[Any, Any, None], what: str) -> None:
         run(body, self.timeout, what)
 
-    async def _dispatch(
-        self,
-        balancer: LoadBalancerLike,
-        context: RecordingContext,
-        routine: Callable[..., Any],
-        *args: Any,
-    ) -> RemoteCall:
-        proxy = WorkerProxy(StaticSubscriber(context.workers), balancer)
-        _roundtrip(balancer)  # a pool pickles its proxy up front: fail as clearly
-        task = Task(
-            routine=routine.__qualname__,
-            callable=routine,
-            args=args,
-            kwargs={},
-            proxy=proxy,
-        )
-        call = await balancer.dispatch(task, context)
-        check(
-            isinstance(call, RemoteCall),
-            f"dispatch must return the wool.RemoteCall of the accepting worker; got {call!r}",
-        )
-        return call
-
-    async def _expect_no_workers(self, balancer: LoadBalancerLike, context: RecordingContext):
-        try:
-            call = await self._dispatch(balancer, context, _routines.add, 1, 1)
-        except NoWorkersAvailable:
-            return
-        except Exception as exc:
-            fail(f"expected wool.NoWorkersAvailable, got {type(exc).__name__}: {exc}")
-        fail(f"expected wool.NoWorkersAvailable, but {call.worker.uid} took the task")
-
-    async def _check_failure(
-        self,
-        loadbalancer_factory: LoadBalancerFactory,
-        failing: Callable[[contextlib.AsyncExitStack], Coroutine[Any, Any, _Failing]],
-        expected: str,
+    def _check_order(
+        self, balancer: LoadBalancerLike, task: Task, candidates: Sequence[Candidate]
     ) -> None:
-        async with contextlib.AsyncExitStack() as stack:
-            bad = await failing(stack)
-            healthy = await stack.enter_async_context(_workers(2))
-            # Alone, the failing worker must be tried, then NoWorkersAvailable raised.
-            balancer = loadbalancer_factory()
-            alone = await stack.enter_async_context(RecordingContext([bad.metadata]))
-            await self._expect_no_workers(balancer, alone)
-            check(bad.attempts() >= 1, f"{bad.what} was never tried")
-            self._check_eviction(bad, alone, expected)
-            # Among healthy workers, every task still runs.
-            balancer = loadbalancer_factory()
-            for order in ([bad.metadata, *healthy], [*healthy, bad.metadata]):
-                context = await stack.enter_async_context(RecordingContext(order))
-                tried = bad.attempts()
-                for i in range(self.dispatches):
-                    call = await self._dispatch(balancer, context, _routines.add, i, 1)
-                    check(
-                        call.worker in healthy,
-                        f"the call ran on {call.worker.uid}, which should have failed",
-                    )
-                    check(await call.result() == i + 1, "a dispatched task returned a wrong result")
-                if bad.attempts() > tried:
-                    self._check_eviction(bad, context, expected)
-
-    def _check_eviction(self, bad: _Failing, context: RecordingContext, expected: str) -> None:
-        evicted = [m.uid for m in context.evicted]
-        healthy_evicted = [uid for uid in evicted if uid != bad.metadata.uid]
-        check(not healthy_evicted, f"healthy workers were evicted: {healthy_evicted}")
-        if expected == TRANSIENT:
-            check(
-                bad.metadata.uid not in evicted,
-                f"{bad.what} fails transiently: the balancer must try another worker and "
-                "keep this one, but it evicted it",
-            )
-        else:
-            check(
-                bad.metadata.uid in evicted,
-                f"{bad.what} fails for good: the balancer must call context.evict() on it",
-            )
+        try:
+            result = balancer.order(task, candidates)
+        except Exception as exc:
+            fail(f"order() raised {type(exc).__name__}: {exc} with {len(candidates)} candidates")
+        check(
+            not inspect.isawaitable(result),
+            "order() returned an awaitable; it must return the candidates (an iterable)",
+        )
+        try:
+            chosen = list(result)
+        except TypeError:
+            fail(f"order() must return an iterable of candidates, got {result!r}")
+        given = {c.uid for c in candidates}
+        foreign = [c for c in chosen if not isinstance(c, Candidate) or c.uid not in given]
+        check(not foreign, f"order() returned objects it was not given: {foreign}")
+        uids = [c.uid for c in chosen]
+        check(len(uids) == len(set(uids)), f"order() returned a candidate twice: {uids}")
+        check(
+            not candidates or chosen,
+            f"order() chose none of {len(candidates)} candidates; it must name at least one",
+        )
 
 
-class _Failing:
-    """A worker that fails every dispatch, and how to count the attempts."""
-
-    def __init__(self, metadata: WorkerMetadata, what: str, attempts: Callable[[], int]):
-        self.metadata = metadata
-        self.what = what
-        self.attempts = attempts
-
-
-def _rogue(
-    code: grpc.StatusCode,
-) -> Callable[[contextlib.AsyncExitStack], Coroutine[Any, Any, _Failing]]:
-    async def start(stack: contextlib.AsyncExitStack) -> _Failing:
-        rogue = RogueWorker(code)
-        metadata = await stack.enter_async_context(rogue)
-        return _Failing(metadata, f"a worker failing with {code.name}", lambda: rogue.sessions)
-
-    return start
-
-
-async def _refusing_worker(stack: contextlib.AsyncExitStack) -> _Failing:
-    worker = InProcessWorker()
-    metadata = await stack.enter_async_context(worker)
-    refuser: AdmissionRefuser = stack.enter_context(refusing(worker.uid))
-    return _Failing(
-        metadata, "a worker refusing tasks (wool_admit_task)", lambda: refuser.refusals[worker.uid]
-    )
-
-
-@contextlib.asynccontextmanager
-async def _workers(count: int) -> AsyncIterator[Sequence[WorkerMetadata]]:
-    async with contextlib.AsyncExitStack() as stack:
-        yield [await stack.enter_async_context(InProcessWorker()) for _ in range(count)]
+def _task(routine: str, balancer: LoadBalancerLike) -> Task:
+    proxy = WorkerProxy(StaticSubscriber([]), balancer)
+    return Task(routine=routine, callable=_routines.add, args=(1, 2), kwargs={}, proxy=proxy)
 
 
 def _roundtrip(balancer: LoadBalancerLike) -> LoadBalancerLike:

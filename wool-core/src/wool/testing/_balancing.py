@@ -1,62 +1,17 @@
-"""What a load-balancer test needs around the balancer: a context, a subscriber, refusals."""
+"""What a dispatch test needs around the balancer: a fixed subscriber, and refusals."""
 
 from __future__ import annotations
 
 import asyncio
 import collections
 import contextlib
-from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Iterator
 
 import attrs
 
-from wool._connection import WorkerConnection
 from wool._events import TaskEvent
-from wool._hooks import hookimpl, plugin_manager
+from wool._hooks import hookimpl, register, unregister
 from wool._metadata import DiscoveryEvent, WorkerMetadata
-
-
-class RecordingContext:
-    """A ``wool.LoadBalancerContextLike`` over fixed workers that records evictions.
-
-    ``workers`` holds a real ``WorkerConnection`` per worker, in the given order, minus
-    the evicted and removed ones, like a pool's context. Use it as
-    ``async with RecordingContext(workers) as context:`` to close the connections after.
-    """
-
-    def __init__(self, workers: Iterable[WorkerMetadata]) -> None:
-        self._connections = {m: WorkerConnection(m) for m in workers}
-        self._retired: list[WorkerConnection] = []
-        self.evicted: list[WorkerMetadata] = []
-        """Every ``evict()`` call's argument, in order."""
-
-    @property
-    def workers(self) -> Mapping[WorkerMetadata, WorkerConnection]:
-        """The workers a balancer may use now."""
-        evicted = {m.uid for m in self.evicted}
-        return {m: c for m, c in self._connections.items() if m.uid not in evicted}
-
-    def evict(self, worker: WorkerMetadata) -> None:
-        """Record the eviction; the worker leaves ``workers``."""
-        self.evicted.append(worker)
-
-    def remove(self, worker: WorkerMetadata) -> None:
-        """Forget ``worker``, as when discovery drops it."""
-        connection = self._connections.pop(worker, None)
-        if connection is not None:
-            self._retired.append(connection)
-
-    async def aclose(self) -> None:
-        """Close every connection this context opened."""
-        connections = [*self._connections.values(), *self._retired]
-        self._connections.clear()
-        self._retired.clear()
-        await asyncio.gather(*(c.close() for c in connections), return_exceptions=True)
-
-    async def __aenter__(self) -> RecordingContext:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
 
 
 @attrs.frozen
@@ -102,9 +57,8 @@ def refusing(*uids: str, reason: str = "refused by wool.testing") -> Iterator[Ad
     caller sees the refusal as a ``TransientDispatchError``.
     """
     refuser = AdmissionRefuser(uids, reason)
-    manager = plugin_manager()
-    manager.register(refuser)
+    register(refuser)
     try:
         yield refuser
     finally:
-        manager.unregister(refuser)
+        unregister(refuser)

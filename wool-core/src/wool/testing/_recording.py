@@ -8,7 +8,8 @@ import threading
 from collections.abc import Callable
 from types import TracebackType
 
-from wool._events import TaskEvent, TaskEventType, drain
+from wool._event_bus import drain
+from wool._events import TaskEvent, TaskEventType
 
 
 def drain_events(timeout: float = 10.0) -> bool:

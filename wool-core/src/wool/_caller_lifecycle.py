@@ -1,0 +1,173 @@
+"""The caller's side of a task's life: dispatch, drive, finish, and the events of each.
+
+This is the one place where a caller emits task events (``task-created``,
+``task-scheduled``, ``task-iteration-initiated``, ``task-iteration-completed``,
+``task-completed``). Whatever must happen at those moments on the caller's side (log
+forwarding, trace context, context variables) belongs in the methods of
+:class:`CallerLifecycle`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Callable, Coroutine
+from typing import TYPE_CHECKING, Any
+
+from wool._event_bus import emit
+
+if TYPE_CHECKING:
+    from wool._connection import RemoteCall
+    from wool._task import Task
+
+
+class CallerLifecycle:
+    """One task, as the caller that dispatched it lives it."""
+
+    __slots__ = ("_steps", "task", "worker")
+
+    def __init__(self, task: Task) -> None:
+        self.task = task
+        self.worker = ""
+        """The uid of the worker that took the task ("" until one did)."""
+        self._steps = 0
+
+    # -- the moments (each emits its event) --------------------------------------------
+
+    def created(self) -> None:
+        """The task exists and is encoded; nothing was sent yet."""
+        emit("task-created", self.task)
+
+    def scheduled(self, call: RemoteCall) -> None:
+        """A worker accepted the task."""
+        self.worker = call.worker.uid
+        emit("task-scheduled", self.task, worker=self.worker)
+
+    def iteration_initiated(self, kind: str) -> int:
+        """A generator step was sent to the worker; returns the step's number (1, 2, ...)."""
+        self._steps += 1
+        emit("task-iteration-initiated", self.task, worker=self.worker, step=self._steps, kind=kind)
+        return self._steps
+
+    def iteration_completed(self, step: int, kind: str, exception: BaseException | None) -> None:
+        """A generator step ended here: with an item, the generator's end, or an error."""
+        emit(
+            "task-iteration-completed",
+            self.task,
+            worker=self.worker,
+            step=step,
+            kind=kind,
+            exception=_name(exception),
+        )
+
+    def completed(self, exception: BaseException | None) -> None:
+        """The call is over for the caller (``exception``: what it raised, if anything)."""
+        fields: dict[str, Any] = {"exception": _name(exception)}
+        if self.worker:
+            fields["worker"] = self.worker
+        emit("task-completed", self.task, **fields)
+
+    # -- the choreography -----------------------------------------------------------
+
+    async def dispatch(self) -> RemoteCall:
+        """Send the task to a worker through its proxy; ``completed`` if none takes it."""
+        self.created()
+        try:
+            call = await self.task.proxy.dispatch(self.task)
+        except BaseException as exc:  # no worker took it: the task ends here
+            self.completed(exc)
+            raise
+        self.scheduled(call)
+        return call
+
+    async def run(self) -> Any:
+        """A coroutine routine's whole call: its result, or its exception."""
+        call = await self.dispatch()
+        try:
+            result = await call.result()
+        except BaseException as exc:
+            self.completed(exc)
+            raise
+        self.completed(None)
+        return result
+
+    async def step(self, call: RemoteCall, kind: str, value: Any = None) -> Any:
+        """One generator step, between its ``iteration`` events."""
+        if call.is_finished:
+            raise StopAsyncIteration
+        call.send_step(kind, value)
+        step = self.iteration_initiated(kind)
+        try:
+            item = await call.step_outcome(kind)
+        except StopAsyncIteration as exc:
+            # A close step that stops the generator did what it asked; a pull found the end.
+            self.iteration_completed(step, kind, None if kind == "close" else exc)
+            raise
+        except BaseException as exc:
+            self.iteration_completed(step, kind, exc)
+            raise
+        self.iteration_completed(step, kind, None)
+        return item
+
+    async def close(self, call: RemoteCall) -> None:
+        """End a generator call that has not finished (its ``finally`` runs remotely)."""
+        if call.is_finished:
+            return
+        if call.is_stepping:
+            await call.close()  # cancels the step in flight
+            return
+        try:
+            await self.step(call, "close")
+        except StopAsyncIteration:
+            pass
+
+
+NewTask = Callable[[Callable[..., Any], tuple[Any, ...], dict[str, Any]], "Task"]
+"""Makes the task of a call: ``new_task(routine, args, kwargs)``."""
+
+
+def coroutine_dispatcher(new_task: NewTask) -> Callable[..., Coroutine[Any, Any, Any]]:
+    """The function that stands in for a coroutine routine: each call runs on a worker."""
+
+    async def dispatch_coroutine(*args: Any, **kwargs: Any) -> Any:
+        return await CallerLifecycle(new_task(dispatch_coroutine, args, kwargs)).run()
+
+    return dispatch_coroutine
+
+
+def generator_dispatcher(new_task: NewTask) -> Callable[..., AsyncGenerator[Any, Any]]:
+    """The async generator function that stands in for a generator routine.
+
+    Each item the consumer pulls, sends or throws becomes one step of the generator
+    running on the worker.
+    """
+
+    async def dispatch_generator(*args: Any, **kwargs: Any) -> AsyncGenerator[Any, Any]:
+        lifecycle = CallerLifecycle(new_task(dispatch_generator, args, kwargs))
+        call = await lifecycle.dispatch()
+        failure: BaseException | None = None
+        try:
+            kind, value = "next", None
+            while True:
+                try:
+                    item = await lifecycle.step(call, kind, value)
+                except StopAsyncIteration:
+                    return
+                try:
+                    sent = yield item
+                except GeneratorExit:
+                    raise
+                except BaseException as exc:  # athrow() from the consumer goes to the worker
+                    kind, value = "throw", exc
+                else:
+                    kind, value = ("next", None) if sent is None else ("send", sent)
+        except BaseException as exc:
+            failure = exc
+            raise
+        finally:
+            await lifecycle.close(call)
+            lifecycle.completed(None if isinstance(failure, GeneratorExit) else failure)
+
+    return dispatch_generator
+
+
+def _name(exc: BaseException | None) -> str | None:
+    return None if exc is None else type(exc).__qualname__

@@ -1,0 +1,94 @@
+"""Core's dispatch failure policy: try workers in the balancer's order until one accepts.
+
+A load balancer only ranks the candidates (``LoadBalancerLike.order``); what happens when
+a worker fails is decided here, once, for every balancer:
+
+- a ``TransientDispatchError`` (the worker is unavailable, overloaded, stopping, or
+  refused the task) skips the worker for this task and keeps it;
+- any other ``DispatchError`` evicts the worker (until discovery announces it again);
+- the candidates the balancer left out are tried after the ones it named, in discovery
+  order, so every routable worker is tried once per task;
+- after that full pass, ``NoWorkersAvailable`` names each worker's failure.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING
+
+from wool._candidates import Candidate, WorkerSet
+from wool._errors import DispatchError, NoWorkersAvailable, TransientDispatchError
+
+if TYPE_CHECKING:
+    from wool._connection import RemoteCall
+    from wool._protocols import LoadBalancerLike
+    from wool._task import Task
+
+
+async def first_accepting(
+    task: Task, balancer: LoadBalancerLike, workers: WorkerSet
+) -> tuple[RemoteCall, Callable[[], None]]:
+    """The call of the first worker, in the balancer's order, that accepts ``task``.
+
+    The call counts as in flight on its worker from the moment it is sent there (so
+    that concurrent dispatches see it); call the returned function when it ends.
+    """
+    candidates = workers.candidates()
+    failures: list[str] = []
+    tried = 0
+    for candidate in _full_pass(balancer, task, candidates):
+        connection = workers.connection(candidate.uid)
+        if connection is None:
+            continue  # it left discovery, or another dispatch evicted it, meanwhile
+        tried += 1
+        finished = workers.started(candidate.uid)
+        try:
+            return await connection.dispatch(task), finished
+        except TransientDispatchError as exc:
+            failures.append(str(exc))
+        except DispatchError as exc:
+            workers.evict(candidate.metadata)
+            failures.append(str(exc))
+        except BaseException:
+            finished()
+            raise
+        finished()
+    detail = "; ".join(failures) if failures else "no workers are known"
+    raise NoWorkersAvailable(f"no worker accepted {task.routine}() after trying {tried}: {detail}")
+
+
+def _full_pass(
+    balancer: LoadBalancerLike, task: Task, candidates: Sequence[Candidate]
+) -> Iterator[Candidate]:
+    """The balancer's choices (checked), then the candidates it left out."""
+    if not candidates:
+        return
+    by_uid = {c.uid: c for c in candidates}
+    chosen = balancer.order(task, candidates)
+    if inspect.isawaitable(chosen):
+        close = getattr(chosen, "close", None)
+        if close is not None:
+            close()  # never awaited: do not leave a "never awaited" warning behind
+        raise TypeError(
+            f"load balancer {balancer!r}: order() must return the candidates (an iterable), "
+            "not an awaitable; it is a plain, quick method, not a coroutine"
+        )
+    if not isinstance(chosen, Iterable):
+        raise TypeError(
+            f"load balancer {balancer!r}: order() must return an iterable of the candidates "
+            f"it was given, got {type(chosen).__name__}"
+        )
+    seen: set[str] = set()
+    for candidate in chosen:
+        if not isinstance(candidate, Candidate) or candidate.uid not in by_uid:
+            raise TypeError(
+                f"load balancer {balancer!r}: order() returned {candidate!r}, which is not "
+                "one of the candidates it was given"
+            )
+        if candidate.uid not in seen:
+            seen.add(candidate.uid)
+            yield candidate
+    for candidate in candidates:
+        if candidate.uid not in seen:
+            yield candidate

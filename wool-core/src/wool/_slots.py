@@ -1,0 +1,55 @@
+"""The in-flight limit of a proxy: a FIFO counting semaphore."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+
+
+class Slots:
+    """A FIFO counting semaphore whose acquire and release are O(1) with many waiters.
+
+    (asyncio.Semaphore scans its waiters on every release: quadratic under a burst.)
+    """
+
+    def __init__(self, size: int) -> None:
+        self._free = size
+        self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+
+    @property
+    def free(self) -> int:
+        """Slots nobody holds now."""
+        return self._free
+
+    @property
+    def waiting(self) -> int:
+        """Acquirers waiting for a slot now."""
+        return sum(not w.done() for w in self._waiters)
+
+    @property
+    def exhausted(self) -> bool:
+        """Whether an acquire would wait now."""
+        return self._free == 0
+
+    async def acquire(self) -> None:
+        """Take a slot, waiting in FIFO order while none is free."""
+        if self._free and not self._waiters:
+            self._free -= 1
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            await waiter  # a releaser hands its slot over
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self.release()  # the slot arrived as we were cancelled: pass it on
+            raise
+
+    def release(self) -> None:
+        """Give a slot back: to the longest waiter, or to the free count."""
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+        self._free += 1
