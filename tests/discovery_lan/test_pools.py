@@ -93,12 +93,14 @@ asyncio.run(main())
 """
 
 
-async def test_a_hybrid_pool_uses_its_own_unix_socket_workers(loopback: netns.Namespace):
-    """The contract's ``WorkerPool(size=4, discovery=wool.LanDiscovery())``: the spawned
-    workers listen on unix sockets, which LAN records cannot carry to other hosts; the
-    pool still uses them (and finds remote workers through the LAN)."""
+async def test_a_hybrid_pool_without_a_host_publishes_loopback_workers(
+    loopback: netns.Namespace,
+):
+    """The contract's ``WorkerPool(size=4, discovery=wool.LanDiscovery())``: LAN records
+    carry ``host:port``, never a unix socket, so without ``host`` the spawned workers
+    listen on 127.0.0.1, and the pool finds and uses them through the LAN."""
     argv = python(loopback, "-c", HYBRID_WITH_DEFAULT_LISTENERS)
     async with netns.spawn(argv) as process:
         result = await process.line()
-    assert all(w["address"].startswith("unix:") for w in result["workers"])
+    assert all(w["address"].startswith("127.0.0.1:") for w in result["workers"])
     assert result["pids"] == sorted(w["pid"] for w in result["workers"])

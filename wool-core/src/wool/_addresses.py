@@ -3,6 +3,13 @@
 from __future__ import annotations
 
 import ipaddress
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from wool._credentials import WorkerCredentials
+
+LOOPBACK = "127.0.0.1"
+"""Where workers that publish through a network discovery listen when given no host."""
 
 WILDCARDS = frozenset({"0.0.0.0", "::", ""})
 """Hosts that mean "every interface": nobody can dial them."""
@@ -48,18 +55,27 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def check_exposure(host: str | None, mutual_tls: bool, insecure: bool) -> None:
+def check_exposure(host: str | None, tls: str | None, insecure: bool) -> None:
     """Refuse a listener that unauthenticated callers could reach from other hosts.
 
-    Raises ``ValueError`` for a ``host`` other than loopback without mutual TLS, unless
-    ``insecure`` says the user accepts that anyone reaching it can run code. ``None`` (a
-    unix socket of this user) and loopback pass.
+    ``tls`` is ``"mutual"``, ``"one-way"`` or ``None``. Raises ``ValueError`` for a
+    ``host`` other than loopback without mutual TLS, unless ``insecure`` says the user
+    accepts that anyone reaching it can run code. ``None`` (a unix socket of this user)
+    and loopback pass.
     """
-    if host is None or insecure or mutual_tls or is_loopback(host):
+    if host is None or insecure or tls == "mutual" or is_loopback(host):
         return
+    how = "without TLS credentials" if tls is None else "with one-way TLS only"
     raise ValueError(
-        f"refusing to listen on {host or 'all interfaces'!r} without mutual TLS: anyone who "
+        f"refusing to listen on {host or 'all interfaces'!r} {how}: anyone who "
         "can reach that address could run any code as this user. Use mutual TLS "
         "(wool.WorkerCredentials(..., mutual=True); --ca/--cert/--key), or accept the risk "
         "explicitly with insecure=True (wool worker --insecure)"
     )
+
+
+def tls_of(credentials: WorkerCredentials | None) -> str | None:
+    """What :func:`check_exposure` calls the TLS of ``credentials``."""
+    if credentials is None:
+        return None
+    return "mutual" if credentials.mutual else "one-way"

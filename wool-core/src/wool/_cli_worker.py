@@ -15,7 +15,7 @@ import socket
 import attrs
 
 from wool import _import_path
-from wool._addresses import advertised_host, check_exposure, is_loopback
+from wool._addresses import advertised_host, check_exposure, is_loopback, tls_of
 from wool._cli_common import (
     DEFAULT_DISCOVERY,
     CommandFailed,
@@ -77,6 +77,13 @@ def settings_from_args(args: argparse.Namespace) -> WorkerSettings:
             f"--port {args.port} with --size {size} needs ports up to {args.port + size - 1}; "
             f"choose a --port below {MAX_PORT - size + 2}, or --port 0"
         )
+    if args.host is None and args.discovery != DEFAULT_DISCOVERY:
+        raise UsageError(
+            f"--discovery {args.discovery} publishes the workers for callers elsewhere, which "
+            "cannot reach the unix sockets they listen on without --host: add --host "
+            "(--host 0.0.0.0 --advertise ADDRESS with TLS files to serve other hosts, "
+            "--host 127.0.0.1 for this host only)"
+        )
     if args.host is None and (args.port or args.advertise):
         flag = "--port" if args.port else "--advertise"
         raise UsageError(
@@ -95,7 +102,7 @@ def settings_from_args(args: argparse.Namespace) -> WorkerSettings:
         raise UsageError(f"--grace must be 0 or more seconds, got {args.grace:g}")
     credentials = credentials_from_args(args)
     try:
-        check_exposure(args.host, credentials is not None and credentials.mutual, args.insecure)
+        check_exposure(args.host, tls_of(credentials), args.insecure)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     return WorkerSettings(
@@ -191,10 +198,9 @@ def run(args: argparse.Namespace) -> int:
     if settings.host is not None:
         check_ports(settings.host, settings.ports())
     reach = settings.advertise or settings.host
-    if args.discovery != DEFAULT_DISCOVERY and (reach is None or is_loopback(reach)):
-        where = "through unix sockets of this user" if reach is None else f"at {reach}"
+    if args.discovery != DEFAULT_DISCOVERY and reach is not None and is_loopback(reach):
         warn(
-            f"the workers are reachable {where} only, so callers on other hosts cannot "
+            f"the workers are reachable at {reach} only, so callers on other hosts cannot "
             "use them; to serve them, add --host 0.0.0.0 --advertise ADDRESS (an address "
             "of this host that they can reach) and TLS files"
         )

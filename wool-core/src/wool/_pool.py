@@ -12,7 +12,7 @@ from types import TracebackType
 from typing import Any
 
 from wool import _plugins, _sigterm
-from wool._addresses import advertised_host, check_exposure
+from wool._addresses import LOOPBACK, advertised_host, check_exposure, tls_of
 from wool._connection import RemoteCall
 from wool._credentials import WorkerCredentials
 from wool._errors import PoolClosed
@@ -20,7 +20,6 @@ from wool._protocols import DiscoveryLike, DiscoveryPublisherLike, LoadBalancerL
 from wool._proxy import WorkerProxy
 from wool._settings import DEFAULTS
 from wool._spawn import LocalWorker, WorkerSpec
-from wool._spawned_subscriber import SpawnedFirst
 from wool._supervisor import WorkerGroup
 from wool._task import current_proxy
 
@@ -98,7 +97,7 @@ class WorkerPool:
                 credentials.server_credentials()
         advertised_host(host, advertise)
         if spawns:
-            check_exposure(host, credentials is not None and credentials.mutual, insecure)
+            check_exposure(host, tls_of(credentials), insecure)
         if grace < 0:
             raise ValueError(f"grace must be 0 or more seconds, got {grace!r}")
         self.id = uuid.uuid4().hex[:8]
@@ -142,9 +141,8 @@ class WorkerPool:
         try:
             if self.size:
                 await self._spawn(stack, discovery)
-            spawned = [w.metadata for w in self.workers if w.metadata is not None]
             proxy = WorkerProxy(
-                SpawnedFirst(discovery.subscriber, spawned) if spawned else discovery.subscriber,
+                discovery.subscriber,
                 loadbalancer,
                 credentials=self.credentials,
                 tags=self.tags,
@@ -202,7 +200,7 @@ class WorkerPool:
         await stack.enter_async_context(publisher)
         spec = WorkerSpec(
             tags=self.tags,
-            host=self.host,
+            host=self._listen_host(discovery),
             advertise=self.advertise,
             credentials=self.credentials,
             insecure=self.insecure,
@@ -218,6 +216,15 @@ class WorkerPool:
         stack.push_async_callback(self._stop_workers, group)
         await group.start()
         await group.publish()
+
+    def _listen_host(self, discovery: DiscoveryLike) -> str | None:
+        """Where spawned workers listen: ``host`` if given; else a unix socket of this user
+        (``None``), unless the pool publishes through a discovery other than
+        LocalDiscovery, whose records need a TCP address: loopback then, as callers of
+        this host can reach (give ``host`` and credentials to serve other hosts)."""
+        if self.host is not None or self._discovery_spec is None or _host_local(discovery):
+            return self.host
+        return LOOPBACK
 
     async def _finish_calls(self, proxy: WorkerProxy) -> None:
         """Give the calls in flight up to ``grace`` to finish; cancel the others."""
@@ -293,3 +300,12 @@ def resolve_loadbalancer(spec: LoadBalancerLike | str | type) -> LoadBalancerLik
             f"(order(task, candidates)), got {type(spec).__name__}{hint}"
         )
     return spec
+
+
+def _host_local(discovery: DiscoveryLike) -> bool:
+    """Whether ``discovery`` is the built-in LocalDiscovery (records for this user only)."""
+    try:
+        local = _plugins.load(_plugins.DISCOVERY_GROUP, DEFAULT_DISCOVERY)
+    except _plugins.PluginNotFound:
+        return False
+    return isinstance(local, type) and isinstance(discovery, local)

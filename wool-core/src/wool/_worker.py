@@ -11,7 +11,13 @@ import grpc.aio
 import shortuuid
 
 from wool import _unix_socket
-from wool._addresses import advertised_host, check_exposure, format_address, is_loopback
+from wool._addresses import (
+    advertised_host,
+    check_exposure,
+    format_address,
+    is_loopback,
+    tls_of,
+)
 from wool._credentials import WorkerCredentials
 from wool._hooks import plugin_manager
 from wool._metadata import WorkerMetadata
@@ -41,13 +47,13 @@ class Worker:
         advertise: str | None = None,
         insecure: bool = False,
     ) -> None:
-        check_exposure(host, credentials is not None and credentials.mutual, insecure)
         self.uid = uid or f"worker-{shortuuid.uuid()[:12]}"
         self.tags = tags
         self.host = host
         self.port = port
         self.credentials = credentials
         self.advertise = advertised_host(host, advertise)
+        check_exposure(host, tls_of(credentials), insecure)
         self.metadata: WorkerMetadata | None = None
         self._server: grpc.aio.Server | None = None
         self._service: WorkerService | None = None
