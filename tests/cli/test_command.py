@@ -99,6 +99,7 @@ async def test_an_unknown_discovery_names_the_installed_ones(command):
         (["--port", "65535", "--size", "2"], "choose a --port below 65535, or --port 0"),
         (["--host", "0.0.0.0"], "add --advertise ADDRESS"),
         (["--port", "5000"], "--port needs --host: without it the workers listen on unix"),
+        (["--discovery", "lan"], "--discovery lan publishes the workers for callers elsewhere"),
         (["--advertise", "h.test"], "--advertise needs --host"),
         (
             ["--host", "198.18.0.2"],

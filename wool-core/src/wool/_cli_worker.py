@@ -77,13 +77,6 @@ def settings_from_args(args: argparse.Namespace) -> WorkerSettings:
             f"--port {args.port} with --size {size} needs ports up to {args.port + size - 1}; "
             f"choose a --port below {MAX_PORT - size + 2}, or --port 0"
         )
-    if args.host is None and args.discovery != DEFAULT_DISCOVERY:
-        raise UsageError(
-            f"--discovery {args.discovery} publishes the workers for callers elsewhere, which "
-            "cannot reach the unix sockets they listen on without --host: add --host "
-            "(--host 0.0.0.0 --advertise ADDRESS with TLS files to serve other hosts, "
-            "--host 127.0.0.1 for this host only)"
-        )
     if args.host is None and (args.port or args.advertise):
         flag = "--port" if args.port else "--advertise"
         raise UsageError(
@@ -195,6 +188,13 @@ def run(args: argparse.Namespace) -> int:
             "can write to."
         )
     discovery, label = open_discovery(args.discovery, args.namespace, args)
+    if settings.host is None and args.discovery != DEFAULT_DISCOVERY:
+        raise UsageError(
+            f"--discovery {args.discovery} publishes the workers for callers elsewhere, which "
+            "cannot reach the unix sockets they listen on without --host: add --host "
+            "(--host 0.0.0.0 --advertise ADDRESS with TLS files to serve other hosts, "
+            "--host 127.0.0.1 for this host only)"
+        )
     if settings.host is not None:
         check_ports(settings.host, settings.ports())
     reach = settings.advertise or settings.host
