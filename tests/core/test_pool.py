@@ -156,3 +156,17 @@ async def test_a_pool_cannot_be_entered_twice():
     async with pool:
         with pytest.raises(RuntimeError, match="already entered"):
             await pool.__aenter__()
+
+
+async def test_a_hybrid_pool_listens_on_unix_sockets_with_local_discovery_only(tmp_path):
+    """LocalDiscovery's records stay with this user; other discoveries' records carry
+    ``host:port``, so their hybrid pools listen on loopback TCP when given no host."""
+    local = wool.LocalDiscovery(f"t-{os.getpid()}-hybrid")
+    async with wool.WorkerPool(size=1, discovery=local) as pool:
+        [worker] = pool.workers
+        assert worker.metadata is not None and worker.metadata.address.startswith("unix:/")
+        assert await r.add(1, 2) == 3
+    async with wool.WorkerPool(size=1, discovery=DirectoryDiscovery(tmp_path / "w")) as pool:
+        [worker] = pool.workers
+        assert worker.metadata is not None and worker.metadata.address.startswith("127.0.0.1:")
+        assert await r.add(1, 2) == 3

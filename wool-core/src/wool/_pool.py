@@ -47,11 +47,13 @@ class WorkerPool:
     name of an installed plugin (``"local"``, ``"lan"``, ``"roundrobin"``, ...).
     ``credentials`` make spawned workers serve TLS and make the pool use only TLS
     workers. Spawned workers listen on a unix socket in this user's private directory,
-    so that only this user's processes can reach them; with ``host`` they listen on TCP
-    there and publish ``advertise`` (default: ``host``) as the address callers dial. A
-    non-loopback ``host`` needs mutual TLS ``credentials``, or ``insecure=True`` to accept
-    that anyone reaching it can run code as this user. ``wait_for_workers`` bounds how long
-    a dispatch waits for a first worker (default 10 s).
+    so that only this user's processes can reach them (on 127.0.0.1 when a hybrid pool
+    publishes them through a discovery other than LocalDiscovery, whose records need
+    ``host:port``); with ``host`` they listen on TCP there and publish ``advertise``
+    (default: ``host``) as the address callers dial. A non-loopback ``host`` needs mutual
+    TLS ``credentials``, or ``insecure=True`` to accept that anyone reaching it can run
+    code as this user. ``wait_for_workers`` bounds how long a dispatch waits for a first
+    worker (default 10 s).
     ``grace`` (default 2 s) is how long leaving the pool waits for the calls it still has
     in flight; the rest are cancelled and raise :class:`wool.PoolClosed`. Spawned workers
     stopped by SIGTERM get the same grace.
