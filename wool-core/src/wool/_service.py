@@ -13,8 +13,9 @@ import grpc
 import grpc.aio
 from google.protobuf.message import DecodeError
 
-from wool import _frames, _serialization
+from wool import _context_vars, _frames, _serialization
 from wool._credentials import WorkerCredentials, serving_as
+from wool._log_capture import LogChannel, log_sink_factory
 from wool._metadata import WorkerMetadata
 from wool._proxy import WorkerProxy
 from wool._task import Task, current_proxy, current_task
@@ -30,6 +31,7 @@ from wool._transport import (
 )
 from wool._wire import worker_pb2 as pb
 from wool._worker_lifecycle import WorkerLifecycle
+from wool._worker_stats import WorkerStats
 
 log = logging.getLogger("wool.worker")
 
@@ -54,6 +56,7 @@ class WorkerService:
         self._proxies: dict[bytes, WorkerProxy] = {}
         self._routines: dict[bytes, Any] = {}
         self._sessions: set[_Session] = set()
+        self.stats = WorkerStats()
 
     def handler(self) -> grpc.GenericRpcHandler:
         """The gRPC handler to add to a server."""
@@ -64,9 +67,20 @@ class WorkerService:
                     self.session,
                     request_deserializer=pb.Requests.FromString,
                     response_serializer=_frames.identity,
-                )
+                ),
+                "Stats": grpc.unary_unary_rpc_method_handler(
+                    self.report_stats,
+                    request_deserializer=pb.StatsRequest.FromString,
+                    response_serializer=pb.StatsReport.SerializeToString,
+                ),
             },
         )
+
+    async def report_stats(
+        self, request: pb.StatsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.StatsReport:
+        """The ``Stats`` RPC: this worker's counts of calls."""
+        return pb.StatsReport(running=self.stats.running, completed=self.stats.completed)
 
     def begin_stop(self) -> None:
         """Refuse new tasks and end the sessions that have none in flight."""
@@ -99,6 +113,7 @@ class WorkerService:
         try:
             async for batch in _frames.batches(session.outbox, session.limit):
                 yield batch
+                session.logs.written()
             if session.malformed is not None:
                 await context.abort(grpc.StatusCode.INVALID_ARGUMENT, session.malformed)
             if self.stopping:
@@ -137,6 +152,7 @@ class _Session:
         self.limit = limit
         """The largest message both this worker and the caller accept."""
         self.outbox: asyncio.Queue[_frames.Frame | None] = asyncio.Queue()
+        self.logs = LogChannel(self.outbox)
         self.calls: dict[int, _Call] = {}
         self._reading = True
         self.malformed: str | None = None
@@ -189,7 +205,7 @@ class _Session:
         if call is None:
             return
         if frame == "step":
-            call.step(request.step)
+            call.step(request.step, request.context)
         elif frame == "cancel":
             call.cancel()
 
@@ -254,6 +270,11 @@ class _Call:
             return
         if self.lifecycle is not None:
             self.lifecycle.stopped(ended_by)
+        if isinstance(response, pb.Response) and self.lifecycle is not None:
+            try:
+                response.context = self.lifecycle.context_to_return(self.context)
+            except TypeError as exc:
+                log.warning("worker %s: %s", self.service.metadata.uid, exc)
         if response is not None:
             self.send(response)
         self.closed.set()
@@ -272,6 +293,8 @@ class _Call:
             args, kwargs = _serialization.loads(message.arguments)
             what = "caller's proxy"
             proxy = self.service.proxy(message.proxy)
+            what = "context variables"
+            context = _context_vars.decode(message.context)
         except Exception as exc:
             problem = pickle.UnpicklingError(
                 f"the {what} of routine {message.routine}() could not be unpickled on worker "
@@ -292,7 +315,11 @@ class _Call:
             parent_id=message.parent_id,
             id=message.id,
         )
-        self.lifecycle = lifecycle = WorkerLifecycle(task, worker)
+        session = self.session
+        sink = log_sink_factory(session.logs, self.id, proxy.forward_logs)
+        self.lifecycle = lifecycle = WorkerLifecycle(
+            task, worker, context=context, sink=sink, stats=self.service.stats
+        )
         verdict = lifecycle.admit()
         if verdict is not None:
             self.finish(pb.Response(rejected=pb.Rejected(reason=verdict, transient=True)))
@@ -324,13 +351,19 @@ class _Call:
     def service(self) -> WorkerService:
         return self.session.service
 
-    def step(self, step: pb.Step) -> None:
+    def step(self, step: pb.Step, context: bytes = b"") -> None:
         if self.generator is None or self.running is not None or self.closed.is_set():
             return
-        self.running = self._spawn(self._advance(step))
+        self.running = self._spawn(self._advance(step, context))
 
-    async def _advance(self, step: pb.Step) -> None:
+    async def _advance(self, step: pb.Step, context: bytes = b"") -> None:
         assert self.lifecycle is not None
+        if context:
+            try:
+                self.lifecycle.context_arrived(context)
+            except Exception as exc:
+                self.finish(self._error(exc), _name(exc))
+                return
         self.lifecycle.iteration_started(_STEP_NAMES.get(step.kind, f"unknown-{step.kind}"))
         try:
             if step.kind == pb.Step.NEXT:
@@ -358,6 +391,7 @@ class _Call:
             return
         finally:
             self.running = None
+        self.lifecycle.before_item()
         self.send(self._value(item, "yielded value"))
 
     def cancel(self) -> None:
@@ -388,8 +422,13 @@ class _Call:
                 f"({type(value).__qualname__}): {exc}"
             )
             return self._error(problem)
+        try:
+            lifecycle = self.lifecycle
+            context = b"" if lifecycle is None else lifecycle.context_to_return(self.context)
+        except TypeError as exc:
+            return self._error(exc)
         limit = self.session.limit
-        if len(payload) > limit - FRAME_OVERHEAD:
+        if len(payload) + len(context) > limit - FRAME_OVERHEAD:
             return self._error(
                 ValueError(
                     f"{what} of routine {self.routine}() pickles to {len(payload)} bytes, over "
@@ -397,7 +436,7 @@ class _Call:
                     "caller share (WOOL_MAX_MESSAGE_BYTES)"
                 )
             )
-        return _frames.value_frame(self.id, payload)
+        return _frames.value_frame(self.id, payload, context)
 
     def _error(self, exc: BaseException) -> pb.Response:
         data = _serialization.encode_exception(
