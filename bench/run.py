@@ -42,6 +42,7 @@ import grpc  # noqa: E402
 import wool  # noqa: E402
 from bench import discovery_probe, raw_grpc, workloads  # noqa: E402
 from bench.stats import percentile, summary  # noqa: E402
+from wool._task import current_proxy  # noqa: E402
 
 # --- configuration --------------------------------------------------------------------------
 
@@ -97,6 +98,7 @@ SPAWN = multiprocessing.get_context("spawn")
 
 BACKENDS = {
     "wool": "wool",
+    "wool_tcp": "wool, TCP 127.0.0.1",
     "ppe": "ProcessPoolExecutor(2)",
     "grpc": "raw gRPC unary",
     "grpc_pull": "raw gRPC bidi pull",
@@ -149,7 +151,7 @@ WORKLOADS = (
         ("wool", "ppe"),
         "wool",
     ),
-    Workload("latency", LATENCY_METRICS, ("wool", "ppe", "grpc", "wool_lb"), "wool"),
+    Workload("latency", LATENCY_METRICS, ("wool", "wool_tcp", "ppe", "grpc", "wool_lb"), "wool"),
     Workload(
         "throughput",
         (Metric("tasks_per_s", "tasks per second", "/s", "higher"),),
@@ -273,6 +275,7 @@ class Backends:
         self.stack = contextlib.AsyncExitStack()
         self.ppe: ProcessPoolExecutor | None = None
         self.raw: raw_grpc.RawCluster | None = None
+        self.tcp_pool: wool.WorkerPool | None = None
         self.payload = os.urandom(config.payload_bytes)
 
     async def __aenter__(self) -> Backends:
@@ -284,6 +287,9 @@ class Backends:
                     self.contexts[name] = contextvars.copy_context()
             if "two_callers" in self.needed:
                 self.durable = await self.stack.enter_async_context(DurableWorkers())
+            # entered first, so that the default pool below is the one routines dispatch to
+            self.tcp_pool = wool.WorkerPool(size=2, host="127.0.0.1")
+            await self.stack.enter_async_context(self.tcp_pool)
             await self.stack.enter_async_context(wool.WorkerPool(size=2))
             self.ppe = ProcessPoolExecutor(2, mp_context=SPAWN)
             self.stack.callback(self.ppe.shutdown, wait=True, cancel_futures=True)
@@ -466,6 +472,13 @@ class Measure:
         return max(50, self.c.latency_calls // 10) if warmup else self.c.latency_calls
 
     async def latency_wool(self, warmup: bool) -> Run:
+        return await sequential(workloads.nop, self._calls(warmup), self.c.cap)
+
+    async def latency_wool_tcp(self, warmup: bool) -> Run:
+        """The same calls through a pool whose workers listen on TCP 127.0.0.1 instead of
+        the default unix sockets."""
+        assert self.b.tcp_pool is not None and self.b.tcp_pool.proxy is not None
+        current_proxy.set(self.b.tcp_pool.proxy)  # this measurement's task only
         return await sequential(workloads.nop, self._calls(warmup), self.c.cap)
 
     async def latency_ppe(self, warmup: bool) -> Run:

@@ -15,7 +15,7 @@ import grpc.aio
 
 from wool import _context_vars, _frames, _serialization
 from wool._errors import DispatchError, TransientDispatchError, WorkerFull, WorkerLost
-from wool._metadata import WorkerMetadata
+from wool._metadata import UNIX_PREFIX, WorkerMetadata
 from wool._transport import (
     CHANNEL_OPTIONS,
     DRAINED,
@@ -30,6 +30,9 @@ from wool._transport import (
     peer_limit,
 )
 from wool._wire import worker_pb2 as pb
+
+UNIX_AUTHORITY = "localhost"
+"""The name TLS checks a worker's certificate for when it listens on a unix socket."""
 
 if TYPE_CHECKING:
     from wool._credentials import WorkerCredentials
@@ -140,10 +143,12 @@ class WorkerConnection:
 
     def _open_channel(self) -> grpc.aio.Channel:
         if self.metadata.secure and self._credentials is not None:
+            options = CHANNEL_OPTIONS + self._credentials.channel_options()
+            if self.metadata.address.startswith(UNIX_PREFIX) and not self._credentials.server_name:
+                # A socket path names no host: TLS checks the certificate for "localhost".
+                options = [*options, ("grpc.default_authority", UNIX_AUTHORITY)]
             return grpc.aio.secure_channel(
-                self.metadata.address,
-                self._credentials.channel_credentials(),
-                options=CHANNEL_OPTIONS + self._credentials.channel_options(),
+                self.metadata.address, self._credentials.channel_credentials(), options=options
             )
         return grpc.aio.insecure_channel(self.metadata.address, options=CHANNEL_OPTIONS)
 

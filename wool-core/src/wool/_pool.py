@@ -12,7 +12,7 @@ from types import TracebackType
 from typing import Any
 
 from wool import _plugins, _sigterm
-from wool._addresses import advertised_host
+from wool._addresses import LOOPBACK, advertised_host, check_exposure, tls_of
 from wool._connection import RemoteCall
 from wool._credentials import WorkerCredentials
 from wool._errors import PoolClosed
@@ -48,9 +48,14 @@ class WorkerPool:
     receive tasks. ``discovery`` and ``loadbalancer`` take an object, a class, or the
     name of an installed plugin (``"local"``, ``"lan"``, ``"roundrobin"``, ...).
     ``credentials`` make spawned workers serve TLS and make the pool use only TLS
-    workers. Spawned workers bind ``host`` (loopback by default) and publish ``advertise``
-    (default: ``host``) as the address callers dial. ``wait_for_workers`` bounds how long
-    a dispatch waits for a first worker (default 10 s).
+    workers. Spawned workers listen on a unix socket in this user's private directory,
+    so that only this user's processes can reach them (on 127.0.0.1 when a hybrid pool
+    publishes them through a discovery other than LocalDiscovery, whose records need
+    ``host:port``); with ``host`` they listen on TCP there and publish ``advertise``
+    (default: ``host``) as the address callers dial. A non-loopback ``host`` needs mutual
+    TLS ``credentials``, or ``insecure=True`` to accept that anyone reaching it can run
+    code as this user. ``wait_for_workers`` bounds how long a dispatch waits for a first
+    worker (default 10 s).
     ``grace`` (default 2 s) is how long leaving the pool waits for the calls it still has
     in flight; the rest are cancelled and raise :class:`wool.PoolClosed`. Spawned workers
     stopped by SIGTERM get the same grace.
@@ -72,8 +77,9 @@ class WorkerPool:
         discovery: DiscoveryLike | str | type | None = None,
         loadbalancer: LoadBalancerLike | str | type = DEFAULT_LOADBALANCER,
         credentials: WorkerCredentials | None = None,
-        host: str = "127.0.0.1",
+        host: str | None = None,
         advertise: str | None = None,
+        insecure: bool = False,
         wait_for_workers: float = DEFAULTS.wait_for_workers,
         grace: float = DEFAULTS.pool_grace,
         max_in_flight: int | None = DEFAULTS.max_in_flight,
@@ -104,6 +110,8 @@ class WorkerPool:
             if spawns:
                 credentials.server_credentials()
         advertised_host(host, advertise)
+        if spawns:
+            check_exposure(host, tls_of(credentials), insecure)
         if grace < 0:
             raise ValueError(f"grace must be 0 or more seconds, got {grace!r}")
         self.id = uuid.uuid4().hex[:8]
@@ -115,6 +123,7 @@ class WorkerPool:
         self.credentials = credentials
         self.host = host
         self.advertise = advertise
+        self.insecure = insecure
         self.wait_for_workers = wait_for_workers
         self.grace = grace
         self.max_in_flight = max_in_flight
@@ -208,10 +217,11 @@ class WorkerPool:
         await stack.enter_async_context(publisher)
         spec = WorkerSpec(
             tags=self.tags,
-            host=self.host,
+            host=self._listen_host(discovery),
             advertise=self.advertise,
             credentials=self.credentials,
             concurrency=self.concurrency,
+            insecure=self.insecure,
         )
         group = WorkerGroup(
             [spec] * self.size,
@@ -224,6 +234,15 @@ class WorkerPool:
         stack.push_async_callback(self._stop_workers, group)
         await group.start()
         await group.publish()
+
+    def _listen_host(self, discovery: DiscoveryLike) -> str | None:
+        """Where spawned workers listen: ``host`` if given; else a unix socket of this user
+        (``None``), unless the pool publishes through a discovery other than
+        LocalDiscovery, whose records need a TCP address: loopback then, as callers of
+        this host can reach (give ``host`` and credentials to serve other hosts)."""
+        if self.host is not None or self._discovery_spec is None or _host_local(discovery):
+            return self.host
+        return LOOPBACK
 
     async def _finish_calls(self, proxy: WorkerProxy) -> None:
         """Give the calls in flight up to ``grace`` to finish; cancel the others."""
@@ -299,3 +318,12 @@ def resolve_loadbalancer(spec: LoadBalancerLike | str | type) -> LoadBalancerLik
             f"(order(task, candidates)), got {type(spec).__name__}{hint}"
         )
     return spec
+
+
+def _host_local(discovery: DiscoveryLike) -> bool:
+    """Whether ``discovery`` is the built-in LocalDiscovery (records for this user only)."""
+    try:
+        local = _plugins.load(_plugins.DISCOVERY_GROUP, DEFAULT_DISCOVERY)
+    except _plugins.PluginNotFound:
+        return False
+    return isinstance(local, type) and isinstance(discovery, local)
