@@ -26,16 +26,24 @@ WORKLOADS = {
     "nested",
     "events",
     "discovery",
+    "skewed",
+    "exponential",
+    "blocked",
+    "two_callers",
 }
 BACKENDS = {
     "startup": {"wool", "ppe"},
-    "latency": {"wool", "wool_tcp", "ppe", "grpc"},
-    "throughput": {"wool", "ppe", "grpc"},
+    "latency": {"wool", "wool_tcp", "ppe", "grpc", "wool_lb"},
+    "throughput": {"wool", "ppe", "grpc", "wool_lb"},
     "streaming": {"wool", "grpc_pull", "grpc_push"},
     "payload": {"wool", "ppe", "grpc"},
     "nested": {"wool"},
     "events": {"none", "noop", "sleep"},
     "discovery": {"local", "etcd"},
+    "skewed": {"wool_lb1", "ppe", "wool"},
+    "exponential": {"wool_lb1", "ppe", "wool"},
+    "blocked": {"wool_lb", "wool"},
+    "two_callers": {"wool_lb1", "ideal"},
 }
 
 

@@ -92,7 +92,7 @@ async def test_a_paused_worker_comes_back_once_it_can_be_connected_to(tmp_path):
             while "late" in uids(proxy):
                 assert await r.add(1, 1) == 2
         await door.close()
-        worker = LocalWorker(port=door.port)  # a real worker now answers at that address
+        worker = LocalWorker(host="127.0.0.1", port=door.port)  # a real worker answers there
         await worker.start()
         stack.push_async_callback(worker.stop, 0)
         async with asyncio.timeout(30):
