@@ -142,6 +142,7 @@ def encode_task(task: Task) -> _frames.Pieces:
         proxy=task.proxy.pickled(),
         tags=sorted(task.tags),
         generator=task.generator,
+        headers=task.headers,
     )
     size = sum(map(len, pieces))
     limit = max_message_bytes()

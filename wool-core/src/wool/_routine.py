@@ -8,7 +8,6 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from wool._caller_lifecycle import coroutine_dispatcher, generator_dispatcher
-from wool._connection import encode_task
 from wool._task import Task, current_proxy, current_task
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -46,7 +45,7 @@ def _new_task(
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
 ) -> Task:
-    """The task of one call of routine ``name``, encoded for the wire."""
+    """The task of one call of routine ``name`` (encoded when it is dispatched)."""
     proxy = current_proxy.get()
     if proxy is None:
         raise RuntimeError(
@@ -64,5 +63,4 @@ def _new_task(
         tags=proxy.tags,
         parent_id=parent.id if parent is not None else "",
     )
-    task.message = encode_task(task)
     return task

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from wool._event_bus import emit
 from wool._events import TaskEvent
 from wool._hooks import plugin_manager
+from wool._scopes import Scopes, end, notify, open_run
 
 if TYPE_CHECKING:
     from wool._metadata import WorkerMetadata
@@ -29,13 +30,15 @@ class WorkerLifecycle:
     admission or never decoded has no lifecycle events on the worker.
     """
 
-    __slots__ = ("_state", "_steps", "task", "worker")
+    __slots__ = ("_scopes", "_state", "_steps", "task", "worker")
 
     def __init__(self, task: Task, worker: WorkerMetadata) -> None:
         self.task = task
         self.worker = worker
         self._steps = 0
         self._state = "arrived"
+        self._scopes: Scopes | None = None
+        """What the ``wool_run_scope`` plugins follow the run with (tracing spans...)."""
 
     def admit(self) -> str | None:
         """Ask the ``wool_admit_task`` plugins: None to run the task, else why it is refused."""
@@ -61,9 +64,10 @@ class WorkerLifecycle:
         return verdict if isinstance(verdict, str) else "refused by a wool_admit_task plugin"
 
     def started(self) -> None:
-        """The task was admitted and its routine is about to run."""
+        """The task was admitted and its routine is about to run (called in its context)."""
         self._state = "started"
         emit("task-started", self.task, worker=self.worker.uid)
+        self._scopes = open_run(self.task, self.worker)
 
     def iteration_started(self, kind: str) -> None:
         """A generator step (``next``, ``send``, ``throw``, ``close``) begins."""
@@ -75,10 +79,16 @@ class WorkerLifecycle:
             step=self._steps,
             kind=kind,
         )
+        if self._scopes:
+            fields = {"worker": self.worker.uid, "step": self._steps, "kind": kind}
+            notify(self._scopes, "task-iteration-started", self.task, self.worker, **fields)
 
-    def stopped(self, exception: str | None) -> None:
-        """The routine ended here (``exception``: the qualified name of what ended it)."""
+    def stopped(self, exception: BaseException | None) -> None:
+        """The routine ended here (``exception``: what ended it, if anything did)."""
         if self._state != "started":
             return
         self._state = "stopped"
-        emit("task-stopped", self.task, worker=self.worker.uid, exception=exception)
+        name = None if exception is None else type(exception).__qualname__
+        emit("task-stopped", self.task, worker=self.worker.uid, exception=name)
+        if self._scopes:
+            end(self._scopes, self.task, exception)

@@ -20,7 +20,14 @@ class Responses(_message.Message):
     def __init__(self, frames: _Optional[_Iterable[_Union[Response, _Mapping]]] = ...) -> None: ...
 
 class Task(_message.Message):
-    __slots__ = ("id", "parent_id", "routine", "callable", "arguments", "proxy", "tags", "generator")
+    __slots__ = ("id", "parent_id", "routine", "callable", "arguments", "proxy", "tags", "generator", "headers")
+    class HeadersEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     ID_FIELD_NUMBER: _ClassVar[int]
     PARENT_ID_FIELD_NUMBER: _ClassVar[int]
     ROUTINE_FIELD_NUMBER: _ClassVar[int]
@@ -29,6 +36,7 @@ class Task(_message.Message):
     PROXY_FIELD_NUMBER: _ClassVar[int]
     TAGS_FIELD_NUMBER: _ClassVar[int]
     GENERATOR_FIELD_NUMBER: _ClassVar[int]
+    HEADERS_FIELD_NUMBER: _ClassVar[int]
     id: str
     parent_id: str
     routine: str
@@ -37,7 +45,8 @@ class Task(_message.Message):
     proxy: bytes
     tags: _containers.RepeatedScalarFieldContainer[str]
     generator: bool
-    def __init__(self, id: _Optional[str] = ..., parent_id: _Optional[str] = ..., routine: _Optional[str] = ..., callable: _Optional[bytes] = ..., arguments: _Optional[bytes] = ..., proxy: _Optional[bytes] = ..., tags: _Optional[_Iterable[str]] = ..., generator: _Optional[bool] = ...) -> None: ...
+    headers: _containers.ScalarMap[str, str]
+    def __init__(self, id: _Optional[str] = ..., parent_id: _Optional[str] = ..., routine: _Optional[str] = ..., callable: _Optional[bytes] = ..., arguments: _Optional[bytes] = ..., proxy: _Optional[bytes] = ..., tags: _Optional[_Iterable[str]] = ..., generator: _Optional[bool] = ..., headers: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class Step(_message.Message):
     __slots__ = ("kind", "value")
