@@ -90,10 +90,15 @@ async def test_generator_steps_become_span_events(caller_spans, worker_file):
 
     (call,) = caller_spans.get_finished_spans()
     names = [e.name for e in call.events]
-    assert names == ["task-scheduled"] + [
-        "task-iteration-initiated",
-        "task-iteration-completed",
-    ] * 4
+    assert (
+        names
+        == ["task-scheduled"]
+        + [
+            "task-iteration-initiated",
+            "task-iteration-completed",
+        ]
+        * 4
+    )
     last = dict(call.events[-1].attributes or {})
     assert last == {
         "wool.worker.uid": last["wool.worker.uid"],

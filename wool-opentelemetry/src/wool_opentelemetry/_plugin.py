@@ -17,7 +17,9 @@ from wool_opentelemetry._version import VERSION
 def _configured(provider: object) -> bool:
     """Whether ``provider`` is an SDK's: the API's own providers (proxies, no-ops) record
     nothing, so a call need not pay for spans or measurements they would drop."""
-    return not type(provider).__module__.startswith(("opentelemetry.trace", "opentelemetry.metrics"))
+    return not type(provider).__module__.startswith(
+        ("opentelemetry.trace", "opentelemetry.metrics")
+    )
 
 
 class OpenTelemetryPlugin:
