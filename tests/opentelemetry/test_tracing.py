@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, StatusCode
 
 import wool
 from tests.opentelemetry import routines as r
 from tests.opentelemetry.conftest import worker_records
-from opentelemetry import trace
-from opentelemetry.trace import SpanKind, StatusCode
 
 pytestmark = pytest.mark.timeout(120)
 

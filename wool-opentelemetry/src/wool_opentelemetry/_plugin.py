@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import wool
 from opentelemetry import context, metrics, propagate, trace
 from opentelemetry.trace import SpanKind
 
+import wool
 from wool_opentelemetry import _names as n
 from wool_opentelemetry._instruments import Instruments
 from wool_opentelemetry._spans import TaskSpan, task_attributes, worker_attributes

@@ -9,9 +9,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import wool
 from opentelemetry.trace import Span, Status, StatusCode
 
+import wool
 from wool_opentelemetry import _names as n
 from wool_opentelemetry._instruments import Instruments
 
