@@ -93,6 +93,7 @@ BACKENDS = {
     "none": "wool, no handler",
     "noop": "wool, 1 no-op handler",
     "sleep": "wool, 1 handler sleeping 1 ms",
+    "otel": "wool, wool-opentelemetry, no SDK",
     "local": "LocalDiscovery",
     "etcd": "EtcdDiscovery (TTL 5 s)",
 }
@@ -163,7 +164,9 @@ WORKLOADS = (
             "grpc": "no baseline (wool only)",
         },
     ),
-    Workload("events", LATENCY_METRICS, ("none", "noop", "sleep"), "none", per_reference=True),
+    Workload(
+        "events", LATENCY_METRICS, ("none", "noop", "sleep", "otel"), "none", per_reference=True
+    ),
     Workload(
         "discovery",
         (
@@ -211,6 +214,7 @@ TARGETS = (
     Target("nested", "wall_s", "wool", "absolute", "<", 5.0, "< 5 s"),
     Target("events", "p50_us", "noop", "ratio", "<", 1.05, "< 1.05x"),
     Target("events", "p50_us", "sleep", "ratio", "<", 2.0, "< 2x", source="suite"),
+    Target("events", "p50_us", "otel", "ratio", "<", 1.03, "< 1.03x", source="issue 14"),
     Target("discovery", "kill_to_drop_s", "etcd", "absolute", "<", 6.0, "< TTL+1 s", "issue 16"),
 )
 
@@ -560,6 +564,9 @@ class Measure:
 
     async def events_sleep(self, warmup: bool) -> Run:
         return await self._events("sleep", warmup)
+
+    async def events_otel(self, warmup: bool) -> Run:
+        return await self._events("otel", warmup)
 
     # discovery: a fresh process per measurement (bench/discovery_probe.py)
 

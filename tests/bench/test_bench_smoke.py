@@ -34,7 +34,7 @@ BACKENDS = {
     "streaming": {"wool", "grpc_pull", "grpc_push"},
     "payload": {"wool", "ppe", "grpc"},
     "nested": {"wool"},
-    "events": {"none", "noop", "sleep"},
+    "events": {"none", "noop", "sleep", "otel"},
     "discovery": {"local", "etcd"},
 }
 

@@ -8,7 +8,7 @@ raises, what an implementation or a scope raises: a plugin cannot break a dispat
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 from wool._events import TaskEvent, TaskEventType
@@ -41,27 +41,29 @@ class TaskScope(Protocol):
 
 Scopes = list[TaskScope]
 
-_active: dict[str, bool] = {}
-"""Hook name -> whether any implementation is registered (cleared when plugins change)."""
-on_plugins_changed(_active.clear)
+_Impl = tuple[Callable[..., Any], tuple[str, ...], Any]
+_impls: dict[str, list[_Impl]] = {}
+"""Hook name -> its implementations: function, argument names, the hookimpl (for logs).
+Cleared whenever plugins change."""
+on_plugins_changed(_impls.clear)
 
 
-def _implemented(hook: str) -> bool:
-    active = _active.get(hook)
-    if active is None:
-        active = _active[hook] = bool(getattr(plugin_manager().hook, hook).get_hookimpls())
-    return active
+def _implementations(hook: str) -> list[_Impl]:
+    impls = _impls.get(hook)
+    if impls is None:
+        found = getattr(plugin_manager().hook, hook).get_hookimpls()
+        impls = _impls[hook] = [(i.function, tuple(i.argnames), i) for i in found]
+    return impls
 
 
-def _open(hook: str, arguments: dict[str, Any]) -> Scopes | None:
+def _open(hook: str, impls: list[_Impl], arguments: dict[str, Any]) -> Scopes | None:
     scopes: Scopes = []
-    for impl in getattr(plugin_manager().hook, hook).get_hookimpls():
+    for function, names, impl in impls:
         try:
-            scope = impl.function(*(arguments[name] for name in impl.argnames))
+            scope = function(*[arguments[name] for name in names])
         except Exception:
-            log.exception(
-                "%s %s failed; the task goes on without it", hook, implementation_name(impl)
-            )
+            name = implementation_name(impl)
+            log.exception("%s %s failed; the task goes on without it", hook, name)
             continue
         if scope is not None:
             scopes.append(scope)
@@ -81,21 +83,24 @@ def _event(type: TaskEventType, task: Task, **fields: Any) -> TaskEvent:
 
 def open_call(task: Task) -> Scopes | None:
     """Ask the ``wool_call_scope`` plugins about a new call; they may add ``task.headers``."""
-    if not _implemented("wool_call_scope"):
+    impls = _implementations("wool_call_scope")
+    if not impls:
         return None
-    scopes = _open(
-        "wool_call_scope", {"event": _event("task-created", task), "headers": task.headers}
-    )
-    _check_headers(task)
+    event = _event("task-created", task)
+    scopes = _open("wool_call_scope", impls, {"event": event, "headers": task.headers})
+    if task.headers:
+        _check_headers(task)
     return scopes
 
 
 def open_run(task: Task, worker: WorkerMetadata) -> Scopes | None:
     """Ask the ``wool_run_scope`` plugins about a task starting here (in its context)."""
-    if not _implemented("wool_run_scope"):
+    impls = _implementations("wool_run_scope")
+    if not impls:
         return None
     event = _event("task-started", task, worker=worker.uid)
-    return _open("wool_run_scope", {"event": event, "headers": task.headers, "worker": worker})
+    arguments = {"event": event, "headers": task.headers, "worker": worker}
+    return _open("wool_run_scope", impls, arguments)
 
 
 def notify(
