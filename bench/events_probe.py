@@ -12,8 +12,10 @@ one JSON line: ``{"p50_us", "p99_us", "calls", "capped", "handled"}``.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -37,6 +39,7 @@ def plugin_entry_point(present: bool) -> None:
     of each name. Present, it points at this checkout's source when none is installed.
     """
     folder = Path(tempfile.mkdtemp(prefix="wool-bench-otel-"))
+    atexit.register(shutil.rmtree, folder, True)
     info = folder / "wool_opentelemetry-0.dist-info"
     info.mkdir()
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: wool-opentelemetry\nVersion: 0\n")
