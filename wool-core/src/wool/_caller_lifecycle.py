@@ -70,8 +70,12 @@ class CallerLifecycle:
             exception=_name(exception),
         )
         if self._scopes:
-            fields = {"worker": self.worker, "step": step, "kind": kind}
-            fields["exception"] = _name(exception)
+            fields = {
+                "worker": self.worker,
+                "step": step,
+                "kind": kind,
+                "exception": _name(exception),
+            }
             notify(self._scopes, "task-iteration-completed", self.task, self._metadata, **fields)
 
     def completed(self, exception: BaseException | None) -> None:
