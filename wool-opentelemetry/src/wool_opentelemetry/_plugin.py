@@ -86,8 +86,8 @@ class OpenTelemetryPlugin:
                 f"call {event.routine}", kind=SpanKind.CLIENT, attributes=task_attributes(event)
             )
             propagate.inject(headers, context=trace.set_span_in_context(span))
-        elif trace.get_current_span().get_span_context().is_valid:
-            propagate.inject(headers)  # not traced here: pass the caller's trace on
+        elif context.get_current():  # not traced here: pass the caller's context on
+            propagate.inject(headers)
         if span is None and instruments is None:
             return None
         return TaskSpan(span, instruments, event.routine, "caller")
