@@ -4,14 +4,18 @@ breaks a call."""
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import logging
+import os
+import signal
 from collections.abc import Iterator, Mapping
 
 import pytest
 
 import wool
 import wool.testing
+from wool import _settings
 
 seen: contextvars.ContextVar[str] = contextvars.ContextVar("seen", default="")
 
@@ -133,3 +137,30 @@ async def test_a_failing_scope_plugin_is_logged_and_the_call_goes_on(registered,
     assert any("header 'x-count'" in m and "int" in m for m in messages), messages
     assert any("BrokenScope failed on task-iteration-started" in m for m in messages), messages
     assert any("BrokenScope failed ending read_seen()" in m for m in messages), messages
+
+
+class Restarts:
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, str]] = []
+        self.event = asyncio.Event()
+
+    @wool.hookimpl
+    def wool_worker_restarted(
+        self, dead: wool.WorkerMetadata, replacement: wool.WorkerMetadata
+    ) -> None:
+        self.seen.append((dead.uid, replacement.uid))
+        self.event.set()
+
+
+async def test_the_supervising_process_hears_of_each_restart(registered):
+    restarts = Restarts()
+    wool.plugins.register(restarts)
+    registered.append(restarts)
+    with _settings.override(restart_backoff=0.01, restart_backoff_max=0.05):
+        async with wool.WorkerPool(size=1) as pool:
+            (first,) = [w.metadata for w in pool.workers if w.metadata]
+            os.kill(first.pid, signal.SIGKILL)
+            await asyncio.wait_for(restarts.event.wait(), 60)
+            (second,) = [w.metadata for w in pool.workers if w.metadata]
+    assert restarts.seen == [(first.uid, second.uid)]
+    assert second.uid != first.uid
