@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import signal
+
 import pytest
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, StatusCode
 
 import wool
+from tests.cli.helpers import BOUND, namespace, running
 from tests.opentelemetry import routines as r
 from tests.opentelemetry.conftest import worker_records
 
@@ -133,3 +136,26 @@ async def test_exceptions_are_recorded_with_their_type_on_both_sides(caller_span
     (exception,) = [e for e in run["events"] if e["name"] == "exception"]
     assert exception["attributes"]["exception.type"] == expected
     assert exception["attributes"]["exception.message"] == "boom"
+
+
+async def test_durable_workers_of_wool_worker_join_the_callers_trace(caller_spans, tmp_path):
+    path = tmp_path / "durable.jsonl"
+    ns = namespace()
+    env = {"WOOL_FIXTURE_OTEL_FILE": str(path)}
+    async with running("worker", "--size", "1", "--namespace", ns, env=env) as command:
+        (started,) = await command.ready()
+        async with wool.WorkerPool(discovery=wool.LocalDiscovery(ns)) as pool:
+            assert pool.proxy is not None
+            await pool.proxy.wait_for([started.uid], timeout=BOUND)
+            assert await r.traced_add(2, 3) == 5
+        command.send_signal(signal.SIGTERM)
+        result = await command.finish()
+    assert result.returncode == 0, result.stderr
+
+    (call,) = caller_spans.get_finished_spans()
+    (run,) = _worker_spans(path)
+    assert run["span"] == "run traced_add" and run["pid"] == started.pid
+    assert run["trace_id"] == _hex(call.context.trace_id, 32)
+    assert run["parent_id"] == _hex(call.context.span_id, 16)
+    assert run["attributes"]["wool.worker.uid"] == started.uid
+    assert run["attributes"]["wool.worker.address"] == started.address
