@@ -99,6 +99,7 @@ async def test_an_unknown_discovery_names_the_installed_ones(command):
         (["--port", "65535", "--size", "2"], "choose a --port below 65535, or --port 0"),
         (["--host", "0.0.0.0"], "add --advertise ADDRESS"),
         (["--grace", "-1"], "--grace must be 0 or more seconds"),
+        (["--concurrency", "0"], "--concurrency must be at least 1, got 0"),
         (["--namespace", "a/b"], "use only ASCII letters"),
         (["--discovery", "local", "--namespace", ""], "namespace must not be empty"),
         (["--size", "two"], "argument --size: invalid int value: 'two'"),

@@ -170,3 +170,17 @@ def _free_port_pair() -> int:
                     continue
         return port
     raise AssertionError("no two consecutive free ports")
+
+
+async def test_concurrency_bounds_each_workers_calls_and_nested_calls_still_finish():
+    ns = namespace()
+    async with running("worker", "--size", "1", "--concurrency", "1", "--namespace", ns) as command:
+        [worker] = await command.ready()
+        async with wool.WorkerPool(
+            discovery=wool.LocalDiscovery(ns), loadbalancer="leastbusy"
+        ) as pool:
+            assert pool.proxy is not None
+            await pool.proxy.wait_for([worker.uid], timeout=10)
+            peaks = await asyncio.gather(*(r.running_peak(0.05) for _ in range(4)))
+            assert max(peaks) == 1  # one worker, one call at a time: the others waited
+            assert await r.fib(6) == 8  # a parent waiting on its children gives its slot up

@@ -23,6 +23,7 @@ DISTRIBUTIONS = {
     "wool-discovery-etcd": ("wool-discovery-etcd", "wool_discovery_etcd"),
     "wool-discovery-kubernetes": ("wool-discovery-kubernetes", "wool_discovery_kubernetes"),
     "wool-lb-roundrobin": ("wool-lb-roundrobin", "wool_lb_roundrobin"),
+    "wool-lb-leastbusy": ("wool-lb-leastbusy", "wool_lb_leastbusy"),
     "wool-opentelemetry": ("wool-opentelemetry", "wool_opentelemetry"),
 }
 EXTRAS_ONLY = {
@@ -38,6 +39,7 @@ PLUGINS = {
     "wool-discovery-etcd": ("wool.discovery", "etcd"),
     "wool-discovery-kubernetes": ("wool.discovery", "kubernetes"),
     "wool-lb-roundrobin": ("wool.loadbalancer", "roundrobin"),
+    "wool-lb-leastbusy": ("wool.loadbalancer", "leastbusy"),
     "wool-opentelemetry": ("wool.plugins", "opentelemetry"),
 }
 # third-party packages that belong to exactly one distribution
@@ -127,6 +129,7 @@ def test_import_wool_imports_no_plugin() -> None:
         "wool_discovery_etcd",
         "wool_discovery_kubernetes",
         "wool_lb_roundrobin",
+        "wool_lb_leastbusy",
         "wool_opentelemetry",
         "opentelemetry",
     )

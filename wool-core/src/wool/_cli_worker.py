@@ -46,11 +46,14 @@ class WorkerSettings:
     credentials: WorkerCredentials | None
     grace: float
     restart: bool = True
+    concurrency: int | None = None
 
     def specs(self) -> list[WorkerSpec]:
         """How to start each worker."""
         return [
-            WorkerSpec(self.tags, self.host, port, self.advertise, self.credentials)
+            WorkerSpec(
+                self.tags, self.host, port, self.advertise, self.credentials, self.concurrency
+            )
             for port in self.ports()
         ]
 
@@ -95,7 +98,15 @@ def settings_from_args(args: argparse.Namespace) -> WorkerSettings:
         credentials=credentials_from_args(args),
         grace=current().command_grace if args.grace is None else args.grace,
         restart=args.restart,
+        concurrency=_concurrency(args),
     )
+
+
+def _concurrency(args: argparse.Namespace) -> int | None:
+    value = getattr(args, "concurrency", None)
+    if value is not None and value < 1:
+        raise UsageError(f"--concurrency must be at least 1, got {value}")
+    return value
 
 
 def credentials_from_args(args: argparse.Namespace) -> WorkerCredentials | None:

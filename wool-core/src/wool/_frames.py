@@ -9,7 +9,7 @@ or ``Responses`` batch is the concatenation of its ``frames`` fields.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
@@ -52,6 +52,7 @@ if _FRAMES != _key(pb.Responses, "frames"):  # pragma: no cover - a proto edit b
 _CALL = _key(pb.Request, "call")
 if _CALL != _key(pb.Response, "call"):  # pragma: no cover
     raise ImportError("wool.v1.Request and Response must number their call field alike")
+_LOAD = _key(pb.Responses, "load")
 _START = _key(pb.Request, "start")
 _VALUE = _key(pb.Response, "value")
 _TASK_ID = _key(pb.Task, "id")
@@ -62,6 +63,8 @@ _TASK_ARGUMENTS = _key(pb.Task, "arguments")
 _TASK_PROXY = _key(pb.Task, "proxy")
 _TASK_TAGS = _key(pb.Task, "tags")
 _TASK_GENERATOR = _key(pb.Task, "generator")
+_TASK_CONTEXT = _key(pb.Task, "context")
+_RESPONSE_CONTEXT = _key(pb.Response, "context")
 _TASK_HEADERS = _key(pb.Task, "headers")
 _HEADER_KEY = _key(pb.Task.HeadersEntry, "key")
 _HEADER_VALUE = _key(pb.Task.HeadersEntry, "value")
@@ -82,6 +85,7 @@ def task_pieces(
     proxy: bytes,
     tags: Iterable[str],
     generator: bool,
+    context: bytes = b"",
     headers: Mapping[str, str] | None = None,
 ) -> Pieces:
     """A ``wool.v1.Task`` as pieces; ``arguments`` stays a piece of its own.
@@ -103,6 +107,7 @@ def task_pieces(
             _field(_TASK_PROXY, proxy),
             *(_TASK_TAGS + varint(len(data)) + data for data in map(str.encode, tags)),
             _TASK_GENERATOR + b"\x01" if generator else b"",
+            _field(_TASK_CONTEXT, context),
             *(_header(name, value) for name, value in (headers or {}).items()),
         )
     )
@@ -127,16 +132,27 @@ def start_frame(call: int, task: Pieces) -> Pieces:
     return [_FRAMES + varint(len(request_head) + size) + request_head, *task]
 
 
-def value_frame(call: int, payload: bytes) -> Pieces:
-    """A ``Response`` frame carrying a pickled value."""
+def value_frame(call: int, payload: bytes, context: bytes = b"") -> Pieces:
+    """A ``Response`` frame carrying a pickled value (and the routine's changed context)."""
     head = _call(call) + _VALUE + varint(len(payload))
-    return [_FRAMES + varint(len(head) + len(payload)) + head, payload]
+    tail = _field(_RESPONSE_CONTEXT, context)
+    size = len(head) + len(payload) + len(tail)
+    frame = [_FRAMES + varint(size) + head, payload]
+    if tail:
+        frame.append(tail)
+    return frame
 
 
 def message_frame(message: Message) -> bytes:
     """Any other ``Request`` or ``Response`` frame, encoded by protobuf."""
     data = message.SerializeToString()
     return _FRAMES + varint(len(data)) + data
+
+
+def load_field(report: Message) -> bytes:
+    """A ``Responses`` batch's ``load`` field; appended to the frames of a batch."""
+    data = report.SerializeToString()
+    return _LOAD + varint(len(data)) + data
 
 
 def identity(data: bytes) -> bytes:
@@ -153,23 +169,30 @@ def frame_size(frame: Frame) -> int:
     return len(frame) if isinstance(frame, bytes) else sum(map(len, frame))
 
 
-def batch(first: Frame, more: list[Frame]) -> bytes:
-    """One ``Requests``/``Responses`` message holding ``first`` and then ``more``."""
+def batch(first: Frame, more: list[Frame], tail: bytes = b"") -> bytes:
+    """One ``Requests``/``Responses`` message holding ``first``, then ``more``, then ``tail``."""
     parts: list[bytes] = []
     for frame in (first, *more):
         if isinstance(frame, bytes):
             parts.append(frame)
         else:
             parts.extend(frame)
+    if tail:
+        parts.append(tail)
     return b"".join(parts)
 
 
-async def batches(outbox: asyncio.Queue[Frame | None], limit: int) -> AsyncIterator[bytes]:
+async def batches(
+    outbox: asyncio.Queue[Frame | None],
+    limit: int,
+    trailer: Callable[[], bytes] | None = None,
+) -> AsyncIterator[bytes]:
     """Messages of the frames queued in ``outbox`` until a ``None``.
 
     Each message holds every frame that is ready when it is written, up to ``limit``
     bytes; a frame never splits, and a frame larger than ``limit`` goes alone (the
-    producers keep frames under the limit).
+    producers keep frames under the limit). ``trailer()``, if given, is appended to each
+    message as it is written (a worker's load report).
     """
     carry: Frame | None = None
     while True:
@@ -182,7 +205,7 @@ async def batches(outbox: asyncio.Queue[Frame | None], limit: int) -> AsyncItera
         while not outbox.empty():
             frame = outbox.get_nowait()
             if frame is None:
-                yield batch(first, more)
+                yield batch(first, more, trailer() if trailer else b"")
                 return
             length = frame_size(frame)
             if size + length > limit:
@@ -190,4 +213,4 @@ async def batches(outbox: asyncio.Queue[Frame | None], limit: int) -> AsyncItera
                 break
             more.append(frame)
             size += length
-        yield batch(first, more)
+        yield batch(first, more, trailer() if trailer else b"")

@@ -16,6 +16,8 @@ from wool._addresses import advertised_host
 from wool._connection import RemoteCall
 from wool._credentials import WorkerCredentials
 from wool._errors import PoolClosed
+from wool._load import WorkerLoad
+from wool._log_reemit import wanted_level
 from wool._protocols import DiscoveryLike, DiscoveryPublisherLike, LoadBalancerLike
 from wool._proxy import WorkerProxy
 from wool._settings import DEFAULTS
@@ -56,6 +58,11 @@ class WorkerPool:
     until one fails to start several times in a row.
     ``max_in_flight`` (default 10,000) bounds the calls this pool has in flight at once;
     further calls wait for a slot (nested calls made by workers are not counted).
+    ``forward_logs`` (default True) sends what routines log and print back to this
+    process, to be emitted through its ``logging`` (see "Seeing what happens" in the README).
+    ``concurrency`` bounds the calls each spawned worker runs at once (None: unbounded);
+    when every worker is full, calls wait here in arrival order (see "Execution model"
+    in the README).
     """
 
     def __init__(
@@ -71,7 +78,10 @@ class WorkerPool:
         grace: float = DEFAULTS.pool_grace,
         max_in_flight: int | None = DEFAULTS.max_in_flight,
         restart: bool = True,
+        forward_logs: bool = True,
+        concurrency: int | None = None,
     ) -> None:
+        WorkerLoad(concurrency)  # a clear error for a bad limit, before anything starts
         for tag in tags:
             if not isinstance(tag, str) or not tag:
                 raise TypeError(f"worker tags must be non-empty strings, got {tag!r}")
@@ -81,6 +91,8 @@ class WorkerPool:
             raise TypeError(
                 f"credentials must be a wool.WorkerCredentials, got {type(credentials).__name__}"
             )
+        if not isinstance(forward_logs, bool):
+            raise TypeError(f"forward_logs must be True or False, got {forward_logs!r}")
         spawns = size is not None or discovery is None
         if credentials is not None and spawns and not credentials.can_serve:
             raise ValueError(
@@ -106,8 +118,10 @@ class WorkerPool:
         self.wait_for_workers = wait_for_workers
         self.grace = grace
         self.max_in_flight = max_in_flight
+        self.forward_logs = forward_logs
         self.restart = restart
         self.group: WorkerGroup | None = None
+        self.concurrency = concurrency
         self.proxy: WorkerProxy | None = None
         self._stack: contextlib.AsyncExitStack | None = None
         self._token: Token[WorkerProxy | None] | None = None
@@ -141,6 +155,7 @@ class WorkerPool:
                 tags=self.tags,
                 wait_for_workers=self.wait_for_workers,
                 max_in_flight=self.max_in_flight,
+                forward_logs=wanted_level() if self.forward_logs else None,
             )
             proxy.pickled()  # fail now, not at the first dispatch, if it cannot travel
             if self.group is not None:
@@ -192,7 +207,11 @@ class WorkerPool:
         publisher: DiscoveryPublisherLike = discovery.publisher
         await stack.enter_async_context(publisher)
         spec = WorkerSpec(
-            tags=self.tags, host=self.host, advertise=self.advertise, credentials=self.credentials
+            tags=self.tags,
+            host=self.host,
+            advertise=self.advertise,
+            credentials=self.credentials,
+            concurrency=self.concurrency,
         )
         group = WorkerGroup(
             [spec] * self.size,

@@ -52,6 +52,8 @@ class WorkerConfig:
     port: int = 0
     advertise: str | None = None
     log_level: int = logging.WARNING
+    concurrency: int | None = None
+    """The most calls the worker runs at once (None: unbounded)."""
 
 
 class WorkerStartError(RuntimeError):
@@ -132,6 +134,7 @@ class WorkerSpec:
     port: int = 0
     advertise: str | None = None
     credentials: WorkerCredentials | None = None
+    concurrency: int | None = None
 
 
 class LocalWorker:
@@ -147,8 +150,9 @@ class LocalWorker:
         credentials: WorkerCredentials | None = None,
         settings: Settings | None = None,
         grace: float | None = None,
+        concurrency: int | None = None,
     ) -> None:
-        self.spec = WorkerSpec(tags, host, port, advertise, credentials)
+        self.spec = WorkerSpec(tags, host, port, advertise, credentials, concurrency)
         self.settings = settings or current()
         self.grace = self.settings.pool_grace if grace is None else grace
         self.uid = f"worker-{shortuuid.uuid()[:12]}"
@@ -170,6 +174,7 @@ class LocalWorker:
             credentials=spec.credentials,
             settings=settings,
             grace=grace,
+            concurrency=spec.concurrency,
         )
 
     @property
@@ -221,6 +226,7 @@ class LocalWorker:
             port=spec.port,
             advertise=spec.advertise,
             log_level=logging.getLogger("wool").getEffectiveLevel(),
+            concurrency=spec.concurrency,
         )
         try:
             self.process.stdin.write(encode_config(config))

@@ -12,6 +12,7 @@ import shortuuid
 from wool._addresses import advertised_host, format_address, is_loopback
 from wool._credentials import WorkerCredentials
 from wool._hooks import plugin_manager
+from wool._load import WorkerLoad
 from wool._metadata import WorkerMetadata
 from wool._service import WorkerService
 from wool._transport import SERVER_OPTIONS
@@ -21,7 +22,11 @@ log = logging.getLogger("wool.worker")
 
 
 class Worker:
-    """A gRPC server that runs the tasks callers send it."""
+    """A gRPC server that runs the tasks callers send it.
+
+    ``concurrency`` bounds the calls it runs at once (None: unbounded); a call beyond it
+    is refused as transient, so the caller tries another worker or waits.
+    """
 
     def __init__(
         self,
@@ -32,7 +37,9 @@ class Worker:
         credentials: WorkerCredentials | None = None,
         uid: str | None = None,
         advertise: str | None = None,
+        concurrency: int | None = None,
     ) -> None:
+        self.load = WorkerLoad(concurrency)  # checks concurrency
         self.uid = uid or f"worker-{shortuuid.uuid()[:12]}"
         self.tags = tags
         self.host = host
@@ -59,7 +66,7 @@ class Worker:
             tags=self.tags,
             secure=self.credentials is not None,
         )
-        self._service = WorkerService(self.metadata, self.credentials)
+        self._service = WorkerService(self.metadata, self.credentials, self.load)
         server.add_generic_rpc_handlers((self._service.handler(),))
         await server.start()
         self._server = server

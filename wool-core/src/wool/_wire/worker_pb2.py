@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14wool/v1/worker.proto\x12\x07wool.v1\",\n\x08Requests\x12 \n\x06\x66rames\x18\x01 \x03(\x0b\x32\x10.wool.v1.Request\".\n\tResponses\x12!\n\x06\x66rames\x18\x01 \x03(\x0b\x32\x11.wool.v1.Response\"\xe8\x01\n\x04Task\x12\n\n\x02id\x18\x01 \x01(\t\x12\x11\n\tparent_id\x18\x02 \x01(\t\x12\x0f\n\x07routine\x18\x03 \x01(\t\x12\x10\n\x08\x63\x61llable\x18\x04 \x01(\x0c\x12\x11\n\targuments\x18\x05 \x01(\x0c\x12\r\n\x05proxy\x18\x06 \x01(\x0c\x12\x0c\n\x04tags\x18\x07 \x03(\t\x12\x11\n\tgenerator\x18\x08 \x01(\x08\x12+\n\x07headers\x18\n \x03(\x0b\x32\x1a.wool.v1.Task.HeadersEntry\x1a.\n\x0cHeadersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"i\n\x04Step\x12 \n\x04kind\x18\x01 \x01(\x0e\x32\x12.wool.v1.Step.Kind\x12\r\n\x05value\x18\x02 \x01(\x0c\"0\n\x04Kind\x12\x08\n\x04NEXT\x10\x00\x12\x08\n\x04SEND\x10\x01\x12\t\n\x05THROW\x10\x02\x12\t\n\x05\x43LOSE\x10\x03\"\x08\n\x06\x43\x61ncel\"\x82\x01\n\x07Request\x12\x0c\n\x04\x63\x61ll\x18\x01 \x01(\x04\x12\x1e\n\x05start\x18\x02 \x01(\x0b\x32\r.wool.v1.TaskH\x00\x12\x1d\n\x04step\x18\x03 \x01(\x0b\x32\r.wool.v1.StepH\x00\x12!\n\x06\x63\x61ncel\x18\x04 \x01(\x0b\x32\x0f.wool.v1.CancelH\x00\x42\x07\n\x05\x66rame\"\x1a\n\x08\x41\x63\x63\x65pted\x12\x0e\n\x06worker\x18\x01 \x01(\t\"-\n\x08Rejected\x12\x0e\n\x06reason\x18\x01 \x01(\t\x12\x11\n\ttransient\x18\x02 \x01(\x08\"\t\n\x07Stopped\"\x0b\n\tCancelled\"\xdf\x01\n\x08Response\x12\x0c\n\x04\x63\x61ll\x18\x01 \x01(\x04\x12%\n\x08\x61\x63\x63\x65pted\x18\x02 \x01(\x0b\x32\x11.wool.v1.AcceptedH\x00\x12%\n\x08rejected\x18\x03 \x01(\x0b\x32\x11.wool.v1.RejectedH\x00\x12\x0f\n\x05value\x18\x04 \x01(\x0cH\x00\x12\x0f\n\x05\x65rror\x18\x05 \x01(\x0cH\x00\x12#\n\x07stopped\x18\x06 \x01(\x0b\x32\x10.wool.v1.StoppedH\x00\x12\'\n\tcancelled\x18\x07 \x01(\x0b\x32\x12.wool.v1.CancelledH\x00\x42\x07\n\x05\x66rame2>\n\x06Worker\x12\x34\n\x07Session\x12\x11.wool.v1.Requests\x1a\x12.wool.v1.Responses(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14wool/v1/worker.proto\x12\x07wool.v1\"\x0e\n\x0cStatsRequest\"1\n\x0bStatsReport\x12\x0f\n\x07running\x18\x01 \x01(\x04\x12\x11\n\tcompleted\x18\x02 \x01(\x04\",\n\x08Requests\x12 \n\x06\x66rames\x18\x01 \x03(\x0b\x32\x10.wool.v1.Request\"Q\n\tResponses\x12!\n\x06\x66rames\x18\x01 \x03(\x0b\x32\x11.wool.v1.Response\x12!\n\x04load\x18\x02 \x01(\x0b\x32\x13.wool.v1.LoadReport\"L\n\nLoadReport\x12\x0f\n\x07running\x18\x01 \x01(\r\x12\r\n\x05limit\x18\x02 \x01(\r\x12\x0b\n\x03lag\x18\x03 \x01(\x02\x12\x11\n\tseen_call\x18\x04 \x01(\x04\"\xf9\x01\n\x04Task\x12\n\n\x02id\x18\x01 \x01(\t\x12\x11\n\tparent_id\x18\x02 \x01(\t\x12\x0f\n\x07routine\x18\x03 \x01(\t\x12\x10\n\x08\x63\x61llable\x18\x04 \x01(\x0c\x12\x11\n\targuments\x18\x05 \x01(\x0c\x12\r\n\x05proxy\x18\x06 \x01(\x0c\x12\x0c\n\x04tags\x18\x07 \x03(\t\x12\x11\n\tgenerator\x18\x08 \x01(\x08\x12\x0f\n\x07\x63ontext\x18\t \x01(\x0c\x12+\n\x07headers\x18\n \x03(\x0b\x32\x1a.wool.v1.Task.HeadersEntry\x1a.\n\x0cHeadersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"i\n\x04Step\x12 \n\x04kind\x18\x01 \x01(\x0e\x32\x12.wool.v1.Step.Kind\x12\r\n\x05value\x18\x02 \x01(\x0c\"0\n\x04Kind\x12\x08\n\x04NEXT\x10\x00\x12\x08\n\x04SEND\x10\x01\x12\t\n\x05THROW\x10\x02\x12\t\n\x05\x43LOSE\x10\x03\"\x08\n\x06\x43\x61ncel\"\x93\x01\n\x07Request\x12\x0c\n\x04\x63\x61ll\x18\x01 \x01(\x04\x12\x1e\n\x05start\x18\x02 \x01(\x0b\x32\r.wool.v1.TaskH\x00\x12\x1d\n\x04step\x18\x03 \x01(\x0b\x32\r.wool.v1.StepH\x00\x12!\n\x06\x63\x61ncel\x18\x04 \x01(\x0b\x32\x0f.wool.v1.CancelH\x00\x12\x0f\n\x07\x63ontext\x18\x05 \x01(\x0c\x42\x07\n\x05\x66rame\"\x1a\n\x08\x41\x63\x63\x65pted\x12\x0e\n\x06worker\x18\x01 \x01(\t\";\n\x08Rejected\x12\x0e\n\x06reason\x18\x01 \x01(\t\x12\x11\n\ttransient\x18\x02 \x01(\x08\x12\x0c\n\x04\x66ull\x18\x03 \x01(\x08\"\t\n\x07Stopped\"\x0b\n\tCancelled\"\x93\x02\n\x08Response\x12\x0c\n\x04\x63\x61ll\x18\x01 \x01(\x04\x12%\n\x08\x61\x63\x63\x65pted\x18\x02 \x01(\x0b\x32\x11.wool.v1.AcceptedH\x00\x12%\n\x08rejected\x18\x03 \x01(\x0b\x32\x11.wool.v1.RejectedH\x00\x12\x0f\n\x05value\x18\x04 \x01(\x0cH\x00\x12\x0f\n\x05\x65rror\x18\x05 \x01(\x0cH\x00\x12#\n\x07stopped\x18\x06 \x01(\x0b\x32\x10.wool.v1.StoppedH\x00\x12\'\n\tcancelled\x18\x07 \x01(\x0b\x32\x12.wool.v1.CancelledH\x00\x12!\n\x03log\x18\x08 \x01(\x0b\x32\x12.wool.v1.LogRecordH\x00\x12\x0f\n\x07\x63ontext\x18\t \x01(\x0c\x42\x07\n\x05\x66rame\"\x85\x02\n\tLogRecord\x12\x0e\n\x06logger\x18\x01 \x01(\t\x12\r\n\x05level\x18\x02 \x01(\x05\x12\x0f\n\x07message\x18\x03 \x01(\t\x12\x0f\n\x07\x63reated\x18\x04 \x01(\x01\x12\x11\n\texception\x18\x05 \x01(\t\x12\x10\n\x08pathname\x18\x06 \x01(\t\x12\x0e\n\x06lineno\x18\x07 \x01(\x05\x12\x10\n\x08\x66unction\x18\x08 \x01(\t\x12\x0e\n\x06thread\x18\t \x01(\t\x12\x0f\n\x07process\x18\n \x01(\x05\x12\x0f\n\x07routine\x18\x0b \x01(\t\x12\x0f\n\x07task_id\x18\x0c \x01(\t\x12\x0e\n\x06worker\x18\r \x01(\t\x12\x0c\n\x04host\x18\x0e \x01(\t\x12\x0f\n\x07\x64ropped\x18\x0f \x01(\x04\x32t\n\x06Worker\x12\x34\n\x07Session\x12\x11.wool.v1.Requests\x1a\x12.wool.v1.Responses(\x01\x30\x01\x12\x34\n\x05Stats\x12\x15.wool.v1.StatsRequest\x1a\x14.wool.v1.StatsReportb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,32 +33,40 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_TASK_HEADERSENTRY']._loaded_options = None
   _globals['_TASK_HEADERSENTRY']._serialized_options = b'8\001'
-  _globals['_REQUESTS']._serialized_start=33
-  _globals['_REQUESTS']._serialized_end=77
-  _globals['_RESPONSES']._serialized_start=79
-  _globals['_RESPONSES']._serialized_end=125
-  _globals['_TASK']._serialized_start=128
-  _globals['_TASK']._serialized_end=360
-  _globals['_TASK_HEADERSENTRY']._serialized_start=314
-  _globals['_TASK_HEADERSENTRY']._serialized_end=360
-  _globals['_STEP']._serialized_start=362
-  _globals['_STEP']._serialized_end=467
-  _globals['_STEP_KIND']._serialized_start=419
-  _globals['_STEP_KIND']._serialized_end=467
-  _globals['_CANCEL']._serialized_start=469
-  _globals['_CANCEL']._serialized_end=477
-  _globals['_REQUEST']._serialized_start=480
-  _globals['_REQUEST']._serialized_end=610
-  _globals['_ACCEPTED']._serialized_start=612
-  _globals['_ACCEPTED']._serialized_end=638
-  _globals['_REJECTED']._serialized_start=640
-  _globals['_REJECTED']._serialized_end=685
-  _globals['_STOPPED']._serialized_start=687
-  _globals['_STOPPED']._serialized_end=696
-  _globals['_CANCELLED']._serialized_start=698
-  _globals['_CANCELLED']._serialized_end=709
-  _globals['_RESPONSE']._serialized_start=712
-  _globals['_RESPONSE']._serialized_end=935
-  _globals['_WORKER']._serialized_start=937
-  _globals['_WORKER']._serialized_end=999
+  _globals['_STATSREQUEST']._serialized_start=33
+  _globals['_STATSREQUEST']._serialized_end=47
+  _globals['_STATSREPORT']._serialized_start=49
+  _globals['_STATSREPORT']._serialized_end=98
+  _globals['_REQUESTS']._serialized_start=100
+  _globals['_REQUESTS']._serialized_end=144
+  _globals['_RESPONSES']._serialized_start=146
+  _globals['_RESPONSES']._serialized_end=227
+  _globals['_LOADREPORT']._serialized_start=229
+  _globals['_LOADREPORT']._serialized_end=305
+  _globals['_TASK']._serialized_start=308
+  _globals['_TASK']._serialized_end=557
+  _globals['_TASK_HEADERSENTRY']._serialized_start=511
+  _globals['_TASK_HEADERSENTRY']._serialized_end=557
+  _globals['_STEP']._serialized_start=559
+  _globals['_STEP']._serialized_end=664
+  _globals['_STEP_KIND']._serialized_start=616
+  _globals['_STEP_KIND']._serialized_end=664
+  _globals['_CANCEL']._serialized_start=666
+  _globals['_CANCEL']._serialized_end=674
+  _globals['_REQUEST']._serialized_start=677
+  _globals['_REQUEST']._serialized_end=824
+  _globals['_ACCEPTED']._serialized_start=826
+  _globals['_ACCEPTED']._serialized_end=852
+  _globals['_REJECTED']._serialized_start=854
+  _globals['_REJECTED']._serialized_end=913
+  _globals['_STOPPED']._serialized_start=915
+  _globals['_STOPPED']._serialized_end=924
+  _globals['_CANCELLED']._serialized_start=926
+  _globals['_CANCELLED']._serialized_end=937
+  _globals['_RESPONSE']._serialized_start=940
+  _globals['_RESPONSE']._serialized_end=1215
+  _globals['_LOGRECORD']._serialized_start=1218
+  _globals['_LOGRECORD']._serialized_end=1479
+  _globals['_WORKER']._serialized_start=1481
+  _globals['_WORKER']._serialized_end=1597
 # @@protoc_insertion_point(module_scope)
