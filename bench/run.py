@@ -106,6 +106,7 @@ BACKENDS = {
     "none": "wool, no handler",
     "noop": "wool, 1 no-op handler",
     "sleep": "wool, 1 handler sleeping 1 ms",
+    "otel": "wool, wool-opentelemetry, no SDK",
     "local": "LocalDiscovery",
     "etcd": "EtcdDiscovery (TTL 5 s)",
     "wool_lb": "wool, leastbusy",
@@ -184,7 +185,9 @@ WORKLOADS = (
             "grpc": "no baseline (wool only)",
         },
     ),
-    Workload("events", LATENCY_METRICS, ("none", "noop", "sleep"), "none", per_reference=True),
+    Workload(
+        "events", LATENCY_METRICS, ("none", "noop", "sleep", "otel"), "none", per_reference=True
+    ),
     Workload(
         "discovery",
         (
@@ -241,6 +244,7 @@ TARGETS = (
     Target("nested", "wall_s", "wool", "absolute", "<", 5.0, "< 5 s"),
     Target("events", "p50_us", "noop", "ratio", "<", 1.05, "< 1.05x"),
     Target("events", "p50_us", "sleep", "ratio", "<", 2.0, "< 2x", source="suite"),
+    Target("events", "p50_us", "otel", "ratio", "<", 1.03, "< 1.03x", source="issue 14"),
     Target("discovery", "kill_to_drop_s", "etcd", "absolute", "<", 6.0, "< TTL+1 s", "issue 16"),
     # issue 13; a ratio is the subject (leastbusy) over the row, except on the wool_lb rows
     # of latency and throughput, where it is round-robin over leastbusy
@@ -778,6 +782,9 @@ class Measure:
 
     async def events_sleep(self, warmup: bool) -> Run:
         return await self._events("sleep", warmup)
+
+    async def events_otel(self, warmup: bool) -> Run:
+        return await self._events("otel", warmup)
 
     # discovery: a fresh process per measurement (bench/discovery_probe.py)
 

@@ -38,7 +38,7 @@ BACKENDS = {
     "streaming": {"wool", "grpc_pull", "grpc_push"},
     "payload": {"wool", "ppe", "grpc"},
     "nested": {"wool"},
-    "events": {"none", "noop", "sleep"},
+    "events": {"none", "noop", "sleep", "otel"},
     "discovery": {"local", "etcd"},
     "skewed": {"wool_lb1", "ppe", "wool"},
     "exponential": {"wool_lb1", "ppe", "wool"},

@@ -31,6 +31,8 @@ def task_fields():
             "tags": st.lists(TEXT, max_size=5),
             "generator": st.booleans(),
             "context": DATA,
+            # one entry at most: protobuf orders several map entries as it likes
+            "headers": st.dictionaries(TEXT, TEXT, max_size=1),
         }
     )
 
@@ -41,6 +43,16 @@ def test_a_task_encodes_as_protobuf_does(fields):
     pieces = _frames.task_pieces(**fields)
     assert b"".join(pieces) == pb.Task(**fields).SerializeToString()
     assert pieces[1] is fields["arguments"], "the arguments stay a piece of their own"
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.dictionaries(TEXT, TEXT, min_size=2, max_size=6))
+def test_a_task_with_several_headers_decodes_to_the_same_headers(headers):
+    pieces = _frames.task_pieces(
+        id="t", parent_id="", routine="r", callable=b"c", arguments=b"a", proxy=b"p",
+        tags=[], generator=False, headers=headers,
+    )  # fmt: skip
+    assert dict(pb.Task.FromString(b"".join(pieces)).headers) == headers
 
 
 @settings(max_examples=300, deadline=None)

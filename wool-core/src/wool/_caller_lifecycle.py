@@ -13,19 +13,22 @@ from collections.abc import AsyncGenerator, Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from wool import _context_vars
+from wool._connection import encode_task
 from wool._event_bus import emit
 from wool._load import parked
 from wool._log_reemit import reemit
+from wool._scopes import Scopes, end, notify, open_call
 
 if TYPE_CHECKING:
     from wool._connection import RemoteCall
+    from wool._metadata import WorkerMetadata
     from wool._task import Task
 
 
 class CallerLifecycle:
     """One task, as the caller that dispatched it lives it."""
 
-    __slots__ = ("_sent", "_steps", "task", "worker")
+    __slots__ = ("_metadata", "_scopes", "_sent", "_steps", "task", "worker")
 
     def __init__(self, task: Task) -> None:
         self.task = task
@@ -33,6 +36,9 @@ class CallerLifecycle:
         """The uid of the worker that took the task ("" until one did)."""
         self._steps = 0
         self._sent = dict(task.context)
+        self._scopes: Scopes | None = None
+        """What the ``wool_call_scope`` plugins follow the call with (tracing spans...)."""
+        self._metadata: WorkerMetadata | None = None
 
     # -- the moments (each emits its event) --------------------------------------------
 
@@ -44,12 +50,18 @@ class CallerLifecycle:
         """A worker accepted the task."""
         self.worker = call.worker.uid
         call.on_log = reemit
+        self._metadata = call.worker
         emit("task-scheduled", self.task, worker=self.worker)
+        if self._scopes:
+            notify(self._scopes, "task-scheduled", self.task, call.worker, worker=self.worker)
 
     def iteration_initiated(self, kind: str) -> int:
         """A generator step was sent to the worker; returns the step's number (1, 2, ...)."""
         self._steps += 1
         emit("task-iteration-initiated", self.task, worker=self.worker, step=self._steps, kind=kind)
+        if self._scopes:
+            fields = {"worker": self.worker, "step": self._steps, "kind": kind}
+            notify(self._scopes, "task-iteration-initiated", self.task, self._metadata, **fields)
         return self._steps
 
     def iteration_completed(self, step: int, kind: str, exception: BaseException | None) -> None:
@@ -62,6 +74,14 @@ class CallerLifecycle:
             kind=kind,
             exception=_name(exception),
         )
+        if self._scopes:
+            fields = {
+                "worker": self.worker,
+                "step": step,
+                "kind": kind,
+                "exception": _name(exception),
+            }
+            notify(self._scopes, "task-iteration-completed", self.task, self._metadata, **fields)
 
     def completed(self, exception: BaseException | None) -> None:
         """The call is over for the caller (``exception``: what it raised, if anything)."""
@@ -69,11 +89,26 @@ class CallerLifecycle:
         if self.worker:
             fields["worker"] = self.worker
         emit("task-completed", self.task, **fields)
+        if self._scopes:
+            end(self._scopes, self.task, exception)
 
     # -- the choreography -----------------------------------------------------------
 
     async def dispatch(self) -> RemoteCall:
-        """Send the task to a worker through its proxy; ``completed`` if none takes it."""
+        """Encode the task and send it to a worker; ``completed`` if none takes it.
+
+        The ``wool_call_scope`` plugins are asked first, in the caller's context, so that
+        the headers they add travel in the task.
+        """
+        task = self.task
+        self._scopes = open_call(task)
+        if task.message is None:
+            try:
+                task.message = encode_task(task)
+            except BaseException as exc:  # an argument that cannot travel: no task exists
+                if self._scopes:
+                    end(self._scopes, task, exc)
+                raise
         self.created()
         try:
             async with parked():  # on a worker, a nested call never waits for its parent's slot

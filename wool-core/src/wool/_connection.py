@@ -166,6 +166,7 @@ def encode_task(task: Task) -> _frames.Pieces:
         tags=sorted(task.tags),
         generator=task.generator,
         context=_context_vars.encode(task.context, task.routine),
+        headers=task.headers,
     )
     size = sum(map(len, pieces))
     limit = max_message_bytes()

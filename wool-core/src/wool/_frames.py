@@ -9,7 +9,7 @@ or ``Responses`` batch is the concatenation of its ``frames`` fields.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
@@ -65,6 +65,9 @@ _TASK_TAGS = _key(pb.Task, "tags")
 _TASK_GENERATOR = _key(pb.Task, "generator")
 _TASK_CONTEXT = _key(pb.Task, "context")
 _RESPONSE_CONTEXT = _key(pb.Response, "context")
+_TASK_HEADERS = _key(pb.Task, "headers")
+_HEADER_KEY = _key(pb.Task.HeadersEntry, "key")
+_HEADER_VALUE = _key(pb.Task.HeadersEntry, "value")
 
 
 def _field(key: bytes, data: bytes) -> bytes:
@@ -83,10 +86,12 @@ def task_pieces(
     tags: Iterable[str],
     generator: bool,
     context: bytes = b"",
+    headers: Mapping[str, str] | None = None,
 ) -> Pieces:
     """A ``wool.v1.Task`` as pieces; ``arguments`` stays a piece of its own.
 
-    The bytes are those ``pb.Task(...).SerializeToString()`` gives.
+    The bytes are those ``pb.Task(...).SerializeToString()`` gives (``headers`` entries
+    in the mapping's order, which protobuf does not fix).
     """
     head = b"".join(
         (
@@ -103,9 +108,17 @@ def task_pieces(
             *(_TASK_TAGS + varint(len(data)) + data for data in map(str.encode, tags)),
             _TASK_GENERATOR + b"\x01" if generator else b"",
             _field(_TASK_CONTEXT, context),
+            *(_header(name, value) for name, value in (headers or {}).items()),
         )
     )
     return [head, arguments, tail]
+
+
+def _header(name: str, value: str) -> bytes:
+    """One entry of the ``headers`` map (protobuf writes both fields, even when empty)."""
+    key, data = name.encode(), value.encode()
+    entry = _HEADER_KEY + varint(len(key)) + key + _HEADER_VALUE + varint(len(data)) + data
+    return _TASK_HEADERS + varint(len(entry)) + entry
 
 
 def _call(call: int) -> bytes:

@@ -284,7 +284,7 @@ class _Call:
             if self.generator is not None:
                 self.running = self._spawn(self._cancel_idle_generator())
             else:
-                self.finish(_cancelled(), "CancelledError")
+                self.finish(_cancelled(), asyncio.CancelledError())
 
     def send(self, response: pb.Response | _frames.Pieces) -> None:
         if isinstance(response, list):
@@ -294,10 +294,10 @@ class _Call:
             self.session.send(response)
 
     def finish(
-        self, response: pb.Response | _frames.Pieces | None, ended_by: str | None = None
+        self, response: pb.Response | _frames.Pieces | None, ended_by: BaseException | None = None
     ) -> None:
-        """End the call with its last ``response``; ``ended_by`` names the exception type
-        that ended the routine, if one did (the ``task-stopped`` event carries it)."""
+        """End the call with its last ``response``; ``ended_by`` is the exception that
+        ended the routine, if one did (the ``task-stopped`` event names its type)."""
         if self.closed.is_set():
             return
         if self.slot is not None:
@@ -356,6 +356,7 @@ class _Call:
             tags=frozenset(message.tags),
             parent_id=message.parent_id,
             id=message.id,
+            headers=dict(message.headers),
         )
         session = self.session
         sink = log_sink_factory(session.logs, self.id, proxy.forward_logs)
@@ -375,18 +376,18 @@ class _Call:
             try:
                 self.generator = target(*args, **kwargs)
             except BaseException as exc:  # e.g. arguments that do not bind
-                self.finish(self._error(exc), _name(exc))
+                self.finish(self._error(exc), exc)
                 return
             self.running = None
             slot.drop()  # an idle generator holds no slot between steps
             return
         try:
             result = await target(*args, **kwargs)
-        except asyncio.CancelledError:
-            self.finish(_cancelled(), "CancelledError")
+        except asyncio.CancelledError as exc:
+            self.finish(_cancelled(), exc)
             return
         except BaseException as exc:
-            self.finish(self._error(exc), _name(exc))
+            self.finish(self._error(exc), exc)
             return
         self.finish(self._value(result, "result"))
 
@@ -405,7 +406,7 @@ class _Call:
             try:
                 self.lifecycle.context_arrived(context)
             except Exception as exc:
-                self.finish(self._error(exc), _name(exc))
+                self.finish(self._error(exc), exc)
                 return
         self.lifecycle.iteration_started(_STEP_NAMES.get(step.kind, f"unknown-{step.kind}"))
         try:
@@ -426,12 +427,12 @@ class _Call:
         except StopAsyncIteration:
             self.finish(_stopped())
             return
-        except asyncio.CancelledError:
+        except asyncio.CancelledError as exc:
             await self._close_generator()
-            self.finish(_cancelled(), "CancelledError")
+            self.finish(_cancelled(), exc)
             return
         except BaseException as exc:
-            self.finish(self._error(exc), _name(exc))
+            self.finish(self._error(exc), exc)
             return
         finally:
             self.running = None
@@ -450,7 +451,7 @@ class _Call:
 
     async def _cancel_idle_generator(self) -> None:
         await self._close_generator()
-        self.finish(_cancelled(), "CancelledError")
+        self.finish(_cancelled(), asyncio.CancelledError())
 
     async def _close_generator(self) -> None:
         try:
@@ -496,7 +497,3 @@ def _cancelled() -> pb.Response:
 
 def _stopped() -> pb.Response:
     return pb.Response(stopped=pb.Stopped())
-
-
-def _name(exc: BaseException) -> str:
-    return type(exc).__qualname__

@@ -18,6 +18,7 @@ from wool._event_bus import emit
 from wool._events import TaskEvent
 from wool._hooks import plugin_manager
 from wool._log_capture import current_sink
+from wool._scopes import Scopes, end, notify, open_run
 
 if TYPE_CHECKING:
     from wool._log_capture import LogSink
@@ -38,6 +39,7 @@ class WorkerLifecycle:
     __slots__ = (
         "_context",
         "_make_sink",
+        "_scopes",
         "_sent",
         "_sink",
         "_state",
@@ -65,6 +67,8 @@ class WorkerLifecycle:
         self._make_sink = sink
         self._sink: LogSink | None = None
         self._stats = stats
+        self._scopes: Scopes | None = None
+        """What the ``wool_run_scope`` plugins follow the run with (tracing spans...)."""
 
     def admit(self) -> str | None:
         """Ask the ``wool_admit_task`` plugins: None to run the task, else why it is refused."""
@@ -104,6 +108,7 @@ class WorkerLifecycle:
             self._sink = self._make_sink(self.task, self.worker)
             current_sink.set(self._sink)
         emit("task-started", self.task, worker=self.worker.uid)
+        self._scopes = open_run(self.task, self.worker)
 
     def context_arrived(self, data: bytes) -> None:
         """A generator step brought values the consumer changed: set them (task context)."""
@@ -136,9 +141,12 @@ class WorkerLifecycle:
             step=self._steps,
             kind=kind,
         )
+        if self._scopes:
+            fields = {"worker": self.worker.uid, "step": self._steps, "kind": kind}
+            notify(self._scopes, "task-iteration-started", self.task, self.worker, **fields)
 
-    def stopped(self, exception: str | None) -> None:
-        """The routine ended here (``exception``: the qualified name of what ended it)."""
+    def stopped(self, exception: BaseException | None) -> None:
+        """The routine ended here (``exception``: what ended it, if anything did)."""
         if self._state != "started":
             return
         self._state = "stopped"
@@ -146,4 +154,7 @@ class WorkerLifecycle:
             self._sink.close()
         if self._stats is not None:
             self._stats.stopped()
-        emit("task-stopped", self.task, worker=self.worker.uid, exception=exception)
+        name = None if exception is None else type(exception).__qualname__
+        emit("task-stopped", self.task, worker=self.worker.uid, exception=name)
+        if self._scopes:
+            end(self._scopes, self.task, exception)

@@ -2,10 +2,11 @@
 
 - Hooks: decorate functions with :data:`hookimpl` (named after a hook of
   ``wool_task_event``, ``wool_admit_task``, ``wool_worker_started``,
-  ``wool_worker_stopping``) in a module or on an object, then either publish it in the
+  ``wool_worker_stopping``, ``wool_call_scope``, ``wool_run_scope``,
+  ``wool_worker_restarted``) in a module or on an object, then either publish it in the
   :data:`PLUGIN_GROUP` entry-point group (every wool process loads it) or
   :func:`register` it in this process. :func:`task_event_handler` registers a plain
-  function for some task event types.
+  function for some task event types. The two scope hooks return a :class:`TaskScope`.
 - Discovery and load-balancer plugins are classes published in the
   :data:`DISCOVERY_GROUP` and :data:`LOADBALANCER_GROUP` entry-point groups;
   :func:`load` finds one by name and :func:`installed` lists the names.
@@ -26,6 +27,7 @@ from wool._private_files import (
     open_private,
     private_directory,
 )
+from wool._scopes import TaskScope
 
 __all__ = [
     "DIRECTORY_VARIABLE",
@@ -33,6 +35,7 @@ __all__ = [
     "LOADBALANCER_GROUP",
     "PLUGIN_GROUP",
     "PluginNotFound",
+    "TaskScope",
     "check_private_directory",
     "hookimpl",
     "hookspec",

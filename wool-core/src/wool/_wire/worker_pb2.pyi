@@ -46,7 +46,14 @@ class LoadReport(_message.Message):
     def __init__(self, running: _Optional[int] = ..., limit: _Optional[int] = ..., lag: _Optional[float] = ..., seen_call: _Optional[int] = ...) -> None: ...
 
 class Task(_message.Message):
-    __slots__ = ("id", "parent_id", "routine", "callable", "arguments", "proxy", "tags", "generator", "context")
+    __slots__ = ("id", "parent_id", "routine", "callable", "arguments", "proxy", "tags", "generator", "context", "headers")
+    class HeadersEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     ID_FIELD_NUMBER: _ClassVar[int]
     PARENT_ID_FIELD_NUMBER: _ClassVar[int]
     ROUTINE_FIELD_NUMBER: _ClassVar[int]
@@ -56,6 +63,7 @@ class Task(_message.Message):
     TAGS_FIELD_NUMBER: _ClassVar[int]
     GENERATOR_FIELD_NUMBER: _ClassVar[int]
     CONTEXT_FIELD_NUMBER: _ClassVar[int]
+    HEADERS_FIELD_NUMBER: _ClassVar[int]
     id: str
     parent_id: str
     routine: str
@@ -65,7 +73,8 @@ class Task(_message.Message):
     tags: _containers.RepeatedScalarFieldContainer[str]
     generator: bool
     context: bytes
-    def __init__(self, id: _Optional[str] = ..., parent_id: _Optional[str] = ..., routine: _Optional[str] = ..., callable: _Optional[bytes] = ..., arguments: _Optional[bytes] = ..., proxy: _Optional[bytes] = ..., tags: _Optional[_Iterable[str]] = ..., generator: _Optional[bool] = ..., context: _Optional[bytes] = ...) -> None: ...
+    headers: _containers.ScalarMap[str, str]
+    def __init__(self, id: _Optional[str] = ..., parent_id: _Optional[str] = ..., routine: _Optional[str] = ..., callable: _Optional[bytes] = ..., arguments: _Optional[bytes] = ..., proxy: _Optional[bytes] = ..., tags: _Optional[_Iterable[str]] = ..., generator: _Optional[bool] = ..., context: _Optional[bytes] = ..., headers: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class Step(_message.Message):
     __slots__ = ("kind", "value")
