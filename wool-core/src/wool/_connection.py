@@ -267,16 +267,17 @@ class _Session:
                 log.warning("cannot open a session with %s: %s", where, detail)
         self._detail = detail
         for call in list(self._calls.values()):
-            if not call.is_accepted and self._drained:
-                # The worker is stopping and said so: it never read this call's start.
-                failure: BaseException = TransientDispatchError(
-                    f"{where} is stopping", worker=self.worker.uid
+            if call.taken:
+                failure: BaseException = WorkerLost(
+                    f"lost {where} during {call.task.routine}(): {detail}"
                 )
-            elif call.is_accepted or self._established:
-                failure = WorkerLost(f"lost {where} during {call.task.routine}(): {detail}")
-            elif code in TRANSIENT_CODES:
+            elif self._drained:
+                # The worker is stopping and said so: it never read this call's start.
+                failure = TransientDispatchError(f"{where} is stopping", worker=self.worker.uid)
+            elif self._established or code in TRANSIENT_CODES:
+                # The worker never accepted this call: another worker may always take it.
                 failure = TransientDispatchError(
-                    f"{where} is unavailable ({code.name if code else ''}): {detail}",
+                    f"{where} is unavailable{f' ({code.name})' if code else ''}: {detail}",
                     worker=self.worker.uid,
                 )
             else:
@@ -356,6 +357,9 @@ class RemoteCall:
         self.task = task
         self.worker = session.worker
         self.is_accepted = False
+        self.taken = False
+        """Whether the worker answered with anything but a refusal (it took the call),
+        even if that answer is not read yet."""
         self._session = session
         self._id = call_id
         self._inbox: collections.deque[pb.Response | BaseException] = collections.deque()
@@ -366,6 +370,8 @@ class RemoteCall:
         self._next_frame: bytes | None = None
 
     def _deliver(self, item: pb.Response | BaseException) -> None:
+        if isinstance(item, pb.Response) and item.WhichOneof("frame") != "rejected":
+            self.taken = True
         self._inbox.append(item)
         waiter = self._waiter
         if waiter is not None and not waiter.done():
