@@ -135,3 +135,9 @@ async def raise_refusing() -> None:
 async def yield_unpicklable():
     yield 1
     yield threading.Lock()
+
+
+@wool.routine
+async def nested_add(x: int, y: int) -> int:
+    """``x + y`` computed by a nested call, through the caller's proxy on the worker."""
+    return await add(x, y)

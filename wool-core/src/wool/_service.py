@@ -15,7 +15,7 @@ from google.protobuf.message import DecodeError
 
 from wool import _frames, _serialization
 from wool._metadata import WorkerMetadata
-from wool._proxy import WorkerProxy
+from wool._proxy_cache import ProxyCache
 from wool._task import Task, current_proxy, current_task
 from wool._transport import (
     DRAINED,
@@ -46,7 +46,7 @@ class WorkerService:
     def __init__(self, metadata: WorkerMetadata) -> None:
         self.metadata = metadata
         self.stopping = False
-        self._proxies: dict[bytes, WorkerProxy] = {}
+        self._proxies = ProxyCache()
         self._routines: dict[bytes, Any] = {}
         self._sessions: set[_Session] = set()
 
@@ -71,8 +71,7 @@ class WorkerService:
 
     async def close(self) -> None:
         """Stop the proxies that nested dispatch opened on this worker."""
-        proxies, self._proxies = list(self._proxies.values()), {}
-        await asyncio.gather(*(proxy.stop() for proxy in proxies), return_exceptions=True)
+        await self._proxies.close()
 
     async def session(
         self, requests: AsyncIterator[pb.Requests], context: grpc.aio.ServicerContext
@@ -113,16 +112,10 @@ class WorkerService:
             self._routines[data] = routine
         return routine
 
-    def proxy(self, data: bytes) -> WorkerProxy:
-        """The proxy a task came with, unpickled once per distinct proxy."""
-        proxy = self._proxies.get(data)
-        if proxy is None:
-            proxy = _serialization.loads(data)
-            if not isinstance(proxy, WorkerProxy):
-                kind = type(proxy).__qualname__
-                raise TypeError(f"malformed task: its proxy is a {kind}, not a wool proxy")
-            self._proxies[data] = proxy
-        return proxy
+    @property
+    def proxies(self) -> ProxyCache:
+        """The caller proxies this worker keeps for nested calls."""
+        return self._proxies
 
 
 class _Session:
@@ -212,6 +205,7 @@ class _Call:
         self.running: asyncio.Task[Any] | None = None
         self.cancelled = False
         self.closed = asyncio.Event()
+        self.proxy_key: bytes | None = None
 
     @classmethod
     def start(cls, session: _Session, call_id: int, message: pb.Task) -> _Call:
@@ -248,6 +242,9 @@ class _Call:
             return
         if self.lifecycle is not None:
             self.lifecycle.stopped(ended_by)
+        if self.proxy_key is not None:
+            self.service.proxies.release(self.proxy_key)
+            self.proxy_key = None
         if response is not None:
             self.send(response)
         self.closed.set()
@@ -265,7 +262,8 @@ class _Call:
             what = "arguments"
             args, kwargs = _serialization.loads(message.arguments)
             what = "caller's proxy"
-            proxy = self.service.proxy(message.proxy)
+            proxy = self.service.proxies.acquire(message.proxy)
+            self.proxy_key = message.proxy
         except Exception as exc:
             problem = pickle.UnpicklingError(
                 f"the {what} of routine {message.routine}() could not be unpickled on worker "

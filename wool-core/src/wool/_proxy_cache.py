@@ -1,0 +1,119 @@
+"""The caller proxies a worker keeps for nested calls: bounded, idle ones stopped.
+
+Each task carries its caller's proxy; a worker unpickles a proxy once and reuses it for
+every task that carries the same one. A proxy is in use while a task that came with it
+runs there (its nested calls go through it); one no task uses is idle, and is stopped
+after ``PROXY_IDLE_SECONDS`` or when more than ``PROXY_CACHE_SIZE`` are idle (the least
+recently used first). A proxy in use is never stopped. The proxies share one discovery
+subscription per distinct subscriber (:mod:`wool._shared_discovery`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import time
+
+import attrs
+
+from wool import _serialization
+from wool._proxy import WorkerProxy
+from wool._shared_discovery import SharedSubscriptions
+
+log = logging.getLogger("wool.worker")
+
+PROXY_CACHE_SIZE = 32
+"""Idle caller proxies a worker keeps (about one per caller pool that made nested calls
+lately); beyond this the least recently used are stopped, since each holds connections."""
+PROXY_IDLE_SECONDS = 60.0
+"""How long a caller proxy may go unused before the worker stops it: a caller pool that
+has left sends it no more, and one that comes back only pays for reconnecting."""
+
+
+@attrs.define
+class _Entry:
+    proxy: WorkerProxy
+    users: int = 0
+    idle_since: float = 0.0
+
+
+class ProxyCache:
+    """The proxies of one worker, keyed by their pickled bytes."""
+
+    def __init__(
+        self, size: int = PROXY_CACHE_SIZE, idle_seconds: float = PROXY_IDLE_SECONDS
+    ) -> None:
+        self.size = size
+        self.idle_seconds = idle_seconds
+        self.subscriptions = SharedSubscriptions()
+        self._entries: collections.OrderedDict[bytes, _Entry] = collections.OrderedDict()
+        self._stopping: set[asyncio.Task[None]] = set()
+        self._sweep: asyncio.TimerHandle | None = None
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def acquire(self, data: bytes) -> WorkerProxy:
+        """The proxy pickled as ``data``, counted in use until :meth:`release`."""
+        entry = self._entries.get(data)
+        if entry is None:
+            proxy = _serialization.loads(data)
+            if not isinstance(proxy, WorkerProxy):
+                kind = type(proxy).__qualname__
+                raise TypeError(f"malformed task: its proxy is a {kind}, not a wool proxy")
+            proxy.subscriber = self.subscriptions.share(proxy.subscriber)
+            entry = self._entries[data] = _Entry(proxy)
+        self._entries.move_to_end(data)
+        entry.users += 1
+        return entry.proxy
+
+    def release(self, data: bytes) -> None:
+        """A task that came with the proxy pickled as ``data`` ended."""
+        entry = self._entries.get(data)
+        if entry is None:
+            return
+        entry.users -= 1
+        if entry.users == 0:
+            entry.idle_since = time.monotonic()
+            self._evict()
+
+    def _evict(self) -> None:
+        now = time.monotonic()
+        idle = [(key, e) for key, e in self._entries.items() if e.users == 0]  # LRU first
+        surplus = len(idle) - self.size
+        for key, entry in idle:
+            if surplus > 0 or now - entry.idle_since >= self.idle_seconds:
+                surplus -= 1
+                del self._entries[key]
+                self._stop(entry.proxy)
+        self._schedule_sweep()
+
+    def _schedule_sweep(self) -> None:
+        if self._sweep is not None:
+            self._sweep.cancel()
+            self._sweep = None
+        idle = [e.idle_since for e in self._entries.values() if e.users == 0]
+        if idle:
+            delay = max(0.0, min(idle) + self.idle_seconds - time.monotonic())
+            self._sweep = asyncio.get_running_loop().call_later(delay, self._swept)
+
+    def _swept(self) -> None:
+        self._sweep = None
+        self._evict()
+
+    def _stop(self, proxy: WorkerProxy) -> None:
+        task = asyncio.get_running_loop().create_task(proxy.stop())
+        self._stopping.add(task)
+        task.add_done_callback(self._stopping.discard)
+
+    async def close(self) -> None:
+        """Stop every proxy and subscription."""
+        if self._sweep is not None:
+            self._sweep.cancel()
+            self._sweep = None
+        entries, self._entries = list(self._entries.values()), collections.OrderedDict()
+        await asyncio.gather(
+            *(e.proxy.stop() for e in entries), *self._stopping, return_exceptions=True
+        )
+        await self.subscriptions.close()
