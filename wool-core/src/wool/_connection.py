@@ -45,6 +45,10 @@ STEP_KINDS = {
 }
 
 
+class WorkerUnresponsive(TransientDispatchError):
+    """The worker did not accept a call within ``ACCEPT_SECONDS``; it did not start it."""
+
+
 class WorkerConnection:
     """A caller's link to one worker: a gRPC channel carrying one multiplexed session."""
 
@@ -60,18 +64,30 @@ class WorkerConnection:
     def __repr__(self) -> str:
         return f"<WorkerConnection {self.metadata.uid} {self.metadata.address}>"
 
-    async def dispatch(self, task: Task) -> RemoteCall:
+    async def dispatch(self, task: Task, *, patient: bool = False) -> RemoteCall:
         """Start ``task`` on this worker and wait until the worker accepts it.
 
         Raises ``TransientDispatchError`` or ``DispatchError`` when the worker did not
-        take the task (it did not run there).
+        take the task (it did not run there): ``WorkerUnresponsive`` when it did not
+        accept within ``ACCEPT_SECONDS``, unless ``patient`` (then it waits as long as
+        it takes).
         """
         if self._closed:
             raise TransientDispatchError(f"connection to worker {self._label} is closed")
         if task.message is None:
             task.message = encode_task(task)
         session = self._current_session()
-        await session.answered()
+        give_up_at = None if patient else asyncio.get_running_loop().time() + ACCEPT_SECONDS
+        try:
+            async with asyncio.timeout_at(give_up_at):
+                await session.answered()
+        except TimeoutError:
+            session.silent = True
+            raise WorkerUnresponsive(
+                f"worker {self._label} did not answer within {ACCEPT_SECONDS:g}s (is its "
+                f"event loop blocked?); {task.routine}() goes to another worker",
+                worker=self.metadata.uid,
+            ) from None
         if session.broken is not None:
             raise session.unsent_failure()
         size = _frames.frame_size(task.message)
@@ -81,9 +97,16 @@ class WorkerConnection:
                 f"message size limit of {session.limit} bytes of worker "
                 f"{self.metadata.uid} at {self.metadata.address} (WOOL_MAX_MESSAGE_BYTES)"
             )
-        call = session.start(task)
-        await call.accepted()
+        call = session.start(task, give_up_at)
+        await call.accepted(give_up_at)
         return call
+
+    @property
+    def unresponsive(self) -> bool:
+        """Whether the worker left a call unanswered past ``ACCEPT_SECONDS`` and has sent
+        nothing since (dispatch tries such a worker last)."""
+        session = self._session
+        return session is not None and session.broken is None and session.silent
 
     async def close(self, *, drain: float = 0.0) -> None:
         """Close the channel, first giving the calls in flight up to ``drain`` seconds.
@@ -164,6 +187,9 @@ class _Session:
         self._code: grpc.StatusCode | None = None
         self._detail = ""
         self._answered = asyncio.Event()
+        self._epoch = 0.0
+        self.silent = False
+        """Set when a call went unaccepted past its deadline; cleared by any frame read."""
         self._calls: dict[int, RemoteCall] = {}
         self._ids = itertools.count(1)
         self._outbox: asyncio.Queue[_frames.Frame | None] = asyncio.Queue()
@@ -182,13 +208,17 @@ class _Session:
         )
         self._reader = asyncio.get_running_loop().create_task(self._read())
 
-    def start(self, task: Task) -> RemoteCall:
+    def start(self, task: Task, give_up_at: float | None) -> RemoteCall:
+        """Send ``task``'s start, to be started by the worker before ``give_up_at``
+        (loop time; ``None``: no deadline), when this caller gives up on it."""
         call_id = next(self._ids)
         call = RemoteCall(self, call_id, task)
         self._calls[call_id] = call
         self._idle.clear()
         if self.broken is None:
-            self._outbox.put_nowait(_frames.start_frame(call_id, task.message))
+            # In whole milliseconds of the session, rounded down: never later than ours.
+            accept_by = 0 if give_up_at is None else max(1, int((give_up_at - self._epoch) * 1000))
+            self._outbox.put_nowait(_frames.start_frame(call_id, task.message, accept_by))
         return call
 
     def send(self, request: pb.Request) -> None:
@@ -231,14 +261,24 @@ class _Session:
         code: grpc.StatusCode | None = None
         try:
             headers = await self._stream.initial_metadata()
+            # The session's clock starts when its answer arrives, after the worker's
+            # started (when it sent the answer): deadlines measured from here are, on
+            # the worker's clock, never later than the caller's.
+            self._epoch = asyncio.get_running_loop().time()
             self._established = any(key == PROTOCOL_HEADER for key, _ in headers or ())
             self.limit = peer_limit(headers)
             self._answered.set()
             calls = self._calls
             async for batch in self._stream:
+                self.silent = False
                 for response in batch.frames:
                     call = calls.get(response.call)
-                    if call is not None:
+                    if call is None:
+                        continue  # a call this caller gave up on, or finished
+                    if response.confirm:
+                        # The worker got to the call late; this caller still waits for it.
+                        self.send(pb.Request(call=response.call, confirmed=True))
+                    else:
                         call._deliver(response)
             trailers = await self._stream.trailing_metadata()
             self._drained = (SESSION_HEADER, DRAINED) in tuple(trailers or ())
@@ -397,10 +437,20 @@ class RemoteCall:
             if self.on_finish is not None:
                 self.on_finish()
 
-    async def accepted(self) -> None:
-        """Wait for the worker's verdict on the task."""
+    async def accepted(self, give_up_at: float | None) -> None:
+        """Wait for the worker's verdict on the task until ``give_up_at`` (loop time).
+
+        Past it, a call the worker has not taken is given up: its cancel is sent (the
+        worker never starts a call it reads a cancel for, nor one past the deadline the
+        start frame carries) and ``TransientDispatchError`` sends it to another worker.
+        """
         try:
-            response = await self._next()
+            async with asyncio.timeout_at(give_up_at):
+                response = await self._next()
+        except TimeoutError:
+            if not self.taken:
+                raise self._give_up() from None
+            response = await self._next()  # the worker took it in time; not yet read
         except asyncio.CancelledError:
             await self._cancel()
             raise
@@ -419,6 +469,24 @@ class RemoteCall:
         # A worker that fails to even decode the task answers with its error at once.
         self.is_accepted = True
         self._inbox.appendleft(response)
+
+    def _give_up(self) -> WorkerUnresponsive:
+        self._session.send(pb.Request(call=self._id, cancel=pb.Cancel()))
+        self._session.silent = True
+        self._finish()
+        log.warning(
+            "worker %s at %s did not accept %s() within %gs; marked unresponsive until it "
+            "answers; the call goes to another worker if one accepts it",
+            self.worker.uid,
+            self.worker.address,
+            self.task.routine,
+            ACCEPT_SECONDS,
+        )
+        return WorkerUnresponsive(
+            f"worker {self.worker.uid} at {self.worker.address} did not accept "
+            f"{self.task.routine}() within {ACCEPT_SECONDS:g}s (is its event loop blocked?)",
+            worker=self.worker.uid,
+        )
 
     async def result(self) -> Any:
         """Wait for a coroutine routine's result, or raise its exception."""
@@ -556,5 +624,9 @@ class RemoteCall:
             self._finish()
 
 
+ACCEPT_SECONDS = 2.0
+"""How long a caller waits for a worker to accept a call before giving the call to
+another worker: a worker whose event loop is blocked (a routine calling time.sleep,
+say) answers nothing, and calls should not queue behind it while others are idle."""
 CANCEL_CONFIRM_SECONDS = 5.0
 """How long a cancelled caller waits for the worker to confirm that the task stopped."""

@@ -36,6 +36,10 @@ _STEP_NAMES = {number: name.lower() for name, number in pb.Step.Kind.items()}
 
 ROUTINE_CACHE_SIZE = 1024
 """Distinct routine pickles a worker keeps unpickled (closures pickled by value vary)."""
+ACCEPT_MARGIN_SECONDS = 0.5
+"""A call is started without asking the caller only if its ``accepted`` frame was handed
+to the transport this long before the caller's deadline: the time that frame may take to
+reach the caller (and the drift of the two clocks over a session) must stay below it."""
 SHUTDOWN_SECONDS = 5.0
 """How long a closing session waits for its cancelled tasks to run their ``finally``."""
 
@@ -84,15 +88,21 @@ class WorkerService:
                 f"wool protocol version mismatch: the caller speaks {version or 'none'}, "
                 f"worker {self.metadata.uid} speaks {PROTOCOL_VERSION}",
             )
+        # The session's clock starts before the caller's (which starts when this answer
+        # arrives), so a caller's deadline is never later on this clock than on its own.
+        session = _Session(self, peer_limit(context.invocation_metadata()))
         await context.send_initial_metadata(
             ((PROTOCOL_HEADER, PROTOCOL_VERSION), (LIMIT_HEADER, str(MAX_MESSAGE_BYTES)))
         )
-        session = _Session(self, peer_limit(context.invocation_metadata()))
         self._sessions.add(session)
         reader = asyncio.get_running_loop().create_task(session.read(requests))
         try:
             async for batch in _frames.batches(session.outbox, session.limit):
-                yield batch
+                written = session.take_flush_waiters()
+                yield batch  # resumed once gRPC took the batch
+                for waiter in written:
+                    if not waiter.done():
+                        waiter.set_result(None)
             if session.malformed is not None:
                 await context.abort(grpc.StatusCode.INVALID_ARGUMENT, session.malformed)
             if self.stopping:
@@ -127,6 +137,26 @@ class _Session:
         self.calls: dict[int, _Call] = {}
         self._reading = True
         self.malformed: str | None = None
+        self.epoch = asyncio.get_running_loop().time()
+        self._flush_waiters: list[asyncio.Future[None]] = []
+
+    def elapsed_ms(self) -> float:
+        """Milliseconds since this worker answered the session (the callers' deadlines'
+        clock)."""
+        return (asyncio.get_running_loop().time() - self.epoch) * 1000
+
+    async def flushed(self) -> None:
+        """Wait until every frame queued so far was handed to gRPC (to the network)."""
+        waiter = asyncio.get_running_loop().create_future()
+        self._flush_waiters.append(waiter)
+        await waiter
+
+    def take_flush_waiters(self) -> list[asyncio.Future[None]]:
+        # A frame queued before a batch is taken from the queue is in it (or in an
+        # earlier one), except a frame too big to join it, rare for the small frames
+        # that are waited for.
+        waiters, self._flush_waiters = self._flush_waiters, []
+        return waiters
 
     def send(self, response: pb.Response) -> None:
         self.outbox.put_nowait(_frames.message_frame(response))
@@ -170,12 +200,15 @@ class _Session:
                 rejected = pb.Rejected(reason=reason, transient=True)
                 self.send(pb.Response(call=request.call, rejected=rejected))
             elif request.call not in self.calls:
-                self.calls[request.call] = _Call.start(self, request.call, request.start)
+                call = _Call.start(self, request.call, request.start, request.accept_by)
+                self.calls[request.call] = call
             return
         call = self.calls.get(request.call)
         if call is None:
             return
-        if frame == "step":
+        if request.confirmed:
+            call.confirm()
+        elif frame == "step":
             call.step(request.step)
         elif frame == "cancel":
             call.cancel()
@@ -194,10 +227,16 @@ class _Session:
 class _Call:
     """One task on this worker: a coroutine run, or a generator advanced step by step."""
 
-    def __init__(self, session: _Session, call_id: int, message: pb.Task) -> None:
+    def __init__(
+        self, session: _Session, call_id: int, message: pb.Task, accept_by: int = 0
+    ) -> None:
         self.session = session
         self.id = call_id
         self.message = message
+        self.accept_by = accept_by
+        """The caller's deadline to start this call (ms of the session; 0: none)."""
+        self.confirmed: asyncio.Future[None] | None = None
+        self.first_step: pb.Step | None = None
         self.routine = message.routine
         self.context = contextvars.Context()
         self.lifecycle: WorkerLifecycle | None = None
@@ -208,10 +247,29 @@ class _Call:
         self.proxy_key: bytes | None = None
 
     @classmethod
-    def start(cls, session: _Session, call_id: int, message: pb.Task) -> _Call:
-        call = cls(session, call_id, message)
+    def start(cls, session: _Session, call_id: int, message: pb.Task, accept_by: int) -> _Call:
+        call = cls(session, call_id, message, accept_by)
         call.running = call._spawn(call._begin())
         return call
+
+    def _late(self) -> bool:
+        """Whether the caller may give up on this call before our answer reaches it."""
+        margin_ms = ACCEPT_MARGIN_SECONDS * 1000
+        return bool(self.accept_by) and self.session.elapsed_ms() > self.accept_by - margin_ms
+
+    def confirm(self) -> None:
+        if self.confirmed is not None and not self.confirmed.done():
+            self.confirmed.set_result(None)
+
+    async def _until_caller_still_waits(self) -> None:
+        """Hand ``accepted`` to the network; if that was late, ask the caller whether it
+        still waits: it answers ``confirmed``, or has sent ``cancel`` (which cancels this
+        task while it waits here)."""
+        await self.session.flushed()
+        if self._late():
+            self.confirmed = asyncio.get_running_loop().create_future()
+            self.session.send(pb.Response(call=self.id, confirm=True))
+            await self.confirmed
 
     def _spawn(self, coroutine: Any) -> asyncio.Task[Any]:
         task = asyncio.get_running_loop().create_task(coroutine, context=self.context)
@@ -289,9 +347,20 @@ class _Call:
         if verdict is not None:
             self.finish(pb.Response(rejected=pb.Rejected(reason=verdict, transient=True)))
             return
+        if self._late():
+            # The caller has given up (or will before our answer reaches it): never start.
+            reason = f"worker {worker.uid} got to the call after its caller's deadline"
+            self.finish(pb.Response(rejected=pb.Rejected(reason=reason, transient=True)))
+            return
         current_task.set(task)
         current_proxy.set(proxy)
         self.send(pb.Response(accepted=pb.Accepted(worker=worker.uid)))
+        if self.accept_by:
+            try:
+                await self._until_caller_still_waits()
+            except asyncio.CancelledError:
+                self.finish(_cancelled(), "CancelledError")  # never started
+                return
         lifecycle.started()
         target = getattr(function, "__wool_function__", function)
         if message.generator:
@@ -301,6 +370,9 @@ class _Call:
                 self.finish(self._error(exc), _name(exc))
                 return
             self.running = None
+            first_step, self.first_step = self.first_step, None
+            if first_step is not None:
+                self.step(first_step)
             return
         try:
             result = await target(*args, **kwargs)
@@ -317,7 +389,12 @@ class _Call:
         return self.session.service
 
     def step(self, step: pb.Step) -> None:
-        if self.generator is None or self.running is not None or self.closed.is_set():
+        if self.closed.is_set():
+            return
+        if self.generator is None and self.running is not None and self.message.generator:
+            self.first_step = step  # it came before the generator was made (see _begin)
+            return
+        if self.generator is None or self.running is not None:
             return
         self.running = self._spawn(self._advance(step))
 

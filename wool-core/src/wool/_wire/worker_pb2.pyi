@@ -62,16 +62,20 @@ class Cancel(_message.Message):
     def __init__(self) -> None: ...
 
 class Request(_message.Message):
-    __slots__ = ("call", "start", "step", "cancel")
+    __slots__ = ("call", "start", "step", "cancel", "accept_by", "confirmed")
     CALL_FIELD_NUMBER: _ClassVar[int]
     START_FIELD_NUMBER: _ClassVar[int]
     STEP_FIELD_NUMBER: _ClassVar[int]
     CANCEL_FIELD_NUMBER: _ClassVar[int]
+    ACCEPT_BY_FIELD_NUMBER: _ClassVar[int]
+    CONFIRMED_FIELD_NUMBER: _ClassVar[int]
     call: int
     start: Task
     step: Step
     cancel: Cancel
-    def __init__(self, call: _Optional[int] = ..., start: _Optional[_Union[Task, _Mapping]] = ..., step: _Optional[_Union[Step, _Mapping]] = ..., cancel: _Optional[_Union[Cancel, _Mapping]] = ...) -> None: ...
+    accept_by: int
+    confirmed: bool
+    def __init__(self, call: _Optional[int] = ..., start: _Optional[_Union[Task, _Mapping]] = ..., step: _Optional[_Union[Step, _Mapping]] = ..., cancel: _Optional[_Union[Cancel, _Mapping]] = ..., accept_by: _Optional[int] = ..., confirmed: _Optional[bool] = ...) -> None: ...
 
 class Accepted(_message.Message):
     __slots__ = ("worker",)
@@ -96,7 +100,7 @@ class Cancelled(_message.Message):
     def __init__(self) -> None: ...
 
 class Response(_message.Message):
-    __slots__ = ("call", "accepted", "rejected", "value", "error", "stopped", "cancelled")
+    __slots__ = ("call", "accepted", "rejected", "value", "error", "stopped", "cancelled", "confirm")
     CALL_FIELD_NUMBER: _ClassVar[int]
     ACCEPTED_FIELD_NUMBER: _ClassVar[int]
     REJECTED_FIELD_NUMBER: _ClassVar[int]
@@ -104,6 +108,7 @@ class Response(_message.Message):
     ERROR_FIELD_NUMBER: _ClassVar[int]
     STOPPED_FIELD_NUMBER: _ClassVar[int]
     CANCELLED_FIELD_NUMBER: _ClassVar[int]
+    CONFIRM_FIELD_NUMBER: _ClassVar[int]
     call: int
     accepted: Accepted
     rejected: Rejected
@@ -111,4 +116,5 @@ class Response(_message.Message):
     error: bytes
     stopped: Stopped
     cancelled: Cancelled
-    def __init__(self, call: _Optional[int] = ..., accepted: _Optional[_Union[Accepted, _Mapping]] = ..., rejected: _Optional[_Union[Rejected, _Mapping]] = ..., value: _Optional[bytes] = ..., error: _Optional[bytes] = ..., stopped: _Optional[_Union[Stopped, _Mapping]] = ..., cancelled: _Optional[_Union[Cancelled, _Mapping]] = ...) -> None: ...
+    confirm: bool
+    def __init__(self, call: _Optional[int] = ..., accepted: _Optional[_Union[Accepted, _Mapping]] = ..., rejected: _Optional[_Union[Rejected, _Mapping]] = ..., value: _Optional[bytes] = ..., error: _Optional[bytes] = ..., stopped: _Optional[_Union[Stopped, _Mapping]] = ..., cancelled: _Optional[_Union[Cancelled, _Mapping]] = ..., confirm: _Optional[bool] = ...) -> None: ...
