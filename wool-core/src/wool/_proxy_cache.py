@@ -63,6 +63,8 @@ class ProxyCache:
                 kind = type(proxy).__qualname__
                 raise TypeError(f"malformed task: its proxy is a {kind}, not a wool proxy")
             proxy.subscriber = self.subscriptions.share(proxy.subscriber)
+            # Nested tasks carry the very bytes the caller sent (the cache key elsewhere).
+            proxy._pickled = data  # pyright: ignore[reportPrivateUsage]
             entry = self._entries[data] = _Entry(proxy)
         self._entries.move_to_end(data)
         entry.users += 1
@@ -106,6 +108,10 @@ class ProxyCache:
         task = asyncio.get_running_loop().create_task(proxy.stop())
         self._stopping.add(task)
         task.add_done_callback(self._stopping.discard)
+
+    async def stopped(self) -> None:
+        """Wait until the proxies evicted so far have stopped."""
+        await asyncio.gather(*self._stopping, return_exceptions=True)
 
     async def close(self) -> None:
         """Stop every proxy and subscription."""
