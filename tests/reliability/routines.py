@@ -157,3 +157,9 @@ async def mark(folder: str, key: str) -> int:
     with open(os.path.join(folder, key), "a") as f:
         f.write(f"{os.getpid()}\n")
     return os.getpid()
+
+
+@wool.routine
+async def sleep_blocking(seconds: float) -> None:
+    """Blocks its worker's event loop for ``seconds``."""
+    time.sleep(seconds)

@@ -207,6 +207,7 @@ def task_batch(
     generator: bool = False,
     proxy: bytes = b"",
     routine: str = "",
+    accept_by: int = 0,
 ) -> bytes:
     """A ``Requests`` batch holding one start frame, as a caller would encode it."""
     pieces = _frames.task_pieces(
@@ -219,7 +220,7 @@ def task_batch(
         tags=[],
         generator=generator,
     )
-    return b"".join(_frames.start_frame(call, pieces))
+    return b"".join(_frames.start_frame(call, pieces, accept_by))
 
 
 def request_batch(*requests: pb.Request) -> bytes:

@@ -8,14 +8,27 @@ import asyncio
 import logging
 import os
 import tempfile
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
+import grpc
+import grpc.aio
 import pytest
 
 import wool
 from tests.reliability import routines as r
-from tests.reliability.support import Rendezvous
+from tests.reliability.support import (
+    PROTOCOL_HEADER,
+    SESSION_METHOD,
+    Rendezvous,
+    identity,
+    proxy_bytes,
+    request_batch,
+    task_batch,
+)
 from wool._connection import ACCEPT_SECONDS
+from wool._transport import PROTOCOL_VERSION
+from wool._wire import worker_pb2 as pb
 
 BLOCK_SECONDS = ACCEPT_SECONDS + 4.0
 """Long enough that calls sent to the blocked worker are given up on before it wakes."""
@@ -72,6 +85,89 @@ async def test_calls_go_around_a_blocked_worker_and_it_never_runs_the_ones_given
             key: [other] for key in expected
         }
         assert all(len(v) == 1 for v in ran.values())
+    finally:
+        for path in folder.iterdir():
+            path.unlink()
+        os.rmdir(folder)
+
+
+class Session:
+    """A raw session driven frame by frame, as a caller's would be."""
+
+    def __init__(self, channel: grpc.aio.Channel) -> None:
+        self.outbox: asyncio.Queue[bytes | None] = asyncio.Queue()
+        method = channel.stream_stream(
+            SESSION_METHOD, request_serializer=identity, response_deserializer=identity
+        )
+        self.call = method(self._requests(), metadata=((PROTOCOL_HEADER, PROTOCOL_VERSION),))
+        self.frames: list[pb.Response] = []
+
+    async def _requests(self) -> AsyncIterator[bytes]:
+        while (batch := await self.outbox.get()) is not None:
+            yield batch
+
+    async def until(self, predicate: Callable[[pb.Response], bool]) -> pb.Response:
+        while True:
+            for frame in self.frames:
+                if predicate(frame):
+                    return frame
+            message = await self.call.read()
+            assert message is not grpc.aio.EOF, "the worker ended the session"
+            self.frames.extend(pb.Responses.FromString(message).frames)
+
+
+@pytest.mark.parametrize("caller", ["still waits", "gave up"])
+async def test_a_call_accepted_late_starts_only_if_its_caller_confirms(caller: str):
+    # One batch, two calls: the first blocks the worker's loop right after both are
+    # accepted, so the second's "accepted" leaves for the network too close to its
+    # deadline; the worker then asks its caller before starting it.
+    folder = Path(tempfile.mkdtemp(prefix="woolmark-"))
+    try:
+        async with wool.WorkerPool(size=1) as pool:
+            assert await r.mark(str(folder), "warm-up") > 0  # routines imported there
+            metadata = pool.workers[0].metadata
+            assert metadata is not None
+            async with grpc.aio.insecure_channel(metadata.address) as channel:
+                session = Session(channel)
+                await session.call.initial_metadata()
+                proxy = proxy_bytes()
+                deadline_ms = 2000  # late (margin 0.5 s) once the first call blocked 3 s
+                session.outbox.put_nowait(
+                    task_batch(1, r.sleep_blocking, (3.0,), proxy=proxy, accept_by=60_000)
+                    + task_batch(
+                        2, r.mark, (str(folder), "late"), proxy=proxy, accept_by=deadline_ms
+                    )
+                )
+                async with asyncio.timeout(STEP_SECONDS):
+                    accepted = await session.until(lambda f: f.call == 2)
+                    assert accepted.WhichOneof("frame") == "accepted"
+                    await session.until(lambda f: f.call == 2 and f.confirm)
+                    if caller == "still waits":
+                        session.outbox.put_nowait(request_batch(pb.Request(call=2, confirmed=True)))
+                        end = await session.until(
+                            lambda f: (
+                                f.call == 2
+                                and f.WhichOneof("frame") is not None
+                                and f.WhichOneof("frame") != "accepted"
+                            )
+                        )
+                        assert end.WhichOneof("frame") == "value"
+                    else:
+                        session.outbox.put_nowait(
+                            request_batch(pb.Request(call=2, cancel=pb.Cancel()))
+                        )
+                        end = await session.until(
+                            lambda f: (
+                                f.call == 2
+                                and f.WhichOneof("frame") is not None
+                                and f.WhichOneof("frame") != "accepted"
+                            )
+                        )
+                        assert end.WhichOneof("frame") == "cancelled"
+                    session.outbox.put_nowait(None)
+                    session.call.cancel()
+        ran = runs(folder)
+        assert ran.get("late", []) == ([metadata.pid] if caller == "still waits" else [])
     finally:
         for path in folder.iterdir():
             path.unlink()
