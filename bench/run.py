@@ -38,7 +38,7 @@ if str(ROOT) not in sys.path:  # workers import bench.workloads by name
 import grpc  # noqa: E402
 
 import wool  # noqa: E402
-from bench import raw_grpc, workloads  # noqa: E402
+from bench import discovery_probe, raw_grpc, workloads  # noqa: E402
 from bench.stats import percentile, summary  # noqa: E402
 
 # --- configuration --------------------------------------------------------------------------
@@ -93,6 +93,8 @@ BACKENDS = {
     "none": "wool, no handler",
     "noop": "wool, 1 no-op handler",
     "sleep": "wool, 1 handler sleeping 1 ms",
+    "local": "LocalDiscovery",
+    "etcd": "EtcdDiscovery (TTL 5 s)",
 }
 
 
@@ -162,6 +164,17 @@ WORKLOADS = (
         },
     ),
     Workload("events", LATENCY_METRICS, ("none", "noop", "sleep"), "none", per_reference=True),
+    Workload(
+        "discovery",
+        (
+            Metric("start_to_event_ms", "worker start to event", "ms", "lower"),
+            Metric("publish_to_event_ms", "publish to event", "ms", "lower"),
+            Metric("kill_to_drop_s", "SIGKILL to dropped", "s", "lower"),
+        ),
+        ("local", "etcd"),
+        "local",
+        per_reference=True,
+    ),
 )
 WORKLOAD_NAMES = tuple(w.name for w in WORKLOADS)
 
@@ -198,6 +211,7 @@ TARGETS = (
     Target("nested", "wall_s", "wool", "absolute", "<", 5.0, "< 5 s"),
     Target("events", "p50_us", "noop", "ratio", "<", 1.05, "< 1.05x"),
     Target("events", "p50_us", "sleep", "ratio", "<", 2.0, "< 2x", source="suite"),
+    Target("discovery", "kill_to_drop_s", "etcd", "absolute", "<", 6.0, "< TTL+1 s", "issue 16"),
 )
 
 # --- one measurement ------------------------------------------------------------------------
@@ -546,6 +560,14 @@ class Measure:
 
     async def events_sleep(self, warmup: bool) -> Run:
         return await self._events("sleep", warmup)
+
+    # discovery: a fresh process per measurement (bench/discovery_probe.py)
+
+    async def discovery_local(self, warmup: bool) -> Run:
+        return Run() if warmup else Run(await discovery_probe.probe("local", self.c.cap))
+
+    async def discovery_etcd(self, warmup: bool) -> Run:
+        return Run() if warmup else Run(await discovery_probe.probe("etcd", self.c.cap))
 
 
 def _fib(n: int) -> int:

@@ -17,7 +17,16 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT = 150
 
-WORKLOADS = {"startup", "latency", "throughput", "streaming", "payload", "nested", "events"}
+WORKLOADS = {
+    "startup",
+    "latency",
+    "throughput",
+    "streaming",
+    "payload",
+    "nested",
+    "events",
+    "discovery",
+}
 BACKENDS = {
     "startup": {"wool", "ppe"},
     "latency": {"wool", "ppe", "grpc"},
@@ -26,6 +35,7 @@ BACKENDS = {
     "payload": {"wool", "ppe", "grpc"},
     "nested": {"wool"},
     "events": {"none", "noop", "sleep"},
+    "discovery": {"local", "etcd"},
 }
 
 

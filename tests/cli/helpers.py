@@ -108,22 +108,31 @@ class Wool:
 
 
 @contextlib.asynccontextmanager
-async def running(*args: str, prefix: Sequence[str] = ()) -> AsyncIterator[Wool]:
+async def running(
+    *args: str,
+    prefix: Sequence[str] = (),
+    command: Sequence[str] = (sys.executable, "-m", "wool"),
+    cwd: Path = ROOT,
+    env: dict[str, str] | None = None,
+    own_group: bool = False,
+) -> AsyncIterator[Wool]:
     """`python -m wool ARGS...` as a child process; stopped (SIGTERM, then SIGKILL) on exit.
 
-    ``prefix`` goes before the interpreter (``ip netns exec NAME``).
+    ``prefix`` goes before the interpreter (``ip netns exec NAME``); ``command`` replaces
+    ``python -m wool`` (the ``wool`` script); ``cwd`` is where it runs; ``env`` adds to the
+    environment; ``own_group`` makes it lead a process group of its own (its pid is the
+    group's id), as a service manager starts it.
     """
     process = await asyncio.create_subprocess_exec(
         *prefix,
-        sys.executable,
-        "-m",
-        "wool",
+        *command,
         *args,
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
-        cwd=ROOT,
-        env=ENV,
+        cwd=cwd,
+        env={**ENV, **(env or {})},
+        process_group=0 if own_group else None,
     )
     wool_process = Wool(process)
     try:

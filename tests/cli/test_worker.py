@@ -73,13 +73,16 @@ async def test_a_task_in_flight_at_sigterm_gets_the_grace_period():
     assert not alive(worker.pid)
 
 
-async def test_a_worker_that_dies_is_withdrawn_and_the_others_keep_serving():
+async def test_without_restarts_a_dead_worker_is_withdrawn_and_the_others_keep_serving():
     ns = namespace()
-    async with running("worker", "--size", "2", "--namespace", ns) as command:
+    async with running("worker", "--size", "2", "--namespace", ns, "--no-restart") as command:
         first, second = await command.ready()
         os.kill(first.pid, signal.SIGKILL)
         report = await command.error_line(lambda line: first.uid in line)
-        assert "exited unexpectedly" in report and "1 left" in report
+        assert report == (
+            f"wool: worker {first.uid} (pid {first.pid}) was killed by SIGKILL; withdrew it "
+            f"from local discovery (namespace '{ns}'), 1 left"
+        )
         assert [d["uid"] for d in await listed(ns)] == [second.uid]
         async with wool.WorkerPool(discovery=wool.LocalDiscovery(ns)) as pool:
             assert pool.proxy is not None
@@ -88,7 +91,7 @@ async def test_a_worker_that_dies_is_withdrawn_and_the_others_keep_serving():
         os.kill(second.pid, signal.SIGKILL)
         result = await command.finish()
     assert result.returncode == 1
-    assert "every worker has exited" in result.stderr
+    assert "every worker has exited (restarts are off)" in result.stderr
     assert await listed(ns) == []
 
 

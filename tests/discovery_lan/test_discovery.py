@@ -6,15 +6,9 @@ import logging
 
 import pytest
 
-from tests.discovery_lan.conftest import (
-    added,
-    dropped,
-    following,
-    metadata,
-    socket_count,
-    updated,
-)
+from tests.discovery_lan.conftest import metadata, socket_count
 from tests.support import netns
+from tests.support.events import added, dropped, following, updated
 from wool_discovery_lan import ENVIRONMENT_VARIABLE, LanDiscovery
 from wool_discovery_lan._interfaces import resolve
 

@@ -7,17 +7,9 @@ import json
 import signal
 import sys
 
-from tests.discovery_lan.conftest import (
-    SCRIPTS,
-    SHORT_TTL,
-    added,
-    dropped,
-    following,
-    metadata,
-    publisher_process,
-    python,
-)
+from tests.discovery_lan.conftest import SCRIPTS, SHORT_TTL, metadata, publisher_process, python
 from tests.support import netns
+from tests.support.events import added, dropped, following
 from wool_discovery_lan import LanDiscovery
 
 

@@ -15,6 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.events import added as added
+from tests.support.events import dropped as dropped
+from tests.support.events import updated as updated
 from wool import DiscoveryEvent, WorkerMetadata
 from wool_discovery_local import LocalDiscovery
 from wool_discovery_local._names import Paths, base_directory
@@ -34,18 +37,6 @@ def metadata(uid: str, pid: int | None = None, **fields: object) -> WorkerMetada
     }
     values.update(fields)
     return WorkerMetadata(**values)  # type: ignore[arg-type]
-
-
-def added(worker: WorkerMetadata) -> DiscoveryEvent:
-    return DiscoveryEvent("worker-added", worker)
-
-
-def updated(worker: WorkerMetadata) -> DiscoveryEvent:
-    return DiscoveryEvent("worker-updated", worker)
-
-
-def dropped(worker: WorkerMetadata) -> DiscoveryEvent:
-    return DiscoveryEvent("worker-dropped", worker)
 
 
 async def next_event(events: AsyncIterator[DiscoveryEvent]) -> DiscoveryEvent:

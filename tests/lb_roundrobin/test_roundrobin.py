@@ -45,7 +45,7 @@ async def test_a_worker_killed_mid_task_fails_the_caller_not_hangs():
 
 
 async def test_no_workers_available_once_all_are_dead():
-    async with wool.WorkerPool(size=2, wait_for_workers=1.0) as pool:
+    async with wool.WorkerPool(size=2, wait_for_workers=1.0, restart=False) as pool:
         for worker in pool.workers:
             assert worker.process is not None
             worker.process.send_signal(signal.SIGKILL)

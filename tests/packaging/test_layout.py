@@ -20,14 +20,16 @@ DISTRIBUTIONS = {
     "wool-core": ("wool-core", "wool"),
     "wool-discovery-local": ("wool-discovery-local", "wool_discovery_local"),
     "wool-discovery-lan": ("wool-discovery-lan", "wool_discovery_lan"),
+    "wool-discovery-etcd": ("wool-discovery-etcd", "wool_discovery_etcd"),
     "wool-discovery-kubernetes": ("wool-discovery-kubernetes", "wool_discovery_kubernetes"),
     "wool-lb-roundrobin": ("wool-lb-roundrobin", "wool_lb_roundrobin"),
 }
-EXTRAS_ONLY = {"wool-discovery-lan", "wool-discovery-kubernetes"}
+EXTRAS_ONLY = {"wool-discovery-lan", "wool-discovery-etcd", "wool-discovery-kubernetes"}
 """Distributions the root `wool` pulls in through an extra, not by default."""
 PLUGINS = {
     "wool-discovery-local": ("wool.discovery", "local"),
     "wool-discovery-lan": ("wool.discovery", "lan"),
+    "wool-discovery-etcd": ("wool.discovery", "etcd"),
     "wool-discovery-kubernetes": ("wool.discovery", "kubernetes"),
     "wool-lb-roundrobin": ("wool.loadbalancer", "roundrobin"),
 }
@@ -41,6 +43,7 @@ EXCLUSIVE = {
 # public names provided by distributions that the default install does not include
 OPTIONAL = {
     "LanDiscovery": "wool-discovery-lan",
+    "EtcdDiscovery": "wool-discovery-etcd",
     "KubernetesDiscovery": "wool-discovery-kubernetes",
 }
 
@@ -97,6 +100,8 @@ def test_root_distribution_has_no_code() -> None:
     extras = ROOT_PROJECT["optional-dependencies"]
     assert f"wool-discovery-lan=={VERSION}" in extras["lan"]
     assert set(extras["lan"]) <= set(extras["all"])
+    assert f"wool-discovery-etcd=={VERSION}" in extras["etcd"]
+    assert set(extras["etcd"]) <= set(extras["all"])
     assert f"wool-discovery-kubernetes=={VERSION}" in extras["kubernetes"]
     assert set(extras["kubernetes"]) <= set(extras["all"])
 
@@ -109,6 +114,7 @@ def test_import_wool_imports_no_plugin() -> None:
         "kubernetes_asyncio",
         "wool_discovery_local",
         "wool_discovery_lan",
+        "wool_discovery_etcd",
         "wool_discovery_kubernetes",
         "wool_lb_roundrobin",
     )

@@ -20,13 +20,16 @@ def _load_generate():
     return module
 
 
-def test_committed_protos_are_up_to_date(tmp_path: Path) -> None:
+@pytest.mark.parametrize("proto", ["wool/v1/worker.proto", "wool_discovery_etcd/v3/etcd.proto"])
+def test_committed_protos_are_up_to_date(tmp_path: Path, proto: str) -> None:
     pytest.importorskip("grpc_tools", reason="needs grpcio-tools (nox -s tests installs it)")
     generate = _load_generate()
-    generated = generate.generate(tmp_path)
-    assert sorted(p.name for p in generated) == ["worker_pb2.py", "worker_pb2.pyi"]
+    source = Path(proto)
+    generated = generate.generate(tmp_path, source)
+    stem = f"{source.stem}_pb2"
+    assert sorted(p.name for p in generated) == [f"{stem}.py", f"{stem}.pyi"]
     for path in generated:
-        committed = generate.WIRE / path.name
+        committed = generate.TARGETS[source] / path.name
         assert committed.is_file(), f"{committed} is missing: run `nox -s protos`"
         assert committed.read_bytes() == path.read_bytes(), (
             f"{committed.relative_to(ROOT)} is stale (or was generated with another "

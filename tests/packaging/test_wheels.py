@@ -1,19 +1,21 @@
 """The distributions build to wheels that install and work in an empty virtualenv.
 
-One test on purpose: building five wheels and installing them takes about a minute. The
-``wool`` wheel is installed first without, then with its ``lan`` extra (which the
-wool-discovery-lan wheel satisfies, as ``pip install 'wool[lan]'`` would).
-The wheels are installed by path (PyPI has an unrelated older ``wool``); their
-third-party dependencies come from the package index or pip's cache.
+One test on purpose: building six wheels and installing them takes about a minute. The
+wheels are built into one directory, as ``nox -s dist`` does. The ``wool`` wheel is
+installed first by path without its extras; then, into another empty virtualenv, exactly
+as the README says: ``pip install --find-links dist 'wool[lan]'``, and the ``etcd`` extra
+the same way. Third-party dependencies come from the package index or pip's cache.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 import tomllib
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -25,14 +27,18 @@ DISTRIBUTIONS = {
     "wool-lb-roundrobin": "wool-lb-roundrobin",
     "wool-discovery-local": "wool-discovery-local",
     "wool-discovery-lan": "wool-discovery-lan",
+    "wool-discovery-etcd": "wool-discovery-etcd",
     ".": "wool",
 }
+README_INSTALL = "pip install --find-links dist 'wool[lan]'"
+"""How the README installs wool from a clone, run in the folder `nox -s dist` builds into."""
 MUST_NOT_IMPORT = (
     "watchdog",
     "portalocker",
     "zeroconf",
     "wool_discovery_local",
     "wool_discovery_lan",
+    "wool_discovery_etcd",
     "wool_lb_roundrobin",
 )
 
@@ -48,10 +54,13 @@ print(json.dumps({{
     "loadbalancer": sorted(ep.name for ep in entry_points(group="wool.loadbalancer")),
 }}))
 print(wool.__version__, wool.LocalDiscovery, wool.RoundRobinLoadBalancer, wool.LanDiscovery)
+print(wool.EtcdDiscovery("wheel").subscriber)
 """
 
 
-def _run(*args: str | Path, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+def _run(
+    *args: str | Path, cwd: Path, timeout: float = 300, check: bool = True
+) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     result = subprocess.run(
         [str(a) for a in args],
@@ -62,7 +71,7 @@ def _run(*args: str | Path, cwd: Path, timeout: float = 300) -> subprocess.Compl
         text=True,
         timeout=timeout,
     )
-    assert result.returncode == 0, (
+    assert result.returncode == 0 or not check, (
         f"{' '.join(map(str, args))} exited {result.returncode}\n"
         f"--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
     )
@@ -79,17 +88,19 @@ def test_wheels_build_install_and_import(tmp_path: Path) -> None:
     pytest.importorskip("build", reason="needs the 'build' package (nox -s tests installs it)")
     pytest.importorskip("hatchling", reason="needs hatchling (nox -s tests installs it)")
 
+    dist = tmp_path / "dist"
     wheels: dict[str, Path] = {}
     for directory, name in DISTRIBUTIONS.items():
         source = (ROOT / directory).resolve()
         assert (source / "pyproject.toml").is_file(), f"missing distribution {directory}"
-        out = tmp_path / "wheels" / name
-        build = ("-m", "build", "--wheel", "--no-isolation", "--outdir", out, source)
+        build = ("-m", "build", "--wheel", "--no-isolation", "--outdir", dist, source)
         _run(sys.executable, *build, cwd=tmp_path)
-        built = sorted(out.glob("*.whl"))
-        expected = f"{name.replace('-', '_')}-{_version(source)}-py3-none-any.whl"
-        assert [w.name for w in built] == [expected], f"{directory} built {built}"
-        wheels[name] = built[0]
+        expected = dist / f"{name.replace('-', '_')}-{_version(source)}-py3-none-any.whl"
+        assert expected.is_file(), f"{directory} built {sorted(dist.iterdir())}"
+        wheels[name] = expected
+    assert len(list(dist.glob("*.whl"))) == len(DISTRIBUTIONS)
+    with zipfile.ZipFile(wheels["wool-core"]) as core:
+        assert "wool/py.typed" in core.namelist(), "wool-core's wheel lacks py.typed"
 
     venv = tmp_path / "venv"
     _run(sys.executable, "-m", "venv", venv, cwd=tmp_path)
@@ -97,7 +108,8 @@ def test_wheels_build_install_and_import(tmp_path: Path) -> None:
     pip = (python, "-m", "pip", "install", "--disable-pip-version-check")
 
     # `pip install wool`: without the `lan` extra, asking for it names the install command.
-    _run(*pip, *(w for n, w in wheels.items() if n != "wool-discovery-lan"), cwd=tmp_path)
+    extras = ("wool-discovery-lan", "wool-discovery-etcd")
+    _run(*pip, *(w for n, w in wheels.items() if n not in extras), cwd=tmp_path)
     missing = _run(python, "-c", MISSING_LAN, cwd=tmp_path, timeout=120).stdout
     assert "no discovery plugin named 'lan'" in missing, missing
     assert "pip install 'wool[lan]'" in missing, missing
@@ -112,17 +124,28 @@ def test_wheels_build_install_and_import(tmp_path: Path) -> None:
     )
     assert command.returncode == 2, command
     assert command.stderr.strip().endswith("install it with: pip install 'wool[lan]'"), command
+    etcd = _run(python, "-c", "import wool; wool.EtcdDiscovery", cwd=tmp_path, check=False)
+    assert "install it with: pip install 'wool[etcd]'" in etcd.stderr, etcd
 
-    # `pip install 'wool[lan]'`: the extra's wool-discovery-lan==<version> is the wheel
-    # given next to it.
-    _run(*pip, f"{wheels['wool']}[lan]", wheels["wool-discovery-lan"], cwd=tmp_path)
+    # The README's `pip install --find-links dist 'wool[lan]'`, into an empty virtualenv.
+    venv = tmp_path / "venv-lan"
+    _run(sys.executable, "-m", "venv", venv, cwd=tmp_path)
+    python = venv / "bin" / "python"
+    assert README_INSTALL in (ROOT / "README.md").read_text(), "the README's line changed"
+    _run(python, "-m", *shlex.split(README_INSTALL), "--disable-pip-version-check", cwd=tmp_path)
+    etcd_extra = ("pip", "install", "--find-links", "dist", "wool[etcd]")
+    _run(python, "-m", *etcd_extra, "--disable-pip-version-check", cwd=tmp_path)
     result = _run(python, "-c", CHECK, cwd=tmp_path, timeout=120)
-    report_line, attributes = result.stdout.splitlines()[:2]
+    report_line, attributes, subscriber = result.stdout.splitlines()[:3]
     report = json.loads(report_line)
     assert report["leaked"] == [], f"`import wool` imported plugin modules: {report['leaked']}"
     assert Path(report["file"]).is_relative_to(venv), report["file"]
     assert "local" in report["discovery"]
     assert "lan" in report["discovery"]
+    assert "etcd" in report["discovery"]
+    assert subscriber.startswith("EtcdSubscriber(settings=EtcdSettings(namespace='wheel'"), (
+        subscriber
+    )
     assert "roundrobin" in report["loadbalancer"]
     version = _version(ROOT / "wool-core")
     assert attributes.startswith(f"{version} "), attributes

@@ -32,6 +32,14 @@ async def announce_then_wait(path: str) -> None:
 
 
 @wool.routine
+async def announce_then_return(path: str, seconds: float) -> int:
+    """Announces its worker, works for ``seconds`` (awaiting), then returns its pid."""
+    announce(path)
+    await asyncio.sleep(seconds)
+    return os.getpid()
+
+
+@wool.routine
 async def announce_then_stream(path: str):
     """Yields 0, 1, 2, ...; announces its worker before the first item."""
     announce(path)

@@ -270,19 +270,30 @@ def start_hosted_pool(
     size: int,
     *,
     nested: bool = False,
+    until_signal: bool = False,
+    own_group: bool = False,
     env: dict[str, str] | None = None,
     timeout: float = 60,
 ) -> HostedPool:
     """Start a pool of ``size`` workers in a child process and wait until it is serving.
 
     ``namespace`` None gives the pool its private LocalDiscovery namespace; ``nested``
-    makes its workers dispatch nested routines first (they attach to the namespace).
+    makes its workers dispatch nested routines first (they attach to the namespace);
+    ``until_signal`` keeps it open until a signal ends it (not when stdin closes);
+    ``own_group`` makes it lead a process group (with its workers) and pipes its stderr.
     """
     command = ["-m", "tests.reliability._owner", namespace or "-", str(size)]
     process = subprocess.Popen(
-        [sys.executable, *command, *(["nested"] if nested else [])],
+        [
+            sys.executable,
+            *command,
+            *(["nested"] if nested else []),
+            *(["until-signal"] if until_signal else []),
+        ],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE if own_group else None,
+        process_group=0 if own_group else None,
         cwd=ROOT,
         env={
             **os.environ,
@@ -314,8 +325,9 @@ def stop_hosted_pool(process: subprocess.Popen[bytes], timeout: float = 30) -> N
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait(timeout)
-    if process.stdout is not None:
-        process.stdout.close()
+    for stream in (process.stdout, process.stderr):
+        if stream is not None:
+            stream.close()
 
 
 @contextlib.contextmanager

@@ -124,13 +124,11 @@ async def test_a_100_mb_argument_and_result_go_through(pool):
     assert hashlib.sha256(echoed).digest() == hashlib.sha256(payload).digest()
 
 
-async def test_an_argument_over_the_callers_limit_is_refused_before_it_is_sent(
-    pool, monkeypatch: pytest.MonkeyPatch
-):
-    import wool._connection
+async def test_an_argument_over_the_callers_limit_is_refused_before_it_is_sent(pool):
+    from wool import _settings
 
-    monkeypatch.setattr(wool._connection, "MAX_MESSAGE_BYTES", SMALL_LIMIT)
-    exc = await fails(r.size_of(b"x" * (2 * SMALL_LIMIT)), ValueError)
+    with _settings.override(max_message_bytes=SMALL_LIMIT):
+        exc = await fails(r.size_of(b"x" * (2 * SMALL_LIMIT)), ValueError)
     assert "size_of()" in str(exc) and "WOOL_MAX_MESSAGE_BYTES" in str(exc)
 
 

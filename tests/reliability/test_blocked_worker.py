@@ -1,6 +1,6 @@
-"""A worker whose event loop is blocked: calls it does not accept within
-``ACCEPT_SECONDS`` go to another worker, and it never runs them when it wakes up; it is
-skipped meanwhile, and used again once it answers."""
+"""A worker whose event loop is blocked: calls it does not accept within the accept
+timeout (the setting ``accept_timeout``, 2 s) go to another worker, and it never runs
+them when it wakes up; it is skipped meanwhile, and used again once it answers."""
 
 from __future__ import annotations
 
@@ -26,11 +26,11 @@ from tests.reliability.support import (
     request_batch,
     task_batch,
 )
-from wool._connection import ACCEPT_SECONDS
+from wool._settings import DEFAULTS
 from wool._transport import PROTOCOL_VERSION
 from wool._wire import worker_pb2 as pb
 
-BLOCK_SECONDS = ACCEPT_SECONDS + 4.0
+BLOCK_SECONDS = DEFAULTS.accept_timeout + 4.0
 """Long enough that calls sent to the blocked worker are given up on before it wakes."""
 STEP_SECONDS = 30.0
 QUICK = 4

@@ -35,31 +35,41 @@ def _identity(leaf: trustme.LeafCert) -> Identity:
 
 def _expired(ca: trustme.CA) -> Identity:
     """A certificate for 127.0.0.1, signed by ``ca``, whose validity ended yesterday."""
+    return _issue(
+        ca,
+        [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH],
+        valid_days=(-30, -1),
+        name="expired wool worker",
+    )
+
+
+def _with_usages(ca: trustme.CA, *usages: x509.ObjectIdentifier) -> Identity:
+    """A certificate for 127.0.0.1, signed by ``ca``, whose extended key usage is ``usages``."""
+    return _issue(ca, list(usages), valid_days=(-1, 30), name="wool test")
+
+
+def _issue(
+    ca: trustme.CA, usages: list[x509.ObjectIdentifier], valid_days: tuple[int, int], name: str
+) -> Identity:
     ca_key = serialization.load_pem_private_key(ca.private_key_pem.bytes(), password=None)
     ca_cert = x509.load_pem_x509_certificate(ca.cert_pem.bytes())
     key = ec.generate_private_key(ec.SECP256R1())
     now = datetime.datetime.now(datetime.UTC)
     cert = (
         x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "expired wool worker")]))
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
         .issuer_name(ca_cert.subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=30))
-        .not_valid_after(now - datetime.timedelta(days=1))
+        .not_valid_before(now + datetime.timedelta(days=valid_days[0]))
+        .not_valid_after(now + datetime.timedelta(days=valid_days[1]))
         .add_extension(
             x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
             critical=False,
         )
-        .add_extension(
-            x509.ExtendedKeyUsage(
-                [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
-            ),
-            critical=False,
-        )
+        .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
         .sign(ca_key, hashes.SHA256())  # type: ignore[arg-type]
     )
-    assert cert.not_valid_after_utc < now
     return Identity(
         key=key.private_bytes(
             serialization.Encoding.PEM,
@@ -85,6 +95,9 @@ class PKI:
         self.dns_only = _identity(self.ca.issue_cert("wool-worker.test"))
         self.stranger = _identity(self.other_ca.issue_cert("127.0.0.1"))
         self.expired = _expired(self.ca)
+        self.server_only = _with_usages(self.ca, ExtendedKeyUsageOID.SERVER_AUTH)
+        self.client_only = _with_usages(self.ca, ExtendedKeyUsageOID.CLIENT_AUTH)
+        self.code_signing = _with_usages(self.ca, ExtendedKeyUsageOID.CODE_SIGNING)
 
     @property
     def ca_pem(self) -> bytes:

@@ -14,7 +14,7 @@ from typing import Any
 
 import wool
 from tests.security import routines as r
-from wool._transport import MAX_MESSAGE_BYTES
+from wool._transport import max_message_bytes
 
 SIZE = 300_000  # over a 256 KiB limit
 HALF = 150_000  # under it, but two of them are over it
@@ -42,7 +42,7 @@ async def _send(size: int) -> int:
 
 
 async def main() -> dict[str, Any]:
-    report: dict[str, Any] = {"caller_limit": MAX_MESSAGE_BYTES}
+    report: dict[str, Any] = {"caller_limit": max_message_bytes()}
     async with wool.WorkerPool(size=1):
         steps: dict[str, Callable[[], Awaitable[Any]]] = {
             "worker_limit": r.message_limit,

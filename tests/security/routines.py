@@ -25,9 +25,9 @@ async def blobs(*sizes: int):
 @wool.routine
 async def message_limit() -> int:
     """The message size limit of the worker process that runs this."""
-    from wool._transport import MAX_MESSAGE_BYTES
+    from wool._settings import current
 
-    return MAX_MESSAGE_BYTES
+    return current().max_message_bytes
 
 
 @wool.routine
@@ -37,3 +37,9 @@ async def collect():
     while True:
         value = yield size
         size = len(value) if value is not None else 0
+
+
+@wool.routine
+async def add_nested(a: int, b: int) -> int:
+    """``add`` dispatched from the worker that runs this: one nested call."""
+    return await add(a, b)

@@ -71,13 +71,13 @@ async def test_mutual_tls_worker_on_all_interfaces_does_not_warn(pki, caplog):
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "::1", "127.0.0.2"])
 def test_loopback_hosts_are_recognised(host):
-    from wool._worker import _is_loopback
+    from wool._addresses import is_loopback
 
-    assert _is_loopback(host)
+    assert is_loopback(host)
 
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "::", "", "198.18.0.2", "example.test"])
 def test_other_hosts_count_as_exposed(host):
-    from wool._worker import _is_loopback
+    from wool._addresses import is_loopback
 
-    assert not _is_loopback(host)
+    assert not is_loopback(host)

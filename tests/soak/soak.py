@@ -59,7 +59,7 @@ POOLS_SECONDS = 900.0
 NESTED_SECONDS = 600.0
 NESTED_WARM_UP = 100
 """Caller pools served before the worker's figures are taken: more than the proxies a
-worker keeps idle (wool._proxy_cache.PROXY_CACHE_SIZE), so the cache is full by then."""
+worker keeps idle (the setting proxy_cache_size, 32), so the cache is full by then."""
 NESTED_CALLS = 3
 NESTED_GROWTH = 0.10
 FUZZ_SECONDS = 600.0

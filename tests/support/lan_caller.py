@@ -1,7 +1,7 @@
 """A caller host: a durable WorkerPool over LanDiscovery, driven by JSON lines on stdin.
 
-Usage: python -m tests.support.lan_caller [--interface ADDRESS] [--discovery lan]
-           [--tag TAG]... [--wait SECONDS]
+Usage: python -m tests.support.lan_caller [--interface ADDRESS] [--discovery NAME]
+           [--tag TAG]... [--wait SECONDS] [--ca FILE --cert FILE --key FILE]
 
 Run it inside a network namespace. It opens ``WorkerPool(*tags, discovery=...)`` (with
 ``LanDiscovery(interfaces=[ADDRESS])``, or the discovery named by ``--discovery``), prints
@@ -159,12 +159,21 @@ async def serve(caller: Caller, request: dict[str, Any]) -> None:
 
 
 async def main(args: argparse.Namespace) -> None:
-    if args.discovery == "lan" and args.interface is None:
-        discovery: Any = "lan"  # by entry-point name; interfaces from WOOL_LAN_INTERFACES
+    if args.discovery is not None and (args.discovery != "lan" or args.interface is None):
+        # by entry-point name, configured by the environment (WOOL_LAN_INTERFACES,
+        # WOOL_ETCD_ENDPOINTS...)
+        discovery: Any = args.discovery
     else:
         discovery = wool.LanDiscovery(interfaces=[args.interface])
     loop = asyncio.get_running_loop()
-    async with wool.WorkerPool(*args.tag, discovery=discovery, wait_for_workers=args.wait) as pool:
+    credentials = None
+    if args.ca:  # mutual TLS with the workers: PEM files of the CA, and the caller's cert
+        credentials = wool.WorkerCredentials.from_files(
+            ca_path=args.ca, key_path=args.key, cert_path=args.cert, mutual=True
+        )
+    async with wool.WorkerPool(
+        *args.tag, discovery=discovery, wait_for_workers=args.wait, credentials=credentials
+    ) as pool:
         caller = Caller(pool)
         print(json.dumps({"ready": True, "at": time.time()}), flush=True)
         reader = asyncio.StreamReader()
@@ -188,4 +197,7 @@ if __name__ == "__main__":
     parser.add_argument("--discovery", default=None)
     parser.add_argument("--tag", action="append", default=[])
     parser.add_argument("--wait", type=float, default=30.0)
+    parser.add_argument("--ca")
+    parser.add_argument("--cert")
+    parser.add_argument("--key")
     asyncio.run(main(parser.parse_args()))

@@ -3,8 +3,8 @@
 
 The public API is what ``__all__`` names, and the modules ``wool.plugins`` (for plugin
 authors) and ``wool.testing`` (imported explicitly). ``LocalDiscovery``, ``LanDiscovery``,
-``KubernetesDiscovery`` and ``RoundRobinLoadBalancer`` come from plugin distributions, found
-through entry points the first time they are used.
+``EtcdDiscovery``, ``KubernetesDiscovery`` and ``RoundRobinLoadBalancer`` come from plugin
+distributions, found through entry points the first time they are used.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from wool._credentials import WorkerCredentials
 from wool._errors import (
     DispatchError,
     NoWorkersAvailable,
+    PoolClosed,
     RemoteTaskError,
     TaskException,
     TransientDispatchError,
@@ -43,6 +44,7 @@ from wool._version import version as __version__
 _LAZY_PLUGINS = {
     "LocalDiscovery": (_plugins.DISCOVERY_GROUP, "local"),
     "LanDiscovery": (_plugins.DISCOVERY_GROUP, "lan"),
+    "EtcdDiscovery": (_plugins.DISCOVERY_GROUP, "etcd"),
     "KubernetesDiscovery": (_plugins.DISCOVERY_GROUP, "kubernetes"),
     "RoundRobinLoadBalancer": (_plugins.LOADBALANCER_GROUP, "roundrobin"),
 }
@@ -68,12 +70,14 @@ __all__ = [
     "DiscoveryPublisherLike",
     "DiscoverySubscriberLike",
     "DispatchError",
+    "EtcdDiscovery",
     "KubernetesDiscovery",
     "LanDiscovery",
     "LoadBalancerLike",
     "LocalDiscovery",
     "NoWorkersAvailable",
     "PluginNotFound",
+    "PoolClosed",
     "RemoteCall",
     "RemoteTaskError",
     "RoundRobinLoadBalancer",

@@ -57,9 +57,12 @@ pools in other processes (or, with LAN discovery, on other hosts) send them rout
 Prints one line per worker, "worker UID at ADDRESS (pid PID)", then a line starting
 with "ready:". SIGINT (Ctrl-C) or SIGTERM withdraws the workers from discovery, gives
 the tasks they are running --grace seconds to finish, and exits with status 0; a second
-signal kills the workers at once. A worker that dies is reported and withdrawn, the
-others keep serving; if all die the command exits with status 1. Exit status 2 means the
-command line needs a change (the message says which)."""
+signal kills the workers at once. A worker that dies is reported, withdrawn and replaced
+by a new one (with a new uid) after a delay that doubles with each failed try; after 5
+failed tries in a row it is given up, with its last lines of error output. With
+--no-restart dead workers are only withdrawn. When no worker is left the command exits
+with status 1. Exit status 2 means the command line needs a change (the message says
+which)."""
 
 WORKER_EPILOG = """\
 examples:
@@ -78,8 +81,9 @@ examples:
   wool worker --tag gpu --ca ca.pem --cert worker.pem --key worker-key.pem
 
 Workers import the modules of your routines by name, so run this command where
-`python -c "import yourmodule"` works: the current directory and PYTHONPATH are on the
-import path, and the packages your routines use must be installed here."""
+`python -c "import yourmodule"` works: PYTHONPATH and (last, after the installed
+packages) the current directory are on the import path, and the packages your routines
+use must be installed here. Run it from a directory only you can write to."""
 
 WORKERS_DESCRIPTION = """\
 List the workers a discovery sees, with their uid, address, tags, process id, version
@@ -188,10 +192,16 @@ def build_parser(discovery: str | None = None) -> argparse.ArgumentParser:
     worker.add_argument(
         "--grace",
         type=float,
-        default=10.0,
         metavar="SECONDS",
-        help="on stop, how long running tasks get to finish before they are cancelled "
-        "(default: 10)",
+        help="on stop (SIGINT or SIGTERM, to this command or to its whole process group), "
+        "how long running tasks get to finish before they are cancelled (default: 10)",
+    )
+    worker.add_argument(
+        "--no-restart",
+        dest="restart",
+        action="store_false",
+        help="do not replace a worker that dies (by default it is restarted, with a "
+        "growing delay, until it fails to start 5 times in a row)",
     )
     _add_verbosity(worker, "; the workers log at the same level")
 

@@ -6,15 +6,16 @@ import argparse
 import asyncio
 import contextlib
 import errno
-import ipaddress
+import logging
 import os
 import re
 import signal
 import socket
-import sys
 
 import attrs
 
+from wool import _import_path
+from wool._addresses import advertised_host, is_loopback
 from wool._cli_common import (
     DEFAULT_DISCOVERY,
     CommandFailed,
@@ -25,13 +26,10 @@ from wool._cli_common import (
     warn,
 )
 from wool._credentials import WorkerCredentials
-from wool._metadata import DiscoveryEvent
 from wool._protocols import DiscoveryLike, DiscoveryPublisherLike
-from wool._spawn import LocalWorker
-from wool._worker import WILDCARDS
-
-PUBLISH_TIMEOUT = 5.0
-"""Seconds a discovery publish may take before the command gives up on it."""
+from wool._settings import current
+from wool._spawn import LocalWorker, WorkerSpec, WorkerStartError
+from wool._supervisor import PublishError, WorkerGroup
 
 MAX_PORT = 65535
 
@@ -47,6 +45,14 @@ class WorkerSettings:
     advertise: str | None
     credentials: WorkerCredentials | None
     grace: float
+    restart: bool = True
+
+    def specs(self) -> list[WorkerSpec]:
+        """How to start each worker."""
+        return [
+            WorkerSpec(self.tags, self.host, port, self.advertise, self.credentials)
+            for port in self.ports()
+        ]
 
     def ports(self) -> list[int]:
         """The port of each worker: all ephemeral (0), or ``port``, ``port + 1``, ..."""
@@ -70,13 +76,15 @@ def settings_from_args(args: argparse.Namespace) -> WorkerSettings:
             f"--port {args.port} with --size {size} needs ports up to {args.port + size - 1}; "
             f"choose a --port below {MAX_PORT - size + 2}, or --port 0"
         )
-    if args.host in WILDCARDS and not args.advertise:
+    try:
+        advertised_host(args.host, args.advertise)
+    except ValueError:
         raise UsageError(
             f"--host {args.host!r} listens on every interface, so callers need to be "
             "told where to connect: add --advertise ADDRESS (an address of this host that "
             "callers can reach)"
-        )
-    if args.grace < 0:
+        ) from None
+    if args.grace is not None and args.grace < 0:
         raise UsageError(f"--grace must be 0 or more seconds, got {args.grace:g}")
     return WorkerSettings(
         size=size,
@@ -85,7 +93,8 @@ def settings_from_args(args: argparse.Namespace) -> WorkerSettings:
         port=args.port,
         advertise=args.advertise or None,
         credentials=credentials_from_args(args),
-        grace=args.grace,
+        grace=current().command_grace if args.grace is None else args.grace,
+        restart=args.restart,
     )
 
 
@@ -154,40 +163,36 @@ def check_ports(host: str, ports: list[int]) -> None:
 def run(args: argparse.Namespace) -> int:
     """``wool worker``: returns the exit status."""
     settings = settings_from_args(args)
+    # Workers import the modules of the routines they run by name: the current directory
+    # serves the ones no installed package provides (last, so it shadows nothing), for
+    # this process and the workers it spawns (they take this sys.path).
+    cwd = _import_path.append_working_directory()
+    if _import_path.writable_by_others(cwd):
+        warn(
+            f"SECURITY WARNING: the current directory {cwd} is writable by other users, "
+            "and the workers import your routines' modules from it: anyone who can write "
+            "there can run code as this user. Run `wool worker` from a directory only you "
+            "can write to."
+        )
     discovery, label = open_discovery(args.discovery, args.namespace, args)
     check_ports(settings.host, settings.ports())
-    if args.discovery != DEFAULT_DISCOVERY and _loopback(settings.advertise or settings.host):
+    if args.discovery != DEFAULT_DISCOVERY and is_loopback(settings.advertise or settings.host):
         warn(
             f"the workers are reachable at {settings.advertise or settings.host} only, so "
             f"callers on other hosts cannot use them; to serve them, add --host 0.0.0.0 "
             "--advertise ADDRESS (an address of this host that they can reach)"
         )
-    # Workers import the modules of the routines they run by name, as `python -m` would
-    # from here: make the current directory importable for them (and for this process).
-    cwd = os.getcwd()
-    if cwd not in sys.path:
-        sys.path.insert(0, cwd)
     return asyncio.run(_Runner(settings, discovery, label).run())
 
 
 class _Runner:
-    """Owns the workers and the discovery publisher of one ``wool worker`` run."""
+    """Owns the worker group and the discovery publisher of one ``wool worker`` run."""
 
     def __init__(self, settings: WorkerSettings, discovery: DiscoveryLike, label: str) -> None:
         self.settings = settings
         self.discovery = discovery
         self.label = label
-        self.workers = [
-            LocalWorker(
-                tags=settings.tags,
-                host=settings.host,
-                port=port,
-                advertise=settings.advertise,
-                credentials=settings.credentials,
-            )
-            for port in settings.ports()
-        ]
-        self.published: list[LocalWorker] = []
+        self.group: WorkerGroup | None = None
         self.stopping = asyncio.Event()
         self.signal: signal.Signals | None = None
 
@@ -199,10 +204,18 @@ class _Runner:
                     await stack.enter_async_context(publisher)
                 except Exception as exc:
                     raise CommandFailed(f"could not open {self.label}: {exc}") from exc
+                group = self.group = WorkerGroup(
+                    self.settings.specs(),
+                    publisher,
+                    grace=self.settings.grace,
+                    restart=self.settings.restart,
+                    label=self.label,
+                    report=_report,
+                )
                 try:
-                    status = await self._supervise(publisher) if await self._start(publisher) else 0
+                    status = await self._supervise(group) if await self._start(group) else 0
                 finally:
-                    await self._stop(publisher)
+                    await self._stop(group)
             say("stopped")
             return status
 
@@ -210,86 +223,57 @@ class _Runner:
         if not self.stopping.is_set():
             self.signal = sig
             self.stopping.set()
+            if self.group is not None:  # the workers may get the same signal
+                self.group.begin_stop()
             return
         warn(f"{sig.name} again: killing the workers without waiting for their tasks")
-        for worker in self.workers:
-            process = worker.process
-            if process is not None and process.returncode is None:
-                with contextlib.suppress(ProcessLookupError):
-                    process.kill()
+        if self.group is not None:
+            self.group.kill()
 
-    async def _start(self, publisher: DiscoveryPublisherLike) -> bool:
+    async def _start(self, group: WorkerGroup) -> bool:
         """Start and publish every worker; False if a signal came meanwhile.
 
         A signal does not interrupt the start (a worker killed in its handshake only makes
         noise): the workers finish starting, then stop like after ``ready``.
         """
-        results = await asyncio.gather(*(w.start() for w in self.workers), return_exceptions=True)
+        try:
+            await group.start()
+        except WorkerStartError as exc:
+            if self.stopping.is_set():
+                return False
+            raise CommandFailed(str(exc)) from exc
         if self.stopping.is_set():
             return False
-        failures = [r for r in results if isinstance(r, BaseException)]
-        if failures:
-            raise CommandFailed(
-                f"{len(failures)} of {len(self.workers)} workers could not start: {failures[0]}"
-            )
-        for worker in self.workers:
-            assert worker.metadata is not None
-            try:
-                async with asyncio.timeout(PUBLISH_TIMEOUT):
-                    await publisher.publish(DiscoveryEvent("worker-added", worker.metadata))
-            except Exception as exc:
-                raise CommandFailed(
-                    f"could not publish worker {worker.uid} through {self.label}: "
-                    f"{exc or type(exc).__name__}"
-                ) from exc
-            self.published.append(worker)
+        try:
+            await group.publish()
+        except PublishError as exc:
+            raise CommandFailed(str(exc)) from exc
+        for worker in group.workers:
             say(_describe(worker))
-        count = f"{len(self.workers)} worker{'s' if len(self.workers) != 1 else ''}"
+        count = f"{len(group.workers)} worker{'s' if len(group.workers) != 1 else ''}"
         say(f"ready: {count} published through {self.label}; stop with Ctrl-C or SIGTERM")
         return True
 
-    async def _supervise(self, publisher: DiscoveryPublisherLike) -> int:
-        """Wait for a stop signal, withdrawing workers that die meanwhile."""
+    async def _supervise(self, group: WorkerGroup) -> int:
+        """Wait for a stop signal, or until every worker is gone for good (status 1)."""
         stop = asyncio.ensure_future(self.stopping.wait())
-        exits: dict[asyncio.Future[int], LocalWorker] = {}
-        for worker in self.published:
-            assert worker.process is not None
-            exits[asyncio.ensure_future(worker.process.wait())] = worker
+        gone = asyncio.ensure_future(group.exhausted.wait())
         try:
-            while exits:
-                done, _ = await asyncio.wait({stop, *exits}, return_when=asyncio.FIRST_COMPLETED)
-                if self.stopping.is_set():
-                    return 0
-                for future, worker in list(exits.items()):
-                    if future not in done:
-                        continue
-                    del exits[future]
-                    await self._withdraw(publisher, worker)
-                    warn(
-                        f"worker {worker.uid} (pid {_pid(worker)}) exited unexpectedly with "
-                        f"code {future.result()}; withdrew it from discovery, "
-                        f"{len(self.published)} left"
-                    )
-            warn("error: every worker has exited; stopping")
-            return 1
+            await asyncio.wait({stop, gone}, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            for future in (stop, *exits):
-                future.cancel()
+            stop.cancel()
+            gone.cancel()
+        if self.stopping.is_set():
+            return 0
+        if group.restart:
+            warn("error: every worker has exited and none can be restarted; stopping")
+        else:
+            warn("error: every worker has exited (restarts are off); stopping")
+        return 1
 
-    async def _withdraw(self, publisher: DiscoveryPublisherLike, worker: LocalWorker) -> None:
-        if worker not in self.published:
-            return
-        self.published.remove(worker)
-        assert worker.metadata is not None
-        try:
-            async with asyncio.timeout(PUBLISH_TIMEOUT):
-                await publisher.publish(DiscoveryEvent("worker-dropped", worker.metadata))
-        except Exception as exc:
-            warn(f"could not withdraw worker {worker.uid} from discovery: {exc!r}")
-
-    async def _stop(self, publisher: DiscoveryPublisherLike) -> None:
+    async def _stop(self, group: WorkerGroup) -> None:
         """Withdraw the published workers, then stop every worker within the grace period."""
-        running = [w for w in self.workers if w.process and w.process.returncode is None]
+        running = [w for w in group.started if w.running]
         if running:
             grace = self.settings.grace
             cause = f"{self.signal.name}: " if self.signal is not None else ""
@@ -297,27 +281,16 @@ class _Runner:
                 f"{cause}stopping {len(running)} worker{'s' if len(running) != 1 else ''} "
                 f"(grace {grace:g} s; signal again to kill them now)"
             )
-        for worker in list(self.published):
-            await self._withdraw(publisher, worker)
-        results = await asyncio.gather(
-            *(w.stop(self.settings.grace) for w in self.workers), return_exceptions=True
-        )
-        for worker, result in zip(self.workers, results, strict=True):
-            if isinstance(result, BaseException):
-                warn(f"could not stop worker {worker.uid} (pid {_pid(worker)}): {result!r}")
+        for worker, error in await group.stop():
+            pid = worker.process.pid if worker.process is not None else "?"
+            warn(f"could not stop worker {worker.uid} (pid {pid}): {error!r}")
 
 
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def _pid(worker: LocalWorker) -> int | str:
-    return worker.process.pid if worker.process is not None else "?"
+def _report(level: int, message: str) -> None:
+    if level >= logging.WARNING:
+        warn(message)
+    else:
+        say(message)
 
 
 def _describe(worker: LocalWorker) -> str:

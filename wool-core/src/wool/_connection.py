@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import grpc
 import grpc.aio
 
-from wool import _frames, _serialization
+from wool import _frames, _serialization, _settings
 from wool._errors import DispatchError, TransientDispatchError, WorkerLost
 from wool._metadata import WorkerMetadata
 from wool._transport import (
@@ -21,12 +21,12 @@ from wool._transport import (
     DRAINED,
     FRAME_OVERHEAD,
     LIMIT_HEADER,
-    MAX_MESSAGE_BYTES,
     PROTOCOL_HEADER,
     PROTOCOL_VERSION,
     SESSION_HEADER,
     SESSION_METHOD,
     TRANSIENT_CODES,
+    max_message_bytes,
     peer_limit,
 )
 from wool._wire import worker_pb2 as pb
@@ -46,7 +46,7 @@ STEP_KINDS = {
 
 
 class WorkerUnresponsive(TransientDispatchError):
-    """The worker did not accept a call within ``ACCEPT_SECONDS``; it did not start it."""
+    """The worker did not accept a call within ``settings.accept_timeout``; it did not start it."""
 
 
 class WorkerConnection:
@@ -69,7 +69,7 @@ class WorkerConnection:
 
         Raises ``TransientDispatchError`` or ``DispatchError`` when the worker did not
         take the task (it did not run there): ``WorkerUnresponsive`` when it did not
-        accept within ``ACCEPT_SECONDS``, unless ``patient`` (then it waits as long as
+        accept within ``settings.accept_timeout``, unless ``patient`` (then it waits as long as
         it takes).
         """
         if self._closed:
@@ -77,14 +77,15 @@ class WorkerConnection:
         if task.message is None:
             task.message = encode_task(task)
         session = self._current_session()
-        give_up_at = None if patient else asyncio.get_running_loop().time() + ACCEPT_SECONDS
+        timeout = _settings.current().accept_timeout
+        give_up_at = None if patient else asyncio.get_running_loop().time() + timeout
         try:
             async with asyncio.timeout_at(give_up_at):
                 await session.answered()
         except TimeoutError:
             session.silent = True
             raise WorkerUnresponsive(
-                f"worker {self._label} did not answer within {ACCEPT_SECONDS:g}s (is its "
+                f"worker {self._label} did not answer within {timeout:g}s (is its "
                 f"event loop blocked?); {task.routine}() goes to another worker",
                 worker=self.metadata.uid,
             ) from None
@@ -103,7 +104,7 @@ class WorkerConnection:
 
     @property
     def unresponsive(self) -> bool:
-        """Whether the worker left a call unanswered past ``ACCEPT_SECONDS`` and has sent
+        """Whether the worker left a call unanswered past ``settings.accept_timeout`` and has sent
         nothing since (dispatch tries such a worker last)."""
         session = self._session
         return session is not None and session.broken is None and session.silent
@@ -167,10 +168,11 @@ def encode_task(task: Task) -> _frames.Pieces:
         generator=task.generator,
     )
     size = sum(map(len, pieces))
-    if size > MAX_MESSAGE_BYTES - FRAME_OVERHEAD:
+    limit = max_message_bytes()
+    if size > limit - FRAME_OVERHEAD:
         raise ValueError(
             f"the call of routine {task.routine}() pickles to {size} bytes, over wool's "
-            f"message size limit of {MAX_MESSAGE_BYTES} bytes (set WOOL_MAX_MESSAGE_BYTES "
+            f"message size limit of {limit} bytes (set WOOL_MAX_MESSAGE_BYTES "
             "on callers and workers to raise it)"
         )
     return pieces
@@ -200,11 +202,11 @@ class _Session:
             request_serializer=_frames.identity,
             response_deserializer=pb.Responses.FromString,
         )
-        self.limit = MAX_MESSAGE_BYTES
+        self.limit = max_message_bytes()
         """The largest message both ends accept, known once the worker answered."""
         self._stream = method(
             self._requests(),
-            metadata=((PROTOCOL_HEADER, PROTOCOL_VERSION), (LIMIT_HEADER, str(MAX_MESSAGE_BYTES))),
+            metadata=((PROTOCOL_HEADER, PROTOCOL_VERSION), (LIMIT_HEADER, str(self.limit))),
         )
         self._reader = asyncio.get_running_loop().create_task(self._read())
 
@@ -366,6 +368,11 @@ def _connect_problem(worker: WorkerMetadata, detail: str) -> str:
             "it advertises (add that IP or name to its subjectAltName, or set "
             "WorkerCredentials(server_name=...))"
         )
+    elif "unsupported certificate purpose" in text:
+        cause = (
+            "TLS handshake failed: the worker's certificate is not for serving TLS (its "
+            "extended key usage lacks serverAuth): reissue it with serverAuth"
+        )
     elif "handshake" in text and "certificate_verify_failed" in text:
         cause = (
             "TLS handshake failed: this caller does not trust the worker's certificate "
@@ -377,8 +384,9 @@ def _connect_problem(worker: WorkerMetadata, detail: str) -> str:
         if worker.secure:
             cause = (
                 "TLS handshake refused: the worker closed the connection, probably because "
-                "it requires a client certificate (mutual TLS) signed by its CA and not "
-                "expired, and this caller presented none or another"
+                "it requires a client certificate (mutual TLS) signed by its CA, not "
+                "expired and with the clientAuth usage, and this caller presented none or "
+                "another"
             )
         else:
             cause = (
@@ -437,6 +445,14 @@ class RemoteCall:
             if self.on_finish is not None:
                 self.on_finish()
 
+    def abandon(self, error: BaseException) -> None:
+        """Cancel the task on its worker and fail its caller with ``error`` at once."""
+        if self._finished:
+            return
+        self._session.send(pb.Request(call=self._id, cancel=pb.Cancel()))
+        self._inbox.clear()
+        self._deliver(error)
+
     async def accepted(self, give_up_at: float | None) -> None:
         """Wait for the worker's verdict on the task until ``give_up_at`` (loop time).
 
@@ -480,11 +496,12 @@ class RemoteCall:
             self.worker.uid,
             self.worker.address,
             self.task.routine,
-            ACCEPT_SECONDS,
+            _settings.current().accept_timeout,
         )
         return WorkerUnresponsive(
             f"worker {self.worker.uid} at {self.worker.address} did not accept "
-            f"{self.task.routine}() within {ACCEPT_SECONDS:g}s (is its event loop blocked?)",
+            f"{self.task.routine}() within {_settings.current().accept_timeout:g}s (is its "
+            "event loop blocked?)",
             worker=self.worker.uid,
         )
 
@@ -624,9 +641,5 @@ class RemoteCall:
             self._finish()
 
 
-ACCEPT_SECONDS = 2.0
-"""How long a caller waits for a worker to accept a call before giving the call to
-another worker: a worker whose event loop is blocked (a routine calling time.sleep,
-say) answers nothing, and calls should not queue behind it while others are idle."""
 CANCEL_CONFIRM_SECONDS = 5.0
 """How long a cancelled caller waits for the worker to confirm that the task stopped."""

@@ -3,13 +3,28 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import ssl
+import stat
 from collections.abc import Iterator
+from contextvars import ContextVar
 from pathlib import Path
 
 import attrs
 import grpc
+
+from wool._certificates import (
+    ANY_USAGE,
+    CLIENT_AUTH,
+    SERVER_AUTH,
+    extended_key_usage,
+    usage_names,
+)
+
+log = logging.getLogger("wool.credentials")
+
+CERTIFICATE_STEPS = "see 'Mutual TLS, step by step' in wool's README"
 
 
 @attrs.frozen
@@ -25,6 +40,11 @@ class WorkerCredentials:
     The same object serves both sides, so a pool can give it to the workers it spawns
     and use it to connect to them. A caller of one-way TLS workers needs only ``ca``
     (``key`` and ``cert`` may be omitted; such credentials cannot serve a worker).
+
+    The private key never leaves the process that holds it: tasks carry no credentials.
+    A worker whose routines call other routines (nested calls) connects with its own
+    credentials, so under mutual TLS a worker's certificate needs both the
+    ``serverAuth`` and the ``clientAuth`` extended key usage.
 
     ``server_name`` is the name to verify the worker's certificate against instead of
     the host in its address (gRPC's ``ssl_target_name_override``), for certificates
@@ -53,7 +73,8 @@ class WorkerCredentials:
         """Read the CA certificate, private key and certificate chain from PEM files.
 
         Raises ``ValueError`` naming the parameter and the path of a file that cannot be
-        read or does not hold what it should.
+        read or does not hold what it should; logs a warning when the key file may be read
+        by other users.
         """
         labels = {"ca": f"ca_path {str(ca_path)!r}"}
         ca = _read(ca_path, "ca_path")
@@ -64,7 +85,10 @@ class WorkerCredentials:
         if cert_path is not None:
             cert = _read(cert_path, "cert_path")
             labels["cert"] = f"cert_path {str(cert_path)!r}"
-        return cls._checked(ca, key, cert, mutual, server_name, labels)
+        credentials = cls._checked(ca, key, cert, mutual, server_name, labels)
+        if key_path is not None:
+            _warn_if_readable_by_others(key_path)
+        return credentials
 
     @classmethod
     def from_pem(
@@ -106,6 +130,7 @@ class WorkerCredentials:
             _check_key(key, key_label)
             _check_certificates(cert, cert_label)
             _check_pair(key, cert, key_label, cert_label)
+            _check_some_tls_usage(cert, cert_label)
         if server_name is not None and not server_name:
             raise ValueError("server_name must be a non-empty host name or None")
         return cls(ca=ca, key=key, cert=cert, mutual=mutual, server_name=server_name)
@@ -116,11 +141,22 @@ class WorkerCredentials:
         return self.key is not None and self.cert is not None
 
     def server_credentials(self) -> grpc.ServerCredentials:
-        """Credentials for a worker's server port."""
+        """Credentials for a worker's server port.
+
+        Raises ``ValueError`` when there is no key, or when the certificate's extended key
+        usage does not allow serving TLS (callers would refuse it).
+        """
         if self.key is None or self.cert is None:
             raise ValueError(
                 "these WorkerCredentials hold no key and certificate, so a worker cannot "
                 "serve TLS with them (they only let a caller connect to one-way TLS workers)"
+            )
+        if not _allows(self.cert, SERVER_AUTH):
+            raise ValueError(
+                "the certificate of these WorkerCredentials cannot serve a worker: its "
+                f"extended key usage lists {_usage_names(self.cert)} but not serverAuth, so "
+                "callers would refuse it. Issue worker certificates with serverAuth (and "
+                f"clientAuth, for nested calls under mutual TLS); {CERTIFICATE_STEPS}"
             )
         return grpc.ssl_server_credentials(
             [(self.key, self.cert)],
@@ -129,8 +165,21 @@ class WorkerCredentials:
         )
 
     def channel_credentials(self) -> grpc.ChannelCredentials:
-        """Credentials for a caller's channel to a worker."""
+        """Credentials for a caller's channel to a worker.
+
+        Raises ``ValueError`` when, under mutual TLS, the certificate's extended key usage
+        does not allow presenting it as a client certificate (workers would refuse it).
+        """
         if self.mutual:
+            if self.cert is not None and not _allows(self.cert, CLIENT_AUTH):
+                raise ValueError(
+                    "the certificate of these WorkerCredentials cannot be presented to "
+                    f"workers under mutual TLS: its extended key usage lists "
+                    f"{_usage_names(self.cert)} but not clientAuth, so workers would refuse "
+                    "it. Callers present their certificate, and a worker presents its own "
+                    "when its routines call other routines (nested calls): issue these "
+                    f"certificates with clientAuth too; {CERTIFICATE_STEPS}"
+                )
             return grpc.ssl_channel_credentials(
                 root_certificates=self.ca, private_key=self.key, certificate_chain=self.cert
             )
@@ -143,11 +192,63 @@ class WorkerCredentials:
         return []
 
 
+_serving: ContextVar[WorkerCredentials | None] = ContextVar("wool_serving", default=None)
+
+
+@contextlib.contextmanager
+def serving_as(credentials: WorkerCredentials | None) -> Iterator[None]:
+    """Within this block, a worker serving with ``credentials`` unpickles what it received.
+
+    Proxies unpickled here make their nested calls with these credentials (see
+    :func:`nested_call_credentials`).
+    """
+    token = _serving.set(credentials)
+    try:
+        yield
+    finally:
+        _serving.reset(token)
+
+
+def nested_call_credentials(server_name: str | None) -> WorkerCredentials:
+    """The credentials a proxy of a TLS pool, unpickled on a worker, connects with.
+
+    They are the worker's own: the caller's key stays with the caller. ``server_name`` is
+    the caller's name override for worker certificates (a public setting), used when the
+    worker's credentials set none.
+    """
+    own = _serving.get()
+    if own is None:
+        raise ValueError(
+            "a proxy of a TLS pool can only be unpickled by a worker that serves TLS: "
+            "nested calls use the worker's own credentials, and the caller's private key "
+            "never travels with its tasks"
+        )
+    if server_name and not own.server_name:
+        return attrs.evolve(own, server_name=server_name)
+    return own
+
+
 def _read(path: str | os.PathLike[str], name: str) -> bytes:
     try:
         return Path(path).read_bytes()
     except OSError as exc:
         raise ValueError(f"cannot read {name} {str(path)!r}: {exc.strerror or exc}") from exc
+
+
+def _warn_if_readable_by_others(path: str | os.PathLike[str]) -> None:
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return
+    if mode & (stat.S_IRGRP | stat.S_IROTH):
+        log.warning(
+            "SECURITY WARNING: the private key %s can be read by %s (mode %s): anyone who "
+            "reads it can pose as this worker or caller. Restrict it: chmod 600 %s",
+            str(path),
+            "other users" if mode & stat.S_IROTH else "its group",
+            oct(stat.S_IMODE(mode)),
+            str(path),
+        )
 
 
 def _text(data: bytes, label: str) -> str:
@@ -172,6 +273,30 @@ def _check_certificates(data: bytes, label: str) -> None:
         context.load_verify_locations(cadata=text)
     except ssl.SSLError as exc:
         raise ValueError(f"{label} holds a certificate that cannot be parsed: {exc}") from None
+
+
+def _allows(cert: bytes, purpose: str) -> bool:
+    usages = extended_key_usage(cert)
+    return usages is None or purpose in usages or ANY_USAGE in usages
+
+
+def _usage_names(cert: bytes) -> str:
+    return usage_names(extended_key_usage(cert))
+
+
+def _check_some_tls_usage(cert: bytes, label: str) -> None:
+    """The certificate must allow serving TLS or presenting it as a client certificate."""
+    try:
+        server = _allows(cert, SERVER_AUTH)
+        client = _allows(cert, CLIENT_AUTH)
+    except ValueError as exc:
+        raise ValueError(f"{label} holds a certificate that cannot be parsed: {exc}") from None
+    if not (server or client):
+        raise ValueError(
+            f"{label} cannot be used for TLS: its extended key usage lists "
+            f"{_usage_names(cert)}, neither serverAuth (to serve a worker) nor clientAuth "
+            f"(to connect to workers under mutual TLS); {CERTIFICATE_STEPS}"
+        )
 
 
 def _check_key(data: bytes, label: str) -> None:

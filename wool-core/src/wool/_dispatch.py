@@ -8,7 +8,7 @@ a worker fails is decided here, once, for every balancer:
 - any other ``DispatchError`` evicts the worker (until discovery announces it again);
 - the candidates the balancer left out are tried after the ones it named, in discovery
   order, so every routable worker is tried once per task;
-- a worker that left a call unaccepted past ``ACCEPT_SECONDS`` (its loop is blocked, or
+- a worker that left a call unaccepted past ``settings.accept_timeout`` (its loop is blocked, or
   it stopped answering) is unresponsive: the balancer does not see it, and it is tried
   only after every other worker, until it answers again; when no worker accepted and
   one was only slow, the task waits for that one as long as it takes;

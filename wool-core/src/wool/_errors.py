@@ -34,6 +34,26 @@ class WorkerLost(ConnectionError):
     """
 
 
+class PoolClosed(RuntimeError):
+    """A call was still running when its pool was left, and did not finish within the
+    pool's ``grace``: it was cancelled on its worker.
+
+    ``pool`` names the pool, ``grace`` is the time the call was given.
+    """
+
+    def __init__(self, message: str, *, pool: str = "", grace: float = 0.0) -> None:
+        super().__init__(message)
+        self.pool = pool
+        self.grace = grace
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_pool_closed, (str(self), self.pool, self.grace))
+
+
+def _pool_closed(message: str, pool: str, grace: float) -> PoolClosed:
+    return PoolClosed(message, pool=pool, grace=grace)
+
+
 @attrs.frozen
 class TaskException:
     """What a routine raised on a worker: its type, message and remote traceback."""

@@ -11,6 +11,7 @@ LOADBALANCER_GROUP = "wool.loadbalancer"
 _INSTALL_HINTS = {
     (DISCOVERY_GROUP, "local"): "pip install wool-discovery-local",
     (DISCOVERY_GROUP, "lan"): "pip install 'wool[lan]'",
+    (DISCOVERY_GROUP, "etcd"): "pip install 'wool[etcd]'",
     (DISCOVERY_GROUP, "kubernetes"): "pip install 'wool[kubernetes]'",
     (LOADBALANCER_GROUP, "roundrobin"): "pip install wool-lb-roundrobin",
 }

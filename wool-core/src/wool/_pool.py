@@ -11,19 +11,21 @@ from contextvars import Token
 from types import TracebackType
 from typing import Any
 
-from wool import _plugins
+from wool import _plugins, _sigterm
+from wool._addresses import advertised_host
+from wool._connection import RemoteCall
 from wool._credentials import WorkerCredentials
-from wool._metadata import DiscoveryEvent
+from wool._errors import PoolClosed
 from wool._protocols import DiscoveryLike, DiscoveryPublisherLike, LoadBalancerLike
 from wool._proxy import WorkerProxy
-from wool._spawn import LocalWorker
+from wool._settings import DEFAULTS
+from wool._spawn import LocalWorker, WorkerSpec
+from wool._supervisor import WorkerGroup
 from wool._task import current_proxy
-from wool._worker import WILDCARDS
 
 log = logging.getLogger("wool.pool")
 
 DEFAULT_LOADBALANCER = "roundrobin"
-TEARDOWN_PUBLISH_SECONDS = 5.0
 DEFAULT_DISCOVERY = "local"
 
 
@@ -46,10 +48,14 @@ class WorkerPool:
     ``credentials`` make spawned workers serve TLS and make the pool use only TLS
     workers. Spawned workers bind ``host`` (loopback by default) and publish ``advertise``
     (default: ``host``) as the address callers dial. ``wait_for_workers`` bounds how long
-    a dispatch waits for a first worker.
-    ``grace`` is how long spawned workers get to finish running tasks at exit.
-    ``max_in_flight`` bounds the calls this pool has in flight at once; further calls wait
-    for a slot (nested calls made by workers are not counted).
+    a dispatch waits for a first worker (default 10 s).
+    ``grace`` (default 2 s) is how long leaving the pool waits for the calls it still has
+    in flight; the rest are cancelled and raise :class:`wool.PoolClosed`. Spawned workers
+    stopped by SIGTERM get the same grace.
+    ``restart`` (default True) replaces a spawned worker that dies, with a growing delay,
+    until one fails to start several times in a row.
+    ``max_in_flight`` (default 10,000) bounds the calls this pool has in flight at once;
+    further calls wait for a slot (nested calls made by workers are not counted).
     """
 
     def __init__(
@@ -61,9 +67,10 @@ class WorkerPool:
         credentials: WorkerCredentials | None = None,
         host: str = "127.0.0.1",
         advertise: str | None = None,
-        wait_for_workers: float = 10.0,
-        grace: float = 2.0,
-        max_in_flight: int | None = 10_000,
+        wait_for_workers: float = DEFAULTS.wait_for_workers,
+        grace: float = DEFAULTS.pool_grace,
+        max_in_flight: int | None = DEFAULTS.max_in_flight,
+        restart: bool = True,
     ) -> None:
         for tag in tags:
             if not isinstance(tag, str) or not tag:
@@ -80,10 +87,14 @@ class WorkerPool:
                 "credentials without a key and certificate can connect to TLS workers but "
                 "cannot serve them: give key_path and cert_path to spawn workers"
             )
-        if advertise is None and host in WILDCARDS:
-            raise ValueError(
-                f"workers bound to {host!r} need advertise=<an address callers can reach>"
-            )
+        if credentials is not None:  # a certificate of the wrong usage fails here, named
+            credentials.channel_credentials()
+            if spawns:
+                credentials.server_credentials()
+        advertised_host(host, advertise)
+        if grace < 0:
+            raise ValueError(f"grace must be 0 or more seconds, got {grace!r}")
+        self.id = uuid.uuid4().hex[:8]
         self.tags = frozenset(tags)
         self.durable = discovery is not None and size is None
         self.size = 0 if self.durable else (size or os.cpu_count() or 1)
@@ -95,10 +106,22 @@ class WorkerPool:
         self.wait_for_workers = wait_for_workers
         self.grace = grace
         self.max_in_flight = max_in_flight
-        self.workers: list[LocalWorker] = []
+        self.restart = restart
+        self.group: WorkerGroup | None = None
         self.proxy: WorkerProxy | None = None
         self._stack: contextlib.AsyncExitStack | None = None
         self._token: Token[WorkerProxy | None] | None = None
+        self._sigterm: _sigterm.Guard | None = None
+        self._grace_left = grace
+        """What is left of the grace for the spawned workers after the calls in flight."""
+
+    def __repr__(self) -> str:
+        return f"<WorkerPool {self.id} size={self.size} grace={self.grace:g}>"
+
+    @property
+    def workers(self) -> list[LocalWorker]:
+        """The workers this pool spawned that are running now."""
+        return self.group.workers if self.group is not None else []
 
     async def __aenter__(self) -> WorkerPool:
         if self._stack is not None:
@@ -106,6 +129,8 @@ class WorkerPool:
         discovery = _resolve_discovery(self._discovery_spec)
         loadbalancer = resolve_loadbalancer(self._loadbalancer_spec)
         stack = contextlib.AsyncExitStack()
+        self._grace_left = self.grace
+        self._sigterm = _sigterm.enter(self, self._on_sigterm)
         try:
             if self.size:
                 await self._spawn(stack, discovery)
@@ -118,11 +143,17 @@ class WorkerPool:
                 max_in_flight=self.max_in_flight,
             )
             proxy.pickled()  # fail now, not at the first dispatch, if it cannot travel
+            if self.group is not None:
+                proxy.absence_note = self._absence
             await proxy.start()
             stack.push_async_callback(proxy.stop)
+            stack.push_async_callback(self._finish_calls, proxy)
             await proxy.wait_for((w.uid for w in self.workers), timeout=self.wait_for_workers)
         except BaseException:
-            await _shielded(stack.aclose())
+            try:
+                await _shielded(stack.aclose())
+            finally:
+                self._leave_sigterm()
             raise
         self.proxy = proxy
         self._stack = stack
@@ -141,43 +172,71 @@ class WorkerPool:
                 current_proxy.reset(self._token)
             self._token = None
         self.proxy = None
-        if stack is not None:
-            await _shielded(stack.aclose())
+        try:
+            if stack is not None:
+                await _shielded(stack.aclose())
+        finally:
+            self._leave_sigterm()
+
+    def _on_sigterm(self) -> None:
+        # Our workers may get the same SIGTERM: their exits are expected from now on.
+        if self.group is not None:
+            self.group.begin_stop()
+
+    def _leave_sigterm(self) -> None:
+        guard, self._sigterm = self._sigterm, None
+        if guard is not None:
+            guard.leave()
 
     async def _spawn(self, stack: contextlib.AsyncExitStack, discovery: DiscoveryLike) -> None:
         publisher: DiscoveryPublisherLike = discovery.publisher
         await stack.enter_async_context(publisher)
-        workers = [
-            LocalWorker(
-                tags=self.tags,
-                host=self.host,
-                advertise=self.advertise,
-                credentials=self.credentials,
-            )
-            for _ in range(self.size)
-        ]
-        stack.push_async_callback(self._stop_workers, publisher, workers)
-        results = await asyncio.gather(*(w.start() for w in workers), return_exceptions=True)
-        self.workers = workers
-        failures = [r for r in results if isinstance(r, BaseException)]
-        if failures:
-            raise failures[0]
-        for worker in workers:
-            assert worker.metadata is not None
-            await publisher.publish(DiscoveryEvent("worker-added", worker.metadata))
+        spec = WorkerSpec(
+            tags=self.tags, host=self.host, advertise=self.advertise, credentials=self.credentials
+        )
+        group = WorkerGroup(
+            [spec] * self.size,
+            publisher,
+            grace=self.grace,
+            restart=self.restart,
+            label=f"the discovery of {self!r}",
+        )
+        self.group = group
+        stack.push_async_callback(self._stop_workers, group)
+        await group.start()
+        await group.publish()
 
-    async def _stop_workers(
-        self, publisher: DiscoveryPublisherLike, workers: list[LocalWorker]
-    ) -> None:
-        for worker in workers:
-            if worker.metadata is not None:
-                try:
-                    async with asyncio.timeout(TEARDOWN_PUBLISH_SECONDS):
-                        await publisher.publish(DiscoveryEvent("worker-dropped", worker.metadata))
-                except Exception:
-                    log.exception("could not withdraw worker %s from discovery", worker.uid)
-        await asyncio.gather(*(w.stop(self.grace) for w in workers), return_exceptions=True)
-        self.workers = []
+    async def _finish_calls(self, proxy: WorkerProxy) -> None:
+        """Give the calls in flight up to ``grace`` to finish; cancel the others."""
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        if not await proxy.drain(self.grace):
+            log.warning(
+                "%r: %d call(s) still running after the grace of %g s; cancelling them",
+                self,
+                proxy.in_flight,
+                self.grace,
+            )
+            proxy.abandon(self._closed_error)
+        self._grace_left = max(0.0, self.grace - (loop.time() - began))
+
+    def _closed_error(self, call: RemoteCall) -> PoolClosed:
+        return PoolClosed(
+            f"{call.task.routine}() was still running on worker {call.worker.uid} when "
+            f"{self!r} was left, and did not finish within the pool's grace of "
+            f"{self.grace:g} s: it was cancelled",
+            pool=repr(self),
+            grace=self.grace,
+        )
+
+    def _absence(self) -> str:
+        note = self.group.absence() if self.group is not None else ""
+        return f"{self!r}: {note}" if note else ""
+
+    async def _stop_workers(self, group: WorkerGroup) -> None:
+        for worker, error in await group.stop(self._grace_left):
+            log.warning("could not stop worker %s: %r", worker.uid, error)
+        self.group = None
 
 
 async def _shielded(teardown: Any) -> None:

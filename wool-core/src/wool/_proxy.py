@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from wool import _serialization
 from wool._candidates import WorkerSet
 from wool._connection import RemoteCall, WorkerConnection
+from wool._credentials import nested_call_credentials
 from wool._dispatch import first_accepting
 from wool._errors import NoWorkersAvailable
 from wool._metadata import DiscoveryEvent, WorkerMetadata
@@ -36,7 +37,8 @@ class WorkerProxy:
     own ancestors hold. Only workers whose tags include all of ``tags`` and whose
     ``secure`` flag matches the presence of ``credentials`` are used. The proxy pickles to
     its configuration, so a worker that receives it can dispatch nested routines through
-    its own copy.
+    its own copy; the credentials stay behind, and a worker's copy connects with the
+    credentials that worker serves with.
     """
 
     def __init__(
@@ -59,6 +61,12 @@ class WorkerProxy:
         self.max_in_flight = max_in_flight
         self.in_flight = 0
         """Calls dispatched through this proxy that have not finished yet."""
+        self.absence_note: Callable[[], str] | None = None
+        """Says why the workers a pool spawned may be missing (for NoWorkersAvailable)."""
+        self._calls: set[RemoteCall] = set()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._mismatched: dict[str, WorkerMetadata] = {}
         self._slots = Slots(max_in_flight) if max_in_flight else None
         self._context = WorkerSet()
         self._follower: asyncio.Task[None] | None = None
@@ -66,13 +74,17 @@ class WorkerProxy:
         self._closing: set[asyncio.Task[None]] = set()
 
     def __reduce__(self) -> tuple[Any, ...]:
+        # No credentials travel, only whether they exist: key material stays here, and a
+        # worker that restores the proxy connects with its own (see _restore).
+        credentials = self.credentials
         return (
             _restore,
             (
                 self.id,
                 self.subscriber,
                 self.loadbalancer,
-                self.credentials,
+                credentials is not None,
+                credentials.server_name if credentials is not None else None,
                 sorted(self.tags),
                 self.wait_for_workers,
             ),
@@ -128,7 +140,7 @@ class WorkerProxy:
             except TimeoutError:
                 raise NoWorkersAvailable(
                     f"no worker became available for {task.routine}() within "
-                    f"{self.wait_for_workers:g}s{self._filter_text()}"
+                    f"{self.wait_for_workers:g}s{self._filter_text()}{self._absence_text()}"
                 ) from None
         if self._slots is not None:
             if self._slots.exhausted:
@@ -139,23 +151,59 @@ class WorkerProxy:
                 )
             await self._slots.acquire()
         self.in_flight += 1
+        self._idle.clear()
         try:
             call, on_worker_finished = await first_accepting(task, self.loadbalancer, self._context)
         except BaseException:
             self._finished()
             raise
+        self._calls.add(call)
 
         def finished() -> None:
             on_worker_finished()
-            self._finished()
+            self._finished(call)
 
         call.on_finish = finished
         return call
 
-    def _finished(self) -> None:
+    def _finished(self, call: RemoteCall | None = None) -> None:
         self.in_flight -= 1
+        self._calls.discard(call)  # type: ignore[arg-type]
+        if not self.in_flight:
+            self._idle.set()
         if self._slots is not None:
             self._slots.release()
+
+    async def drain(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds until no call is in flight; False if some still are."""
+        try:
+            async with asyncio.timeout(timeout):
+                await self._idle.wait()
+        except TimeoutError:
+            return False
+        return True
+
+    def abandon(self, error: Callable[[RemoteCall], BaseException]) -> None:
+        """Cancel every call in flight on its worker; its caller gets ``error(call)``."""
+        for call in list(self._calls):
+            call.abandon(error(call))
+
+    def _absence_text(self) -> str:
+        notes = [note] if self.absence_note and (note := self.absence_note()) else []
+        secure = self.credentials is not None
+        others = [m for m in self._mismatched.values() if m.secure != secure]
+        if others:
+            if secure:
+                notes.append(
+                    f"{len(others)} plaintext worker(s) exist, but this pool has credentials= "
+                    "and uses TLS workers only"
+                )
+            else:
+                notes.append(
+                    f"{len(others)} TLS worker(s) exist, but this pool has no credentials=: "
+                    "give it wool.WorkerCredentials to use them"
+                )
+        return "".join(f"; {note}" for note in notes)
 
     def _filter_text(self) -> str:
         parts = []
@@ -183,6 +231,14 @@ class WorkerProxy:
 
     def _apply(self, event: DiscoveryEvent) -> None:
         metadata = event.metadata
+        self._mismatched.pop(metadata.uid, None)
+        secure = self.credentials is not None
+        if (
+            event.type != "worker-dropped"
+            and self.tags <= metadata.tags
+            and metadata.secure != secure
+        ):
+            self._mismatched[metadata.uid] = metadata
         if event.type == "worker-dropped" or not self._wanted(metadata):
             connection = self._context.remove(metadata.uid)
         else:
@@ -199,14 +255,17 @@ def _restore(
     id: str,
     subscriber: DiscoverySubscriberLike,
     loadbalancer: LoadBalancerLike,
-    credentials: WorkerCredentials | None,
+    secure: bool,
+    server_name: str | None,
     tags: list[str],
     wait_for_workers: float,
 ) -> WorkerProxy:
+    """The proxy a worker's routines dispatch nested calls through: a TLS pool's connects
+    with the worker's own credentials (raises ``ValueError`` where there are none)."""
     return WorkerProxy(
         subscriber,
         loadbalancer,
-        credentials=credentials,
+        credentials=nested_call_credentials(server_name) if secure else None,
         tags=tags,
         wait_for_workers=wait_for_workers,
         id=id,

@@ -3,9 +3,9 @@
 Each task carries its caller's proxy; a worker unpickles a proxy once and reuses it for
 every task that carries the same one. A proxy is in use while a task that came with it
 runs there (its nested calls go through it); one no task uses is idle, and is stopped
-after ``PROXY_IDLE_SECONDS`` or when more than ``PROXY_CACHE_SIZE`` are idle (the least
-recently used first). A proxy in use is never stopped. The proxies share one discovery
-subscription per distinct subscriber (:mod:`wool._shared_discovery`).
+after ``settings.proxy_idle`` seconds or when more than ``settings.proxy_cache_size``
+are idle (the least recently used first). A proxy in use is never stopped. The proxies
+share one discovery subscription per distinct subscriber (:mod:`wool._shared_discovery`).
 """
 
 from __future__ import annotations
@@ -17,18 +17,12 @@ import time
 
 import attrs
 
-from wool import _serialization
+from wool import _serialization, _settings
+from wool._credentials import WorkerCredentials, serving_as
 from wool._proxy import WorkerProxy
 from wool._shared_discovery import SharedSubscriptions
 
 log = logging.getLogger("wool.worker")
-
-PROXY_CACHE_SIZE = 32
-"""Idle caller proxies a worker keeps (about one per caller pool that made nested calls
-lately); beyond this the least recently used are stopped, since each holds connections."""
-PROXY_IDLE_SECONDS = 60.0
-"""How long a caller proxy may go unused before the worker stops it: a caller pool that
-has left sends it no more, and one that comes back only pays for reconnecting."""
 
 
 @attrs.define
@@ -42,10 +36,17 @@ class ProxyCache:
     """The proxies of one worker, keyed by their pickled bytes."""
 
     def __init__(
-        self, size: int = PROXY_CACHE_SIZE, idle_seconds: float = PROXY_IDLE_SECONDS
+        self,
+        credentials: WorkerCredentials | None = None,
+        *,
+        size: int | None = None,
+        idle_seconds: float | None = None,
     ) -> None:
-        self.size = size
-        self.idle_seconds = idle_seconds
+        settings = _settings.current()
+        self.credentials = credentials
+        """What the worker serves with: the identity of its routines' nested calls."""
+        self.size = settings.proxy_cache_size if size is None else size
+        self.idle_seconds = settings.proxy_idle if idle_seconds is None else idle_seconds
         self.subscriptions = SharedSubscriptions()
         self._entries: collections.OrderedDict[bytes, _Entry] = collections.OrderedDict()
         self._stopping: set[asyncio.Task[None]] = set()
@@ -58,7 +59,8 @@ class ProxyCache:
         """The proxy pickled as ``data``, counted in use until :meth:`release`."""
         entry = self._entries.get(data)
         if entry is None:
-            proxy = _serialization.loads(data)
+            with serving_as(self.credentials):
+                proxy = _serialization.loads(data)
             if not isinstance(proxy, WorkerProxy):
                 kind = type(proxy).__qualname__
                 raise TypeError(f"malformed task: its proxy is a {kind}, not a wool proxy")

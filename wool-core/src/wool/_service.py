@@ -13,7 +13,8 @@ import grpc
 import grpc.aio
 from google.protobuf.message import DecodeError
 
-from wool import _frames, _serialization
+from wool import _frames, _serialization, _settings
+from wool._credentials import WorkerCredentials
 from wool._metadata import WorkerMetadata
 from wool._proxy_cache import ProxyCache
 from wool._task import Task, current_proxy, current_task
@@ -21,10 +22,10 @@ from wool._transport import (
     DRAINED,
     FRAME_OVERHEAD,
     LIMIT_HEADER,
-    MAX_MESSAGE_BYTES,
     PROTOCOL_HEADER,
     PROTOCOL_VERSION,
     SESSION_HEADER,
+    max_message_bytes,
     peer_limit,
 )
 from wool._wire import worker_pb2 as pb
@@ -36,10 +37,6 @@ _STEP_NAMES = {number: name.lower() for name, number in pb.Step.Kind.items()}
 
 ROUTINE_CACHE_SIZE = 1024
 """Distinct routine pickles a worker keeps unpickled (closures pickled by value vary)."""
-ACCEPT_MARGIN_SECONDS = 0.5
-"""A call is started without asking the caller only if its ``accepted`` frame was handed
-to the transport this long before the caller's deadline: the time that frame may take to
-reach the caller (and the drift of the two clocks over a session) must stay below it."""
 SHUTDOWN_SECONDS = 5.0
 """How long a closing session waits for its cancelled tasks to run their ``finally``."""
 
@@ -47,10 +44,14 @@ SHUTDOWN_SECONDS = 5.0
 class WorkerService:
     """Serves ``wool.v1.Worker/Session``: decodes tasks, runs them, streams back outcomes."""
 
-    def __init__(self, metadata: WorkerMetadata) -> None:
+    def __init__(
+        self, metadata: WorkerMetadata, credentials: WorkerCredentials | None = None
+    ) -> None:
         self.metadata = metadata
+        self.credentials = credentials
+        """What this worker serves with: the identity of its routines' nested calls."""
         self.stopping = False
-        self._proxies = ProxyCache()
+        self._proxies = ProxyCache(credentials)
         self._routines: dict[bytes, Any] = {}
         self._sessions: set[_Session] = set()
 
@@ -92,7 +93,7 @@ class WorkerService:
         # arrives), so a caller's deadline is never later on this clock than on its own.
         session = _Session(self, peer_limit(context.invocation_metadata()))
         await context.send_initial_metadata(
-            ((PROTOCOL_HEADER, PROTOCOL_VERSION), (LIMIT_HEADER, str(MAX_MESSAGE_BYTES)))
+            ((PROTOCOL_HEADER, PROTOCOL_VERSION), (LIMIT_HEADER, str(max_message_bytes())))
         )
         self._sessions.add(session)
         reader = asyncio.get_running_loop().create_task(session.read(requests))
@@ -254,7 +255,7 @@ class _Call:
 
     def _late(self) -> bool:
         """Whether the caller may give up on this call before our answer reaches it."""
-        margin_ms = ACCEPT_MARGIN_SECONDS * 1000
+        margin_ms = _settings.current().accept_margin * 1000
         return bool(self.accept_by) and self.session.elapsed_ms() > self.accept_by - margin_ms
 
     def confirm(self) -> None:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import os
-
 import grpc
+
+from wool._settings import current
 
 PROTOCOL_VERSION = "1"
 PROTOCOL_HEADER = "wool-protocol"
@@ -16,10 +16,14 @@ DRAINED = "drained"
 """Trailer value of a session the worker ended because it is stopping: any call it had
 not accepted was never started, so another worker may take it."""
 
-MAX_MESSAGE_BYTES = int(os.environ.get("WOOL_MAX_MESSAGE_BYTES", 512 * 1024 * 1024))
-"""Largest frame either side sends or accepts (``WOOL_MAX_MESSAGE_BYTES``, default 512 MiB)."""
+
+def max_message_bytes() -> int:
+    """Largest frame either side sends or accepts (the ``max_message_bytes`` setting)."""
+    return current().max_message_bytes
+
 
 FRAME_OVERHEAD = 64 * 1024
+"""Room a frame's envelope may take beyond its payload."""
 
 
 def peer_limit(metadata: object) -> int:
@@ -27,10 +31,10 @@ def peer_limit(metadata: object) -> int:
     for key, value in metadata or ():  # type: ignore[attr-defined]
         if key == LIMIT_HEADER:
             try:
-                return min(MAX_MESSAGE_BYTES, int(value))
+                return min(max_message_bytes(), int(value))
             except ValueError:
                 break
-    return MAX_MESSAGE_BYTES
+    return max_message_bytes()
 
 
 TRANSIENT_CODES = frozenset(
@@ -41,9 +45,10 @@ TRANSIENT_CODES = frozenset(
     }
 )
 
+# gRPC's own limits are fixed when the module loads, from the settings of this process.
 _common: list[tuple[str, int]] = [
-    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.max_send_message_length", max_message_bytes()),
+    ("grpc.max_receive_message_length", max_message_bytes()),
 ]
 
 # Client pings every 10 s and gives up on a peer after 5 s more: a cut-off worker is
@@ -64,6 +69,24 @@ SERVER_OPTIONS: list[tuple[str, int]] = _common + [
     ("grpc.keepalive_permit_without_calls", 1),
     ("grpc.http2.min_recv_ping_interval_without_data_ms", 3_000),
     ("grpc.http2.max_ping_strikes", 0),
-    ("grpc.max_concurrent_streams", 1 << 16),
     ("grpc.so_reuseport", 0),
+]
+
+# Connections that hold a worker's file descriptors without doing anything. A TLS (or
+# HTTP/2) handshake takes milliseconds: 10 s leaves room for a slow network and frees
+# the descriptor of a peer that never starts one (gRPC's default is 120 s). A connection
+# with no stream for 5 minutes is closed (callers reconnect on their next call; a caller's
+# Session stream keeps its connection busy while it is in use). Each caller process opens
+# one Session stream per worker and pool (gRPC shares one connection between a process's
+# channels to a worker, and a worker keeps the proxy of every caller it served), so a
+# connection carries as many streams as pools in the calling process: 1,024 is far above
+# that, and bounds what idle streams cost (about 25 kB each) to some 25 MB a connection.
+# A stream over the cap waits for one to end.
+SERVER_HANDSHAKE_TIMEOUT_MS = 10_000
+SERVER_CONNECTION_IDLE_MS = 300_000
+SERVER_STREAMS_PER_CONNECTION = 1_024
+SERVER_OPTIONS += [
+    ("grpc.server_handshake_timeout_ms", SERVER_HANDSHAKE_TIMEOUT_MS),
+    ("grpc.max_connection_idle_ms", SERVER_CONNECTION_IDLE_MS),
+    ("grpc.max_concurrent_streams", SERVER_STREAMS_PER_CONNECTION),
 ]

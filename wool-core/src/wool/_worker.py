@@ -1,18 +1,15 @@
-"""A worker: the gRPC server that runs routines, and the configuration of a spawned one."""
+"""A worker: the gRPC server that runs routines."""
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import os
-import pickle
-import struct
 
-import attrs
 import grpc
 import grpc.aio
 import shortuuid
 
+from wool._addresses import advertised_host, format_address, is_loopback
 from wool._credentials import WorkerCredentials
 from wool._hooks import plugin_manager
 from wool._metadata import WorkerMetadata
@@ -21,11 +18,6 @@ from wool._transport import SERVER_OPTIONS
 from wool._version import version
 
 log = logging.getLogger("wool.worker")
-
-
-def format_address(host: str, port: int) -> str:
-    """``host:port``, with brackets around an IPv6 host."""
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 class Worker:
@@ -46,7 +38,7 @@ class Worker:
         self.host = host
         self.port = port
         self.credentials = credentials
-        self.advertise = advertise or _advertised_host(host)
+        self.advertise = advertised_host(host, advertise)
         self.metadata: WorkerMetadata | None = None
         self._server: grpc.aio.Server | None = None
         self._service: WorkerService | None = None
@@ -67,7 +59,7 @@ class Worker:
             tags=self.tags,
             secure=self.credentials is not None,
         )
-        self._service = WorkerService(self.metadata)
+        self._service = WorkerService(self.metadata, self.credentials)
         server.add_generic_rpc_handlers((self._service.handler(),))
         await server.start()
         self._server = server
@@ -87,32 +79,11 @@ class Worker:
         await self._service.close()
 
 
-WILDCARDS = frozenset({"0.0.0.0", "::", ""})
-
-
-def _advertised_host(host: str) -> str:
-    if host in WILDCARDS:
-        raise ValueError(
-            f"a worker bound to {host or 'all interfaces'!r} needs an advertised address "
-            "that callers can reach (advertise='198.18.0.2', or --advertise)"
-        )
-    return host
-
-
-def _is_loopback(host: str) -> bool:
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
 def _warn_if_exposed(
     host: str, metadata: WorkerMetadata, credentials: WorkerCredentials | None
 ) -> None:
     """Warn loudly when callers that are not authenticated may reach this worker's port."""
-    if _is_loopback(host) or (credentials is not None and credentials.mutual):
+    if is_loopback(host) or (credentials is not None and credentials.mutual):
         return
     how = "without TLS credentials" if credentials is None else "with one-way TLS only"
     log.warning(
@@ -132,23 +103,3 @@ def _call_hook(name: str, metadata: WorkerMetadata) -> None:
         getattr(plugin_manager().hook, name)(worker=metadata)
     except Exception:
         log.exception("%s hook failed", name)
-
-
-@attrs.frozen
-class WorkerConfig:
-    """What a parent tells a worker process it spawns."""
-
-    tags: frozenset[str]
-    host: str
-    credentials: WorkerCredentials | None
-    sys_path: tuple[str, ...]
-    uid: str
-    port: int = 0
-    advertise: str | None = None
-    log_level: int = logging.WARNING
-
-
-def encode_config(config: WorkerConfig) -> bytes:
-    """Length-prefixed pickle of ``config``, as the worker reads it from stdin."""
-    data = pickle.dumps(config)
-    return struct.pack("!Q", len(data)) + data

@@ -1,51 +1,48 @@
 """The entry point of a spawned worker process (imported by nothing else).
 
-``python -m wool._worker_process FD`` reads a length-prefixed pickled
-:class:`~wool._worker.WorkerConfig` from stdin, starts a worker, writes its metadata as
-JSON to file descriptor ``FD``, then waits on stdin: a ``stop GRACE`` line, end of file
-(the parent died) or SIGTERM stops it.
+``python -m wool._worker_process FD`` speaks the worker's end of the spawn protocol
+(:mod:`wool._spawn`): it reads its configuration, serves, and stops on the parent's
+``stop GRACE`` line, at once when the parent is gone, or on SIGTERM with the configured
+grace. Stopped by SIGTERM, it exits by that signal, so its parent can tell what happened.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
-import pickle
 import signal
-import struct
 import sys
 
-from wool._worker import Worker, WorkerConfig
+from wool import _import_path, _settings
+from wool._open_files import raise_open_file_limit
+from wool._spawn import WorkerConfig, read_config, send_handshake, stop_request
+from wool._worker import Worker
 
-
-def _read_exactly(fd: int, size: int) -> bytes:
-    chunks = bytearray()
-    while len(chunks) < size:
-        chunk = os.read(fd, size - len(chunks))
-        if not chunk:
-            raise EOFError("parent closed stdin before sending the worker configuration")
-        chunks += chunk
-    return bytes(chunks)
+log = logging.getLogger("wool.worker")
 
 
 def main(argv: list[str]) -> int:
     """Entry point of a spawned worker process."""
     handshake_fd = int(argv[0])
-    (size,) = struct.unpack("!Q", _read_exactly(0, 8))
-    config: WorkerConfig = pickle.loads(_read_exactly(0, size))
-    for entry in reversed(config.sys_path):
-        if entry not in sys.path:
-            sys.path.insert(0, entry)
+    config = read_config(0)
+    _settings.install(config.settings)
+    _import_path.adopt(config.sys_path)
+    raise_open_file_limit()
     logging.basicConfig(level=config.log_level, format="wool worker %(process)d: %(message)s")
-    # Ctrl-C reaches the whole process group; the parent pool decides when we stop.
+    # Ctrl-C reaches the whole process group; the parent decides when we stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    asyncio.run(_serve(config, handshake_fd))
+    stopped_by = asyncio.run(_serve(config, handshake_fd))
+    if stopped_by is not None:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        signal.signal(stopped_by, signal.SIG_DFL)
+        os.kill(os.getpid(), stopped_by)
     return 0
 
 
-async def _serve(config: WorkerConfig, handshake_fd: int) -> None:
+async def _serve(config: WorkerConfig, handshake_fd: int) -> signal.Signals | None:
+    """Serve until told to stop; the signal that stopped us, if one did."""
     loop = asyncio.get_running_loop()
     worker = Worker(
         tags=config.tags,
@@ -56,38 +53,38 @@ async def _serve(config: WorkerConfig, handshake_fd: int) -> None:
         advertise=config.advertise,
     )
     metadata = await worker.start()
-    try:
-        with os.fdopen(handshake_fd, "w") as handshake:
-            handshake.write(json.dumps(metadata.to_dict()))
-    except BrokenPipeError:  # the parent gave up on us while we started
+    if not send_handshake(handshake_fd, metadata):  # the parent gave up on us meanwhile
         await worker.stop(0)
-        return
-    grace: asyncio.Future[float] = loop.create_future()
-    loop.add_signal_handler(signal.SIGTERM, _resolve, grace, 2.0)
+        return None
+    stop: asyncio.Future[tuple[float, signal.Signals | None]] = loop.create_future()
+
+    def on_sigterm() -> None:
+        if not stop.done():
+            stop.set_result((config.grace, signal.SIGTERM))
+
+    loop.add_signal_handler(signal.SIGTERM, on_sigterm)
     reader = asyncio.StreamReader()
     transport, _ = await loop.connect_read_pipe(
         lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(0, "rb", buffering=0)
     )
-    watcher = loop.create_task(_watch_parent(reader, grace))
+
+    async def watch_parent() -> None:
+        grace = await stop_request(reader)
+        if not stop.done():
+            stop.set_result((grace, None))
+
+    watcher = loop.create_task(watch_parent())
     try:
-        await worker.stop(await grace)
+        grace, sig = await stop
+        if sig is not None:
+            log.info("%s: stopping worker %s (grace %g s)", sig.name, metadata.uid, grace)
+        await worker.stop(grace)
+        return sig
     finally:
+        loop.remove_signal_handler(signal.SIGTERM)
         watcher.cancel()
+        await asyncio.gather(watcher, return_exceptions=True)
         transport.close()
-
-
-def _resolve(future: asyncio.Future[float], value: float) -> None:
-    if not future.done():
-        future.set_result(value)
-
-
-async def _watch_parent(reader: asyncio.StreamReader, grace: asyncio.Future[float]) -> None:
-    while line := await reader.readline():
-        words = line.split()
-        if words[:1] == [b"stop"]:
-            _resolve(grace, float(words[1]) if len(words) > 1 else 2.0)
-            return
-    _resolve(grace, 0.0)  # end of file: the parent is gone
 
 
 if __name__ == "__main__":
