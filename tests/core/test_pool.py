@@ -100,7 +100,7 @@ async def test_cancellation_during_startup_stops_the_spawned_workers(tmp_path):
 
         async def publish(self, event):
             if event.type == "worker-added":
-                spawned.extend(pool.workers)  # the workers are running by now
+                spawned.extend(pool.group.started)  # running, not yet published
                 publishing.set()
                 await asyncio.Event().wait()
 

@@ -39,6 +39,18 @@ EXPECTED: dict[str, list[str]] = {
         r"re:event task-created add [0-9a-f]+-[0-9]+",
         r"re:event task-completed add [0-9a-f]+-[0-9]+",
     ],
+    "worker_logs.py": [
+        r"re:INFO inventory \[restock on worker-\w+\] restocking 3 x apples",
+        r"re:INFO wool.worker.stdout \[restock on worker-\w+\] counted 3 apples",
+    ],
+    "context_vars.py": [
+        "the routine saw req-42",
+        "after the call: req-42, handled",
+        "after create_task: req-42, handled",
+        "item 0: step 0",
+        "item 1: step 1",
+    ],
+    "watch_load.py": ["10 calls completed on 2 workers"],
     "errors.py": [
         "parse('42') = 42",
         "Task failed: invalid literal for int() with base 10: 'forty-two'",

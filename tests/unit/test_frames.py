@@ -30,6 +30,7 @@ def task_fields():
             "proxy": DATA,
             "tags": st.lists(TEXT, max_size=5),
             "generator": st.booleans(),
+            "context": DATA,
         }
     )
 
@@ -52,11 +53,12 @@ def test_a_start_frame_encodes_as_protobuf_does(call, fields):
 
 
 @settings(max_examples=300, deadline=None)
-@given(CALLS, DATA)
-def test_a_value_frame_encodes_as_protobuf_does(call, payload):
-    frame = _frames.value_frame(call, payload)
-    expected = pb.Responses(frames=[pb.Response(call=call, value=payload)])
+@given(CALLS, DATA, DATA)
+def test_a_value_frame_encodes_as_protobuf_does(call, payload, context):
+    frame = _frames.value_frame(call, payload, context)
+    expected = pb.Responses(frames=[pb.Response(call=call, value=payload, context=context)])
     assert b"".join(frame) == expected.SerializeToString()
+    assert frame[1] is payload, "the payload stays a piece of its own"
 
 
 RESPONSES = st.one_of(
@@ -70,6 +72,12 @@ RESPONSES = st.one_of(
     st.builds(lambda c, d: pb.Response(call=c, error=d), CALLS, DATA),
     st.builds(lambda c: pb.Response(call=c, stopped=pb.Stopped()), CALLS),
     st.builds(lambda c: pb.Response(call=c, cancelled=pb.Cancelled()), CALLS),
+    st.builds(
+        lambda c, m, d: pb.Response(call=c, log=pb.LogRecord(message=m, dropped=d), context=b"x"),
+        CALLS,
+        TEXT,
+        st.integers(0, 2**64 - 1),
+    ),
 )
 REQUESTS = st.one_of(
     st.builds(
@@ -78,13 +86,18 @@ REQUESTS = st.one_of(
         st.sampled_from(list(pb.Step.Kind.values())),
         DATA,
     ),
+    st.builds(
+        lambda c, v: pb.Request(call=c, step=pb.Step(), context=v), CALLS, st.binary(max_size=9)
+    ),
     st.builds(lambda c: pb.Request(call=c, cancel=pb.Cancel()), CALLS),
     st.builds(lambda c: pb.Request(call=c), CALLS),
 )
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(st.one_of(RESPONSES, st.builds(_frames.value_frame, CALLS, DATA)), max_size=6))
+@given(
+    st.lists(st.one_of(RESPONSES, st.builds(_frames.value_frame, CALLS, DATA, DATA)), max_size=6)
+)
 def test_a_batch_of_any_frames_is_one_protobuf_batch(frames):
     encoded = [f if isinstance(f, list) else _frames.message_frame(f) for f in frames]
     if not encoded:

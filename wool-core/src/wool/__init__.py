@@ -15,6 +15,7 @@ from wool import _plugins
 from wool import plugins as plugins
 from wool._candidates import Candidate
 from wool._connection import RemoteCall, WorkerConnection
+from wool._context_vars import ContextVar
 from wool._credentials import WorkerCredentials
 from wool._errors import (
     DispatchError,
@@ -65,6 +66,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "Candidate",
+    "ContextVar",
     "DiscoveryEvent",
     "DiscoveryLike",
     "DiscoveryPublisherLike",

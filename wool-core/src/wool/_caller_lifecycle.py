@@ -12,7 +12,9 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
+from wool import _context_vars
 from wool._event_bus import emit
+from wool._log_reemit import reemit
 
 if TYPE_CHECKING:
     from wool._connection import RemoteCall
@@ -22,13 +24,14 @@ if TYPE_CHECKING:
 class CallerLifecycle:
     """One task, as the caller that dispatched it lives it."""
 
-    __slots__ = ("_steps", "task", "worker")
+    __slots__ = ("_sent", "_steps", "task", "worker")
 
     def __init__(self, task: Task) -> None:
         self.task = task
         self.worker = ""
         """The uid of the worker that took the task ("" until one did)."""
         self._steps = 0
+        self._sent = dict(task.context)
 
     # -- the moments (each emits its event) --------------------------------------------
 
@@ -39,6 +42,7 @@ class CallerLifecycle:
     def scheduled(self, call: RemoteCall) -> None:
         """A worker accepted the task."""
         self.worker = call.worker.uid
+        call.on_log = reemit
         emit("task-scheduled", self.task, worker=self.worker)
 
     def iteration_initiated(self, kind: str) -> int:
@@ -84,19 +88,44 @@ class CallerLifecycle:
         try:
             result = await call.result()
         except BaseException as exc:
+            self.context_returned(call)
             self.completed(exc)
             raise
+        self.context_returned(call)
         self.completed(None)
         return result
+
+    def context_returned(self, call: RemoteCall) -> None:
+        """Set the ``wool.ContextVar`` values the routine changed, in the awaiting context.
+
+        The caller's code awaits the call in its own context, as a local coroutine would
+        run: a call wrapped in ``asyncio.create_task`` sets them in the task's copy.
+        """
+        data, call.returned_context = call.returned_context, b""
+        if not data:
+            return
+        values = _context_vars.decode(data)
+        _context_vars.apply(values)
+        self._sent.update(values)
+
+    def _context_to_send(self) -> bytes:
+        """The consumer's values that changed since they last went to the generator."""
+        now = _context_vars.snapshot()
+        changed = _context_vars.changes(self._sent, now)
+        self._sent = now
+        return _context_vars.encode(changed, self.task.routine)
 
     async def step(self, call: RemoteCall, kind: str, value: Any = None) -> Any:
         """One generator step, between its ``iteration`` events."""
         if call.is_finished:
             raise StopAsyncIteration
-        call.send_step(kind, value)
+        call.send_step(kind, value, self._context_to_send())
         step = self.iteration_initiated(kind)
         try:
-            item = await call.step_outcome(kind)
+            try:
+                item = await call.step_outcome(kind)
+            finally:
+                self.context_returned(call)
         except StopAsyncIteration as exc:
             # A close step that stops the generator did what it asked; a pull found the end.
             self.iteration_completed(step, kind, None if kind == "close" else exc)

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from importlib.metadata import distributions, entry_points
 from typing import Any, NoReturn
 
-from wool import _plugins
+from wool import _import_path, _plugins
 from wool._cli_common import (
     DEFAULT_DISCOVERY,
     DEFAULT_NAMESPACE,
@@ -230,13 +230,22 @@ def build_parser(discovery: str | None = None) -> argparse.ArgumentParser:
     workers.add_argument(
         "--json",
         action="store_true",
-        help="print JSON: a list of workers, or with --watch one object per event",
+        help="print JSON: a list of workers, or with --watch one object per event and per "
+        "change of a worker's load",
     )
     workers.add_argument(
         "--watch",
         action="store_true",
         help="print every worker-added, worker-updated and worker-dropped event as it "
-        "happens (the workers already there first), until Ctrl-C",
+        "happens (the workers already there first), and each worker's load (calls "
+        "running and completed) whenever it changes, until Ctrl-C",
+    )
+    workers.add_argument(
+        "--interval",
+        type=float,
+        default=1.0,
+        metavar="SECONDS",
+        help="with --watch: how often to ask each worker for its load (default: 1)",
     )
     _add_verbosity(workers)
     return parser
@@ -346,6 +355,9 @@ def _provider(entry_point: Any) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``wool`` command; returns its exit status."""
     argv = sys.argv[1:] if argv is None else list(argv)
+    # Before any plugin is loaded (the parser loads the --discovery class): `python -m
+    # wool` put the working directory first, where a planted module would shadow it.
+    _import_path.append_working_directory()
     parser = build_parser(_requested_discovery(argv))
     args, unknown = parser.parse_known_args(argv)
     if unknown:
@@ -355,7 +367,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     level = (logging.WARNING, logging.INFO, logging.DEBUG)[min(args.verbose, 2)]
-    logging.basicConfig(format="wool: %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(format="%(asctime)s wool: %(levelname)s %(name)s: %(message)s")
     logging.getLogger("wool").setLevel(level)
     try:
         return args.run(args)

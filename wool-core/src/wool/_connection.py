@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import grpc
 import grpc.aio
 
-from wool import _frames, _serialization, _settings
+from wool import _context_vars, _frames, _serialization, _settings
 from wool._errors import DispatchError, TransientDispatchError, WorkerLost
 from wool._metadata import WorkerMetadata
 from wool._transport import (
@@ -166,6 +166,7 @@ def encode_task(task: Task) -> _frames.Pieces:
         proxy=task.proxy.pickled(),
         tags=sorted(task.tags),
         generator=task.generator,
+        context=_context_vars.encode(task.context, task.routine),
     )
     size = sum(map(len, pieces))
     limit = max_message_bytes()
@@ -254,9 +255,13 @@ class _Session:
         Nothing is written before the worker has answered the session: a write racing a
         worker's immediate refusal makes grpc report INTERNAL instead of its status.
         """
-        await self._answered.wait()
-        async for batch in _frames.batches(self._outbox, self.limit):
-            yield batch
+        try:
+            await self._answered.wait()
+            async for batch in _frames.batches(self._outbox, self.limit):
+                yield batch
+        except asyncio.CancelledError:
+            # The session was closed: an expected end, which grpc would log as a failure.
+            return
 
     async def _read(self) -> None:
         error: BaseException
@@ -415,6 +420,10 @@ class RemoteCall:
         self._finished = False
         self._in_step = False
         self.on_finish: Callable[[], None] | None = None
+        self.on_log: Callable[[pb.LogRecord], None] | None = None
+        """Called with each log record the worker sends for this call, as it is read."""
+        self.returned_context = b""
+        """The ``wool.ContextVar`` values the routine changed, with the last frame read."""
         self._next_frame: bytes | None = None
 
     def _deliver(self, item: pb.Response | BaseException) -> None:
@@ -426,17 +435,24 @@ class RemoteCall:
             waiter.set_result(None)
 
     async def _next(self) -> pb.Response:
-        while not self._inbox:
-            self._waiter = asyncio.get_running_loop().create_future()
-            try:
-                await self._waiter
-            finally:
-                self._waiter = None
-        item = self._inbox.popleft()
-        if isinstance(item, BaseException):
-            self._finish()
-            raise item
-        return item
+        while True:
+            while not self._inbox:
+                self._waiter = asyncio.get_running_loop().create_future()
+                try:
+                    await self._waiter
+                finally:
+                    self._waiter = None
+            item = self._inbox.popleft()
+            if isinstance(item, BaseException):
+                self._finish()
+                raise item
+            if item.WhichOneof("frame") == "log":
+                if self.on_log is not None:
+                    self.on_log(item.log)
+                continue
+            if item.context:
+                self.returned_context = item.context
+            return item
 
     def _finish(self) -> None:
         if not self._finished:
@@ -532,13 +548,18 @@ class RemoteCall:
         self.send_step(kind, value)
         return await self.step_outcome(kind)
 
-    def send_step(self, kind: str, value: Any = None) -> None:
+    def send_step(self, kind: str, value: Any = None, context: bytes = b"") -> None:
         """Ask the worker for one generator step (``next``, ``send``, ``throw``, ``close``).
 
+        ``context``: the consumer's ``wool.ContextVar`` values that changed, pickled.
         Raises ``TypeError`` or ``ValueError`` (nothing is sent) for a value that cannot
         travel; :meth:`step_outcome` then waits for the answer.
         """
-        if kind == "next":
+        if context:
+            payload = b"" if kind in ("close", "next") else self._encode_step_value(kind, value)
+            step = pb.Step(kind=STEP_KINDS[kind], value=payload)
+            self._session.send(pb.Request(call=self._id, step=step, context=context))
+        elif kind == "next":
             if self._next_frame is None:
                 self._next_frame = _frames.message_frame(pb.Request(call=self._id, step=pb.Step()))
             self._session.send_frame(self._next_frame)

@@ -63,6 +63,8 @@ _TASK_ARGUMENTS = _key(pb.Task, "arguments")
 _TASK_PROXY = _key(pb.Task, "proxy")
 _TASK_TAGS = _key(pb.Task, "tags")
 _TASK_GENERATOR = _key(pb.Task, "generator")
+_TASK_CONTEXT = _key(pb.Task, "context")
+_RESPONSE_CONTEXT = _key(pb.Response, "context")
 
 
 def _field(key: bytes, data: bytes) -> bytes:
@@ -80,6 +82,7 @@ def task_pieces(
     proxy: bytes,
     tags: Iterable[str],
     generator: bool,
+    context: bytes = b"",
 ) -> Pieces:
     """A ``wool.v1.Task`` as pieces; ``arguments`` stays a piece of its own.
 
@@ -99,6 +102,7 @@ def task_pieces(
             _field(_TASK_PROXY, proxy),
             *(_TASK_TAGS + varint(len(data)) + data for data in map(str.encode, tags)),
             _TASK_GENERATOR + b"\x01" if generator else b"",
+            _field(_TASK_CONTEXT, context),
         )
     )
     return [head, arguments, tail]
@@ -118,10 +122,15 @@ def start_frame(call: int, task: Pieces, accept_by: int = 0) -> Pieces:
     return [_FRAMES + varint(len(request_head) + size) + request_head, *task, *tail]
 
 
-def value_frame(call: int, payload: bytes) -> Pieces:
-    """A ``Response`` frame carrying a pickled value."""
+def value_frame(call: int, payload: bytes, context: bytes = b"") -> Pieces:
+    """A ``Response`` frame carrying a pickled value (and the routine's changed context)."""
     head = _call(call) + _VALUE + varint(len(payload))
-    return [_FRAMES + varint(len(head) + len(payload)) + head, payload]
+    tail = _field(_RESPONSE_CONTEXT, context)
+    size = len(head) + len(payload) + len(tail)
+    frame = [_FRAMES + varint(size) + head, payload]
+    if tail:
+        frame.append(tail)
+    return frame
 
 
 def message_frame(message: Message) -> bytes:

@@ -16,6 +16,7 @@ from wool._addresses import advertised_host
 from wool._connection import RemoteCall
 from wool._credentials import WorkerCredentials
 from wool._errors import PoolClosed
+from wool._log_reemit import wanted_level
 from wool._protocols import DiscoveryLike, DiscoveryPublisherLike, LoadBalancerLike
 from wool._proxy import WorkerProxy
 from wool._settings import DEFAULTS
@@ -56,6 +57,8 @@ class WorkerPool:
     until one fails to start several times in a row.
     ``max_in_flight`` (default 10,000) bounds the calls this pool has in flight at once;
     further calls wait for a slot (nested calls made by workers are not counted).
+    ``forward_logs`` (default True) sends what routines log and print back to this
+    process, to be emitted through its ``logging`` (see "Seeing what happens" in the README).
     """
 
     def __init__(
@@ -71,6 +74,7 @@ class WorkerPool:
         grace: float = DEFAULTS.pool_grace,
         max_in_flight: int | None = DEFAULTS.max_in_flight,
         restart: bool = True,
+        forward_logs: bool = True,
     ) -> None:
         for tag in tags:
             if not isinstance(tag, str) or not tag:
@@ -81,6 +85,8 @@ class WorkerPool:
             raise TypeError(
                 f"credentials must be a wool.WorkerCredentials, got {type(credentials).__name__}"
             )
+        if not isinstance(forward_logs, bool):
+            raise TypeError(f"forward_logs must be True or False, got {forward_logs!r}")
         spawns = size is not None or discovery is None
         if credentials is not None and spawns and not credentials.can_serve:
             raise ValueError(
@@ -106,6 +112,7 @@ class WorkerPool:
         self.wait_for_workers = wait_for_workers
         self.grace = grace
         self.max_in_flight = max_in_flight
+        self.forward_logs = forward_logs
         self.restart = restart
         self.group: WorkerGroup | None = None
         self.proxy: WorkerProxy | None = None
@@ -141,6 +148,7 @@ class WorkerPool:
                 tags=self.tags,
                 wait_for_workers=self.wait_for_workers,
                 max_in_flight=self.max_in_flight,
+                forward_logs=wanted_level() if self.forward_logs else None,
             )
             proxy.pickled()  # fail now, not at the first dispatch, if it cannot travel
             if self.group is not None:

@@ -51,8 +51,12 @@ class WorkerProxy:
         wait_for_workers: float = 10.0,
         max_in_flight: int | None = None,
         id: str | None = None,
+        forward_logs: int | None = None,
     ) -> None:
         self.id = id or uuid.uuid4().hex
+        self.forward_logs = forward_logs
+        """The lowest level of the log records workers send back for calls made through
+        this proxy (and its copies on workers); None: workers keep them."""
         self.tags = frozenset(tags)
         self.subscriber = subscriber
         self.loadbalancer = loadbalancer
@@ -87,6 +91,7 @@ class WorkerProxy:
                 credentials.server_name if credentials is not None else None,
                 sorted(self.tags),
                 self.wait_for_workers,
+                self.forward_logs,
             ),
         )
 
@@ -259,6 +264,7 @@ def _restore(
     server_name: str | None,
     tags: list[str],
     wait_for_workers: float,
+    forward_logs: int | None = None,
 ) -> WorkerProxy:
     """The proxy a worker's routines dispatch nested calls through: a TLS pool's connects
     with the worker's own credentials (raises ``ValueError`` where there are none)."""
@@ -269,4 +275,5 @@ def _restore(
         tags=tags,
         wait_for_workers=wait_for_workers,
         id=id,
+        forward_logs=forward_logs,
     )

@@ -7,6 +7,7 @@ import inspect
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from wool import _context_vars
 from wool._caller_lifecycle import coroutine_dispatcher, generator_dispatcher
 from wool._connection import encode_task
 from wool._task import Task, current_proxy, current_task
@@ -63,6 +64,7 @@ def _new_task(
         generator=generator,
         tags=proxy.tags,
         parent_id=parent.id if parent is not None else "",
+        context=_context_vars.snapshot(),
     )
     task.message = encode_task(task)
     return task

@@ -13,8 +13,9 @@ import grpc
 import grpc.aio
 from google.protobuf.message import DecodeError
 
-from wool import _frames, _serialization, _settings
+from wool import _context_vars, _frames, _serialization, _settings
 from wool._credentials import WorkerCredentials
+from wool._log_capture import LogChannel, log_sink_factory
 from wool._metadata import WorkerMetadata
 from wool._proxy_cache import ProxyCache
 from wool._task import Task, current_proxy, current_task
@@ -30,6 +31,7 @@ from wool._transport import (
 )
 from wool._wire import worker_pb2 as pb
 from wool._worker_lifecycle import WorkerLifecycle
+from wool._worker_stats import WorkerStats
 
 log = logging.getLogger("wool.worker")
 
@@ -54,6 +56,7 @@ class WorkerService:
         self._proxies = ProxyCache(credentials)
         self._routines: dict[bytes, Any] = {}
         self._sessions: set[_Session] = set()
+        self.stats = WorkerStats()
 
     def handler(self) -> grpc.GenericRpcHandler:
         """The gRPC handler to add to a server."""
@@ -64,9 +67,20 @@ class WorkerService:
                     self.session,
                     request_deserializer=pb.Requests.FromString,
                     response_serializer=_frames.identity,
-                )
+                ),
+                "Stats": grpc.unary_unary_rpc_method_handler(
+                    self.report_stats,
+                    request_deserializer=pb.StatsRequest.FromString,
+                    response_serializer=pb.StatsReport.SerializeToString,
+                ),
             },
         )
+
+    async def report_stats(
+        self, request: pb.StatsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.StatsReport:
+        """The ``Stats`` RPC: this worker's counts of calls."""
+        return pb.StatsReport(running=self.stats.running, completed=self.stats.completed)
 
     def begin_stop(self) -> None:
         """Refuse new tasks and end the sessions that have none in flight."""
@@ -101,6 +115,7 @@ class WorkerService:
             async for batch in _frames.batches(session.outbox, session.limit):
                 written = session.take_flush_waiters()
                 yield batch  # resumed once gRPC took the batch
+                session.logs.written()
                 for waiter in written:
                     if not waiter.done():
                         waiter.set_result(None)
@@ -135,6 +150,7 @@ class _Session:
         self.limit = limit
         """The largest message both this worker and the caller accept."""
         self.outbox: asyncio.Queue[_frames.Frame | None] = asyncio.Queue()
+        self.logs = LogChannel(self.outbox)
         self.calls: dict[int, _Call] = {}
         self._reading = True
         self.malformed: str | None = None
@@ -210,7 +226,7 @@ class _Session:
         if request.confirmed:
             call.confirm()
         elif frame == "step":
-            call.step(request.step)
+            call.step(request.step, request.context)
         elif frame == "cancel":
             call.cancel()
 
@@ -237,7 +253,7 @@ class _Call:
         self.accept_by = accept_by
         """The caller's deadline to start this call (ms of the session; 0: none)."""
         self.confirmed: asyncio.Future[None] | None = None
-        self.first_step: pb.Step | None = None
+        self.first_step: tuple[pb.Step, bytes] | None = None
         self.routine = message.routine
         self.context = contextvars.Context()
         self.lifecycle: WorkerLifecycle | None = None
@@ -304,6 +320,11 @@ class _Call:
         if self.proxy_key is not None:
             self.service.proxies.release(self.proxy_key)
             self.proxy_key = None
+        if isinstance(response, pb.Response) and self.lifecycle is not None:
+            try:
+                response.context = self.lifecycle.context_to_return(self.context)
+            except TypeError as exc:
+                log.warning("worker %s: %s", self.service.metadata.uid, exc)
         if response is not None:
             self.send(response)
         self.closed.set()
@@ -323,6 +344,8 @@ class _Call:
             what = "caller's proxy"
             proxy = self.service.proxies.acquire(message.proxy)
             self.proxy_key = message.proxy
+            what = "context variables"
+            context = _context_vars.decode(message.context)
         except Exception as exc:
             problem = pickle.UnpicklingError(
                 f"the {what} of routine {message.routine}() could not be unpickled on worker "
@@ -343,7 +366,11 @@ class _Call:
             parent_id=message.parent_id,
             id=message.id,
         )
-        self.lifecycle = lifecycle = WorkerLifecycle(task, worker)
+        session = self.session
+        sink = log_sink_factory(session.logs, self.id, proxy.forward_logs)
+        self.lifecycle = lifecycle = WorkerLifecycle(
+            task, worker, context=context, sink=sink, stats=self.service.stats
+        )
         verdict = lifecycle.admit()
         if verdict is not None:
             self.finish(pb.Response(rejected=pb.Rejected(reason=verdict, transient=True)))
@@ -373,7 +400,7 @@ class _Call:
             self.running = None
             first_step, self.first_step = self.first_step, None
             if first_step is not None:
-                self.step(first_step)
+                self.step(*first_step)
             return
         try:
             result = await target(*args, **kwargs)
@@ -389,18 +416,25 @@ class _Call:
     def service(self) -> WorkerService:
         return self.session.service
 
-    def step(self, step: pb.Step) -> None:
+    def step(self, step: pb.Step, context: bytes = b"") -> None:
         if self.closed.is_set():
             return
         if self.generator is None and self.running is not None and self.message.generator:
-            self.first_step = step  # it came before the generator was made (see _begin)
+            # It came before the generator was made (see _begin).
+            self.first_step = (step, context)
             return
         if self.generator is None or self.running is not None:
             return
-        self.running = self._spawn(self._advance(step))
+        self.running = self._spawn(self._advance(step, context))
 
-    async def _advance(self, step: pb.Step) -> None:
+    async def _advance(self, step: pb.Step, context: bytes = b"") -> None:
         assert self.lifecycle is not None
+        if context:
+            try:
+                self.lifecycle.context_arrived(context)
+            except Exception as exc:
+                self.finish(self._error(exc), _name(exc))
+                return
         self.lifecycle.iteration_started(_STEP_NAMES.get(step.kind, f"unknown-{step.kind}"))
         try:
             if step.kind == pb.Step.NEXT:
@@ -428,6 +462,7 @@ class _Call:
             return
         finally:
             self.running = None
+        self.lifecycle.before_item()
         self.send(self._value(item, "yielded value"))
 
     def cancel(self) -> None:
@@ -458,8 +493,13 @@ class _Call:
                 f"({type(value).__qualname__}): {exc}"
             )
             return self._error(problem)
+        try:
+            lifecycle = self.lifecycle
+            context = b"" if lifecycle is None else lifecycle.context_to_return(self.context)
+        except TypeError as exc:
+            return self._error(exc)
         limit = self.session.limit
-        if len(payload) > limit - FRAME_OVERHEAD:
+        if len(payload) + len(context) > limit - FRAME_OVERHEAD:
             return self._error(
                 ValueError(
                     f"{what} of routine {self.routine}() pickles to {len(payload)} bytes, over "
@@ -467,7 +507,7 @@ class _Call:
                     "caller share (WOOL_MAX_MESSAGE_BYTES)"
                 )
             )
-        return _frames.value_frame(self.id, payload)
+        return _frames.value_frame(self.id, payload, context)
 
     def _error(self, exc: BaseException) -> pb.Response:
         data = _serialization.encode_exception(

@@ -32,6 +32,8 @@ class Task:
     tags: frozenset[str] = frozenset()
     parent_id: str = ""
     id: str = attrs.field(factory=lambda: f"{_PREFIX}-{next(_COUNTER)}")
+    context: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    """The caller's ``wool.ContextVar`` values when the call was made."""
     message: Any = attrs.field(default=None, repr=False)
     """The encoded wire form, built once however many workers are tried."""
 

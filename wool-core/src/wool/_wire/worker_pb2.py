@@ -24,37 +24,43 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14wool/v1/worker.proto\x12\x07wool.v1\",\n\x08Requests\x12 \n\x06\x66rames\x18\x01 \x03(\x0b\x32\x10.wool.v1.Request\".\n\tResponses\x12!\n\x06\x66rames\x18\x01 \x03(\x0b\x32\x11.wool.v1.Response\"\x8b\x01\n\x04Task\x12\n\n\x02id\x18\x01 \x01(\t\x12\x11\n\tparent_id\x18\x02 \x01(\t\x12\x0f\n\x07routine\x18\x03 \x01(\t\x12\x10\n\x08\x63\x61llable\x18\x04 \x01(\x0c\x12\x11\n\targuments\x18\x05 \x01(\x0c\x12\r\n\x05proxy\x18\x06 \x01(\x0c\x12\x0c\n\x04tags\x18\x07 \x03(\t\x12\x11\n\tgenerator\x18\x08 \x01(\x08\"i\n\x04Step\x12 \n\x04kind\x18\x01 \x01(\x0e\x32\x12.wool.v1.Step.Kind\x12\r\n\x05value\x18\x02 \x01(\x0c\"0\n\x04Kind\x12\x08\n\x04NEXT\x10\x00\x12\x08\n\x04SEND\x10\x01\x12\t\n\x05THROW\x10\x02\x12\t\n\x05\x43LOSE\x10\x03\"\x08\n\x06\x43\x61ncel\"\xa8\x01\n\x07Request\x12\x0c\n\x04\x63\x61ll\x18\x01 \x01(\x04\x12\x1e\n\x05start\x18\x02 \x01(\x0b\x32\r.wool.v1.TaskH\x00\x12\x1d\n\x04step\x18\x03 \x01(\x0b\x32\r.wool.v1.StepH\x00\x12!\n\x06\x63\x61ncel\x18\x04 \x01(\x0b\x32\x0f.wool.v1.CancelH\x00\x12\x11\n\taccept_by\x18\x0c \x01(\x04\x12\x11\n\tconfirmed\x18\r \x01(\x08\x42\x07\n\x05\x66rame\"\x1a\n\x08\x41\x63\x63\x65pted\x12\x0e\n\x06worker\x18\x01 \x01(\t\"-\n\x08Rejected\x12\x0e\n\x06reason\x18\x01 \x01(\t\x12\x11\n\ttransient\x18\x02 \x01(\x08\"\t\n\x07Stopped\"\x0b\n\tCancelled\"\xf0\x01\n\x08Response\x12\x0c\n\x04\x63\x61ll\x18\x01 \x01(\x04\x12%\n\x08\x61\x63\x63\x65pted\x18\x02 \x01(\x0b\x32\x11.wool.v1.AcceptedH\x00\x12%\n\x08rejected\x18\x03 \x01(\x0b\x32\x11.wool.v1.RejectedH\x00\x12\x0f\n\x05value\x18\x04 \x01(\x0cH\x00\x12\x0f\n\x05\x65rror\x18\x05 \x01(\x0cH\x00\x12#\n\x07stopped\x18\x06 \x01(\x0b\x32\x10.wool.v1.StoppedH\x00\x12\'\n\tcancelled\x18\x07 \x01(\x0b\x32\x12.wool.v1.CancelledH\x00\x12\x0f\n\x07\x63onfirm\x18\x0c \x01(\x08\x42\x07\n\x05\x66rame2>\n\x06Worker\x12\x34\n\x07Session\x12\x11.wool.v1.Requests\x1a\x12.wool.v1.Responses(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14wool/v1/worker.proto\x12\x07wool.v1\"\x0e\n\x0cStatsRequest\"1\n\x0bStatsReport\x12\x0f\n\x07running\x18\x01 \x01(\x04\x12\x11\n\tcompleted\x18\x02 \x01(\x04\",\n\x08Requests\x12 \n\x06\x66rames\x18\x01 \x03(\x0b\x32\x10.wool.v1.Request\".\n\tResponses\x12!\n\x06\x66rames\x18\x01 \x03(\x0b\x32\x11.wool.v1.Response\"\x9c\x01\n\x04Task\x12\n\n\x02id\x18\x01 \x01(\t\x12\x11\n\tparent_id\x18\x02 \x01(\t\x12\x0f\n\x07routine\x18\x03 \x01(\t\x12\x10\n\x08\x63\x61llable\x18\x04 \x01(\x0c\x12\x11\n\targuments\x18\x05 \x01(\x0c\x12\r\n\x05proxy\x18\x06 \x01(\x0c\x12\x0c\n\x04tags\x18\x07 \x03(\t\x12\x11\n\tgenerator\x18\x08 \x01(\x08\x12\x0f\n\x07\x63ontext\x18\t \x01(\x0c\"i\n\x04Step\x12 \n\x04kind\x18\x01 \x01(\x0e\x32\x12.wool.v1.Step.Kind\x12\r\n\x05value\x18\x02 \x01(\x0c\"0\n\x04Kind\x12\x08\n\x04NEXT\x10\x00\x12\x08\n\x04SEND\x10\x01\x12\t\n\x05THROW\x10\x02\x12\t\n\x05\x43LOSE\x10\x03\"\x08\n\x06\x43\x61ncel\"\xb9\x01\n\x07Request\x12\x0c\n\x04\x63\x61ll\x18\x01 \x01(\x04\x12\x1e\n\x05start\x18\x02 \x01(\x0b\x32\r.wool.v1.TaskH\x00\x12\x1d\n\x04step\x18\x03 \x01(\x0b\x32\r.wool.v1.StepH\x00\x12!\n\x06\x63\x61ncel\x18\x04 \x01(\x0b\x32\x0f.wool.v1.CancelH\x00\x12\x0f\n\x07\x63ontext\x18\x05 \x01(\x0c\x12\x11\n\taccept_by\x18\x0c \x01(\x04\x12\x11\n\tconfirmed\x18\r \x01(\x08\x42\x07\n\x05\x66rame\"\x1a\n\x08\x41\x63\x63\x65pted\x12\x0e\n\x06worker\x18\x01 \x01(\t\"-\n\x08Rejected\x12\x0e\n\x06reason\x18\x01 \x01(\t\x12\x11\n\ttransient\x18\x02 \x01(\x08\"\t\n\x07Stopped\"\x0b\n\tCancelled\"\xa4\x02\n\x08Response\x12\x0c\n\x04\x63\x61ll\x18\x01 \x01(\x04\x12%\n\x08\x61\x63\x63\x65pted\x18\x02 \x01(\x0b\x32\x11.wool.v1.AcceptedH\x00\x12%\n\x08rejected\x18\x03 \x01(\x0b\x32\x11.wool.v1.RejectedH\x00\x12\x0f\n\x05value\x18\x04 \x01(\x0cH\x00\x12\x0f\n\x05\x65rror\x18\x05 \x01(\x0cH\x00\x12#\n\x07stopped\x18\x06 \x01(\x0b\x32\x10.wool.v1.StoppedH\x00\x12\'\n\tcancelled\x18\x07 \x01(\x0b\x32\x12.wool.v1.CancelledH\x00\x12!\n\x03log\x18\x08 \x01(\x0b\x32\x12.wool.v1.LogRecordH\x00\x12\x0f\n\x07\x63ontext\x18\t \x01(\x0c\x12\x0f\n\x07\x63onfirm\x18\x0c \x01(\x08\x42\x07\n\x05\x66rame\"\x85\x02\n\tLogRecord\x12\x0e\n\x06logger\x18\x01 \x01(\t\x12\r\n\x05level\x18\x02 \x01(\x05\x12\x0f\n\x07message\x18\x03 \x01(\t\x12\x0f\n\x07\x63reated\x18\x04 \x01(\x01\x12\x11\n\texception\x18\x05 \x01(\t\x12\x10\n\x08pathname\x18\x06 \x01(\t\x12\x0e\n\x06lineno\x18\x07 \x01(\x05\x12\x10\n\x08\x66unction\x18\x08 \x01(\t\x12\x0e\n\x06thread\x18\t \x01(\t\x12\x0f\n\x07process\x18\n \x01(\x05\x12\x0f\n\x07routine\x18\x0b \x01(\t\x12\x0f\n\x07task_id\x18\x0c \x01(\t\x12\x0e\n\x06worker\x18\r \x01(\t\x12\x0c\n\x04host\x18\x0e \x01(\t\x12\x0f\n\x07\x64ropped\x18\x0f \x01(\x04\x32t\n\x06Worker\x12\x34\n\x07Session\x12\x11.wool.v1.Requests\x1a\x12.wool.v1.Responses(\x01\x30\x01\x12\x34\n\x05Stats\x12\x15.wool.v1.StatsRequest\x1a\x14.wool.v1.StatsReportb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'wool.v1.worker_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_REQUESTS']._serialized_start=33
-  _globals['_REQUESTS']._serialized_end=77
-  _globals['_RESPONSES']._serialized_start=79
-  _globals['_RESPONSES']._serialized_end=125
-  _globals['_TASK']._serialized_start=128
-  _globals['_TASK']._serialized_end=267
-  _globals['_STEP']._serialized_start=269
-  _globals['_STEP']._serialized_end=374
-  _globals['_STEP_KIND']._serialized_start=326
-  _globals['_STEP_KIND']._serialized_end=374
-  _globals['_CANCEL']._serialized_start=376
-  _globals['_CANCEL']._serialized_end=384
-  _globals['_REQUEST']._serialized_start=387
-  _globals['_REQUEST']._serialized_end=555
-  _globals['_ACCEPTED']._serialized_start=557
-  _globals['_ACCEPTED']._serialized_end=583
-  _globals['_REJECTED']._serialized_start=585
-  _globals['_REJECTED']._serialized_end=630
-  _globals['_STOPPED']._serialized_start=632
-  _globals['_STOPPED']._serialized_end=641
-  _globals['_CANCELLED']._serialized_start=643
-  _globals['_CANCELLED']._serialized_end=654
-  _globals['_RESPONSE']._serialized_start=657
-  _globals['_RESPONSE']._serialized_end=897
-  _globals['_WORKER']._serialized_start=899
-  _globals['_WORKER']._serialized_end=961
+  _globals['_STATSREQUEST']._serialized_start=33
+  _globals['_STATSREQUEST']._serialized_end=47
+  _globals['_STATSREPORT']._serialized_start=49
+  _globals['_STATSREPORT']._serialized_end=98
+  _globals['_REQUESTS']._serialized_start=100
+  _globals['_REQUESTS']._serialized_end=144
+  _globals['_RESPONSES']._serialized_start=146
+  _globals['_RESPONSES']._serialized_end=192
+  _globals['_TASK']._serialized_start=195
+  _globals['_TASK']._serialized_end=351
+  _globals['_STEP']._serialized_start=353
+  _globals['_STEP']._serialized_end=458
+  _globals['_STEP_KIND']._serialized_start=410
+  _globals['_STEP_KIND']._serialized_end=458
+  _globals['_CANCEL']._serialized_start=460
+  _globals['_CANCEL']._serialized_end=468
+  _globals['_REQUEST']._serialized_start=471
+  _globals['_REQUEST']._serialized_end=656
+  _globals['_ACCEPTED']._serialized_start=658
+  _globals['_ACCEPTED']._serialized_end=684
+  _globals['_REJECTED']._serialized_start=686
+  _globals['_REJECTED']._serialized_end=731
+  _globals['_STOPPED']._serialized_start=733
+  _globals['_STOPPED']._serialized_end=742
+  _globals['_CANCELLED']._serialized_start=744
+  _globals['_CANCELLED']._serialized_end=755
+  _globals['_RESPONSE']._serialized_start=758
+  _globals['_RESPONSE']._serialized_end=1050
+  _globals['_LOGRECORD']._serialized_start=1053
+  _globals['_LOGRECORD']._serialized_end=1314
+  _globals['_WORKER']._serialized_start=1316
+  _globals['_WORKER']._serialized_end=1432
 # @@protoc_insertion_point(module_scope)

@@ -7,6 +7,18 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class StatsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class StatsReport(_message.Message):
+    __slots__ = ("running", "completed")
+    RUNNING_FIELD_NUMBER: _ClassVar[int]
+    COMPLETED_FIELD_NUMBER: _ClassVar[int]
+    running: int
+    completed: int
+    def __init__(self, running: _Optional[int] = ..., completed: _Optional[int] = ...) -> None: ...
+
 class Requests(_message.Message):
     __slots__ = ("frames",)
     FRAMES_FIELD_NUMBER: _ClassVar[int]
@@ -20,7 +32,7 @@ class Responses(_message.Message):
     def __init__(self, frames: _Optional[_Iterable[_Union[Response, _Mapping]]] = ...) -> None: ...
 
 class Task(_message.Message):
-    __slots__ = ("id", "parent_id", "routine", "callable", "arguments", "proxy", "tags", "generator")
+    __slots__ = ("id", "parent_id", "routine", "callable", "arguments", "proxy", "tags", "generator", "context")
     ID_FIELD_NUMBER: _ClassVar[int]
     PARENT_ID_FIELD_NUMBER: _ClassVar[int]
     ROUTINE_FIELD_NUMBER: _ClassVar[int]
@@ -29,6 +41,7 @@ class Task(_message.Message):
     PROXY_FIELD_NUMBER: _ClassVar[int]
     TAGS_FIELD_NUMBER: _ClassVar[int]
     GENERATOR_FIELD_NUMBER: _ClassVar[int]
+    CONTEXT_FIELD_NUMBER: _ClassVar[int]
     id: str
     parent_id: str
     routine: str
@@ -37,7 +50,8 @@ class Task(_message.Message):
     proxy: bytes
     tags: _containers.RepeatedScalarFieldContainer[str]
     generator: bool
-    def __init__(self, id: _Optional[str] = ..., parent_id: _Optional[str] = ..., routine: _Optional[str] = ..., callable: _Optional[bytes] = ..., arguments: _Optional[bytes] = ..., proxy: _Optional[bytes] = ..., tags: _Optional[_Iterable[str]] = ..., generator: _Optional[bool] = ...) -> None: ...
+    context: bytes
+    def __init__(self, id: _Optional[str] = ..., parent_id: _Optional[str] = ..., routine: _Optional[str] = ..., callable: _Optional[bytes] = ..., arguments: _Optional[bytes] = ..., proxy: _Optional[bytes] = ..., tags: _Optional[_Iterable[str]] = ..., generator: _Optional[bool] = ..., context: _Optional[bytes] = ...) -> None: ...
 
 class Step(_message.Message):
     __slots__ = ("kind", "value")
@@ -62,20 +76,22 @@ class Cancel(_message.Message):
     def __init__(self) -> None: ...
 
 class Request(_message.Message):
-    __slots__ = ("call", "start", "step", "cancel", "accept_by", "confirmed")
+    __slots__ = ("call", "start", "step", "cancel", "context", "accept_by", "confirmed")
     CALL_FIELD_NUMBER: _ClassVar[int]
     START_FIELD_NUMBER: _ClassVar[int]
     STEP_FIELD_NUMBER: _ClassVar[int]
     CANCEL_FIELD_NUMBER: _ClassVar[int]
+    CONTEXT_FIELD_NUMBER: _ClassVar[int]
     ACCEPT_BY_FIELD_NUMBER: _ClassVar[int]
     CONFIRMED_FIELD_NUMBER: _ClassVar[int]
     call: int
     start: Task
     step: Step
     cancel: Cancel
+    context: bytes
     accept_by: int
     confirmed: bool
-    def __init__(self, call: _Optional[int] = ..., start: _Optional[_Union[Task, _Mapping]] = ..., step: _Optional[_Union[Step, _Mapping]] = ..., cancel: _Optional[_Union[Cancel, _Mapping]] = ..., accept_by: _Optional[int] = ..., confirmed: _Optional[bool] = ...) -> None: ...
+    def __init__(self, call: _Optional[int] = ..., start: _Optional[_Union[Task, _Mapping]] = ..., step: _Optional[_Union[Step, _Mapping]] = ..., cancel: _Optional[_Union[Cancel, _Mapping]] = ..., context: _Optional[bytes] = ..., accept_by: _Optional[int] = ..., confirmed: _Optional[bool] = ...) -> None: ...
 
 class Accepted(_message.Message):
     __slots__ = ("worker",)
@@ -100,7 +116,7 @@ class Cancelled(_message.Message):
     def __init__(self) -> None: ...
 
 class Response(_message.Message):
-    __slots__ = ("call", "accepted", "rejected", "value", "error", "stopped", "cancelled", "confirm")
+    __slots__ = ("call", "accepted", "rejected", "value", "error", "stopped", "cancelled", "log", "context", "confirm")
     CALL_FIELD_NUMBER: _ClassVar[int]
     ACCEPTED_FIELD_NUMBER: _ClassVar[int]
     REJECTED_FIELD_NUMBER: _ClassVar[int]
@@ -108,6 +124,8 @@ class Response(_message.Message):
     ERROR_FIELD_NUMBER: _ClassVar[int]
     STOPPED_FIELD_NUMBER: _ClassVar[int]
     CANCELLED_FIELD_NUMBER: _ClassVar[int]
+    LOG_FIELD_NUMBER: _ClassVar[int]
+    CONTEXT_FIELD_NUMBER: _ClassVar[int]
     CONFIRM_FIELD_NUMBER: _ClassVar[int]
     call: int
     accepted: Accepted
@@ -116,5 +134,41 @@ class Response(_message.Message):
     error: bytes
     stopped: Stopped
     cancelled: Cancelled
+    log: LogRecord
+    context: bytes
     confirm: bool
-    def __init__(self, call: _Optional[int] = ..., accepted: _Optional[_Union[Accepted, _Mapping]] = ..., rejected: _Optional[_Union[Rejected, _Mapping]] = ..., value: _Optional[bytes] = ..., error: _Optional[bytes] = ..., stopped: _Optional[_Union[Stopped, _Mapping]] = ..., cancelled: _Optional[_Union[Cancelled, _Mapping]] = ..., confirm: _Optional[bool] = ...) -> None: ...
+    def __init__(self, call: _Optional[int] = ..., accepted: _Optional[_Union[Accepted, _Mapping]] = ..., rejected: _Optional[_Union[Rejected, _Mapping]] = ..., value: _Optional[bytes] = ..., error: _Optional[bytes] = ..., stopped: _Optional[_Union[Stopped, _Mapping]] = ..., cancelled: _Optional[_Union[Cancelled, _Mapping]] = ..., log: _Optional[_Union[LogRecord, _Mapping]] = ..., context: _Optional[bytes] = ..., confirm: _Optional[bool] = ...) -> None: ...
+
+class LogRecord(_message.Message):
+    __slots__ = ("logger", "level", "message", "created", "exception", "pathname", "lineno", "function", "thread", "process", "routine", "task_id", "worker", "host", "dropped")
+    LOGGER_FIELD_NUMBER: _ClassVar[int]
+    LEVEL_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    CREATED_FIELD_NUMBER: _ClassVar[int]
+    EXCEPTION_FIELD_NUMBER: _ClassVar[int]
+    PATHNAME_FIELD_NUMBER: _ClassVar[int]
+    LINENO_FIELD_NUMBER: _ClassVar[int]
+    FUNCTION_FIELD_NUMBER: _ClassVar[int]
+    THREAD_FIELD_NUMBER: _ClassVar[int]
+    PROCESS_FIELD_NUMBER: _ClassVar[int]
+    ROUTINE_FIELD_NUMBER: _ClassVar[int]
+    TASK_ID_FIELD_NUMBER: _ClassVar[int]
+    WORKER_FIELD_NUMBER: _ClassVar[int]
+    HOST_FIELD_NUMBER: _ClassVar[int]
+    DROPPED_FIELD_NUMBER: _ClassVar[int]
+    logger: str
+    level: int
+    message: str
+    created: float
+    exception: str
+    pathname: str
+    lineno: int
+    function: str
+    thread: str
+    process: int
+    routine: str
+    task_id: str
+    worker: str
+    host: str
+    dropped: int
+    def __init__(self, logger: _Optional[str] = ..., level: _Optional[int] = ..., message: _Optional[str] = ..., created: _Optional[float] = ..., exception: _Optional[str] = ..., pathname: _Optional[str] = ..., lineno: _Optional[int] = ..., function: _Optional[str] = ..., thread: _Optional[str] = ..., process: _Optional[int] = ..., routine: _Optional[str] = ..., task_id: _Optional[str] = ..., worker: _Optional[str] = ..., host: _Optional[str] = ..., dropped: _Optional[int] = ...) -> None: ...
