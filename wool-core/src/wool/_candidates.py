@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping
 
 import attrs
 
+from wool._backoff import Pauses, PausingConnection
 from wool._connection import WorkerConnection
 from wool._credentials import WorkerCredentials
 from wool._metadata import WorkerMetadata
@@ -39,22 +40,28 @@ class Candidate:
 
 
 class WorkerSet:
-    """The routable workers in discovery order, minus evicted ones, with their load."""
+    """The routable workers in discovery order, minus evicted ones and those paused after
+    a failed connection (wool._backoff), with their load."""
 
     def __init__(self) -> None:
         self._known: dict[str, WorkerConnection] = {}
         self._evicted: set[str] = set()
         self._in_flight: dict[str, int] = {}
+        self._pauses = Pauses(self._touch)
         self._view: dict[WorkerMetadata, WorkerConnection] | None = None
+        self._all: dict[WorkerMetadata, WorkerConnection] | None = None  # paused ones too
+        self._any_proven = False
         self._changed = asyncio.Condition()
 
     @property
     def workers(self) -> Mapping[WorkerMetadata, WorkerConnection]:
-        """The routable workers and their connections, in discovery order."""
+        """The routable workers and their connections, in discovery order (the paused
+        ones too when every worker is paused: trying them beats having none)."""
         if self._view is None:
-            self._view = {
-                c.metadata: c for uid, c in self._known.items() if uid not in self._evicted
-            }
+            live = {c.metadata: c for uid, c in self._known.items() if uid not in self._evicted}
+            ready = {m: c for m, c in live.items() if not self._pauses.paused(m.address)}
+            self._view = ready or live
+            self._all = live
         return self._view
 
     def candidates(self) -> list[Candidate]:
@@ -65,7 +72,22 @@ class WorkerSet:
     def connection(self, uid: str) -> WorkerConnection | None:
         """The connection of a routable worker, if it still is one."""
         connection = self._known.get(uid)
-        return None if connection is None or uid in self._evicted else connection
+        if connection is None or uid in self._evicted:
+            return None
+        if isinstance(connection, PausingConnection) and self._view is not self._all:
+            if self._pauses.hold(connection, self._proven()):
+                return None  # paused since the balancer saw it, or a suspect
+        return connection
+
+    def _proven(self) -> bool:
+        """Whether some routable worker ever took a call (so suspects can wait)."""
+        if not self._any_proven:
+            self._any_proven = any(
+                isinstance(c, PausingConnection) and c.connected_once
+                for uid, c in self._known.items()
+                if uid not in self._evicted
+            )
+        return self._any_proven
 
     def started(self, uid: str) -> Callable[[], None]:
         """Count a call now running on ``uid``; call the returned function when it ends."""
@@ -106,7 +128,7 @@ class WorkerSet:
             old.metadata = metadata
         else:
             stale = old
-            self._known[metadata.uid] = WorkerConnection(metadata, credentials)
+            self._known[metadata.uid] = PausingConnection(metadata, credentials, self._pauses)
         self._evicted.discard(metadata.uid)
         self._touch()
         return stale
@@ -115,6 +137,7 @@ class WorkerSet:
         """Forget a worker; returns its connection to close, if it was known."""
         connection = self._known.pop(uid, None)
         self._evicted.discard(uid)
+        self._any_proven = False
         if connection is not None:
             self._touch()
         return connection
@@ -124,6 +147,8 @@ class WorkerSet:
         connections = list(self._known.values())
         self._known.clear()
         self._evicted.clear()
+        self._any_proven = False
+        self._pauses.close()
         self._touch()
         return connections
 

@@ -15,6 +15,7 @@ import grpc
 import grpc.aio
 
 from wool._cli_common import say, warn
+from wool._log_limit import printable
 from wool._metadata import DiscoveryEvent, WorkerMetadata
 from wool._transport import CHANNEL_OPTIONS
 from wool._wire import worker_pb2 as pb
@@ -64,7 +65,7 @@ class LoadWatch:
             return
         if event.metadata.secure:
             if uid not in self._workers:
-                warn(f"worker {uid} serves TLS: its load is not shown")
+                warn(f"worker {printable(uid)} serves TLS: its load is not shown")
             self._workers[uid] = event.metadata
             return
         old = self._workers.get(uid)
@@ -120,7 +121,9 @@ class LoadWatch:
                     }
                 )
             )
-        elif answer is None:
-            say(f"load {worker.uid} {worker.address} unknown (the worker did not answer)")
         else:
-            say(f"load {worker.uid} {worker.address} running={running} completed={completed}")
+            uid, address = printable(worker.uid), printable(worker.address)
+            if answer is None:
+                say(f"load {uid} {address} unknown (the worker did not answer)")
+            else:
+                say(f"load {uid} {address} running={running} completed={completed}")

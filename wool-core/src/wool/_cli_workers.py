@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 from wool._cli_common import CommandFailed, UsageError, on_stop_signals, open_discovery, say, warn
 from wool._cli_load import LoadWatch
+from wool._log_limit import printable
 from wool._metadata import DiscoveryEvent, WorkerMetadata
 from wool._protocols import DiscoveryLike
 
@@ -108,7 +109,9 @@ async def _follow(
         await asyncio.wait({consumer})
     if not consumer.cancelled() and consumer.exception() is not None:
         error = consumer.exception()
-        raise CommandFailed(f"discovery failed: {type(error).__name__}: {error}") from error
+        raise CommandFailed(
+            f"discovery failed: {type(error).__name__}: {printable(str(error))}"
+        ) from error
     return stopped[0] if stopped else None
 
 
@@ -121,11 +124,11 @@ def _order(metadata: WorkerMetadata) -> tuple[str, int, str]:
 
 def _row(metadata: WorkerMetadata) -> tuple[str, ...]:
     return (
-        metadata.uid,
-        metadata.address,
-        ",".join(sorted(metadata.tags)) or "-",
+        printable(metadata.uid),
+        printable(metadata.address),
+        printable(",".join(sorted(metadata.tags))) or "-",
         str(metadata.pid),
-        metadata.version,
+        printable(metadata.version),
         "yes" if metadata.secure else "no",
     )
 

@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from wool import _serialization
+from wool import _log_limit, _serialization
 from wool._candidates import WorkerSet
 from wool._connection import RemoteCall, WorkerConnection
 from wool._credentials import nested_call_credentials
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from wool._task import Task
 
 log = logging.getLogger("wool.proxy")
+_log_limit.install(log, logging.getLogger("wool.connection"))
 
 DROPPED_WORKER_DRAIN_SECONDS = 10.0
 """How long calls in flight on a worker that left discovery may still finish there: a
@@ -157,11 +158,14 @@ class WorkerProxy:
             await self._slots.acquire()
         self.in_flight += 1
         self._idle.clear()
+        scope = _log_limit.scope.set(self.id)  # the sessions opened now log as this pool's
         try:
             call, on_worker_finished = await first_accepting(task, self.loadbalancer, self._context)
         except BaseException:
             self._finished()
             raise
+        finally:
+            _log_limit.scope.reset(scope)
         self._calls.add(call)
 
         def finished() -> None:
