@@ -191,6 +191,8 @@ class _Session:
         self._detail = ""
         self._answered = asyncio.Event()
         self._epoch = 0.0
+        self.last_heard = 0.0
+        """Loop time of the last frame (or the answer) from the worker."""
         self.silent = False
         """Set when a call went unaccepted past its deadline; cleared by any frame read."""
         self._calls: dict[int, RemoteCall] = {}
@@ -219,10 +221,14 @@ class _Session:
         self._calls[call_id] = call
         self._idle.clear()
         if self.broken is None:
-            # In whole milliseconds of the session, rounded down: never later than ours.
-            accept_by = 0 if give_up_at is None else max(1, int((give_up_at - self._epoch) * 1000))
+            accept_by = 0 if give_up_at is None else self.deadline_ms(give_up_at)
             self._outbox.put_nowait(_frames.start_frame(call_id, task.message, accept_by))
         return call
+
+    def deadline_ms(self, give_up_at: float) -> int:
+        """``give_up_at`` (loop time) in whole milliseconds of the session, rounded down:
+        on the worker's clock never later than on ours."""
+        return max(1, int((give_up_at - self._epoch) * 1000))
 
     def send(self, request: pb.Request) -> None:
         self.send_frame(_frames.message_frame(request))
@@ -271,13 +277,14 @@ class _Session:
             # The session's clock starts when its answer arrives, after the worker's
             # started (when it sent the answer): deadlines measured from here are, on
             # the worker's clock, never later than the caller's.
-            self._epoch = asyncio.get_running_loop().time()
+            self._epoch = self.last_heard = asyncio.get_running_loop().time()
             self._established = any(key == PROTOCOL_HEADER for key, _ in headers or ())
             self.limit = peer_limit(headers)
             self._answered.set()
             calls = self._calls
             async for batch in self._stream:
                 self.silent = False
+                self.last_heard = asyncio.get_running_loop().time()
                 for response in batch.frames:
                     call = calls.get(response.call)
                     if call is None:
@@ -472,17 +479,14 @@ class RemoteCall:
     async def accepted(self, give_up_at: float | None) -> None:
         """Wait for the worker's verdict on the task until ``give_up_at`` (loop time).
 
-        Past it, a call the worker has not taken is given up: its cancel is sent (the
-        worker never starts a call it reads a cancel for, nor one past the deadline the
-        start frame carries) and ``TransientDispatchError`` sends it to another worker.
+        Past it, a call the worker has not taken is given up if the worker was silent
+        meanwhile: its cancel is sent (the worker never starts a call it reads a cancel
+        for, nor one past the deadline the start frame carries) and
+        ``WorkerUnresponsive`` sends it to another worker. A worker that is busy but
+        answers other calls is given another ``accept_timeout``, and told so.
         """
         try:
-            async with asyncio.timeout_at(give_up_at):
-                response = await self._next()
-        except TimeoutError:
-            if not self.taken:
-                raise self._give_up() from None
-            response = await self._next()  # the worker took it in time; not yet read
+            response = await self._verdict(give_up_at)
         except asyncio.CancelledError:
             await self._cancel()
             raise
@@ -501,6 +505,23 @@ class RemoteCall:
         # A worker that fails to even decode the task answers with its error at once.
         self.is_accepted = True
         self._inbox.appendleft(response)
+
+    async def _verdict(self, give_up_at: float | None) -> pb.Response:
+        session = self._session
+        while True:
+            try:
+                async with asyncio.timeout_at(give_up_at):
+                    return await self._next()
+            except TimeoutError:
+                if self.taken:
+                    return await self._next()  # the worker took it in time; not yet read
+                timeout = _settings.current().accept_timeout
+                now = asyncio.get_running_loop().time()
+                if session.last_heard < now - timeout:
+                    raise self._give_up() from None
+                give_up_at = now + timeout
+                accept_by = session.deadline_ms(give_up_at)
+                session.send(pb.Request(call=self._id, accept_by=accept_by))
 
     def _give_up(self) -> WorkerUnresponsive:
         self._session.send(pb.Request(call=self._id, cancel=pb.Cancel()))

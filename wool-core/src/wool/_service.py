@@ -225,6 +225,8 @@ class _Session:
             return
         if request.confirmed:
             call.confirm()
+        elif frame is None and request.accept_by:
+            call.accept_by = max(call.accept_by, request.accept_by)  # the caller waits longer
         elif frame == "step":
             call.step(request.step, request.context)
         elif frame == "cancel":
