@@ -120,15 +120,17 @@ async def rotation() -> AsyncIterator[tuple[Rotation, wool.WorkerPool]]:
             await workers.close()
 
 
-async def open_sessions(proxy: wool.WorkerProxy, workers: list[LocalWorker]) -> None:
-    """Call until every live worker served one call, so each has an established session."""
+async def open_sessions(workers: list[LocalWorker]) -> None:
+    """Call until every live worker served one call, so each has an established session.
+
+    A new worker at an address of a host where workers died may start paused (the caller
+    tries it in the background first): the calls go on until it is used, within the
+    iteration's time bound.
+    """
     wanted = {w.metadata.pid for w in workers if w.metadata}
     served: set[int] = set()
-    for _ in range(30):
+    while not wanted <= served:
         served.add(await r.pid())
-        if wanted <= served:
-            return
-    pytest.fail(f"the calls never reached every worker: {wanted - served}")
 
 
 @pytest.mark.timeout(600)
@@ -139,7 +141,7 @@ async def test_a_call_right_after_an_idle_worker_was_killed_never_fails():
         for i in range(ITERATIONS):
             async with asyncio.timeout(STEP_SECONDS):
                 await workers.fill(pool.proxy, 3)
-                await open_sessions(pool.proxy, workers.live)
+                await open_sessions(workers.live)
                 victim = await workers.kill(i)
                 # Round robin over the three known workers: one of these is the dead one.
                 for n in range(3):
@@ -162,7 +164,7 @@ async def test_a_burst_of_calls_right_after_an_idle_worker_was_killed_all_succee
         for i in range(BURST_ITERATIONS):
             async with asyncio.timeout(STEP_SECONDS):
                 await workers.fill(pool.proxy, 3)
-                await open_sessions(pool.proxy, workers.live)
+                await open_sessions(workers.live)
                 victim = await workers.kill(i)
                 results = await asyncio.gather(
                     *(r.add(i, n) for n in range(BURST)), return_exceptions=True
