@@ -497,6 +497,8 @@ class RemoteCall:
         if frame == "rejected":
             self._finish()
             error = TransientDispatchError if response.rejected.transient else DispatchError
+            if response.late:
+                error = WorkerUnresponsive  # slow, not unfit: it may be waited for
             raise error(
                 f"worker {self.worker.uid} at {self.worker.address} refused "
                 f"{self.task.routine}(): {response.rejected.reason}",

@@ -380,7 +380,8 @@ class _Call:
         if self._late():
             # The caller has given up (or will before our answer reaches it): never start.
             reason = f"worker {worker.uid} got to the call after its caller's deadline"
-            self.finish(pb.Response(rejected=pb.Rejected(reason=reason, transient=True)))
+            rejected = pb.Rejected(reason=reason, transient=True)
+            self.finish(pb.Response(rejected=rejected, late=True))
             return
         current_task.set(task)
         current_proxy.set(proxy)
