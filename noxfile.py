@@ -31,6 +31,7 @@ DISTRIBUTIONS = (
     "./wool-core",
     "./wool-discovery-local",
     "./wool-lb-roundrobin",
+    "./wool-lb-leastbusy",
     "./wool-discovery-lan",
     "./wool-discovery-etcd",
     "./wool-discovery-kubernetes",
@@ -43,6 +44,7 @@ SRC_DIRS = (
     "wool-discovery-etcd/src",
     "wool-discovery-kubernetes/src",
     "wool-lb-roundrobin/src",
+    "wool-lb-leastbusy/src",
 )
 FIXTURE_PLUGINS = ("./tests/fixtures/wool-fixture-plugin", "./examples/plugin-package")
 FIXTURE_SRC_DIRS = ("tests/fixtures/wool-fixture-plugin/src", "examples/plugin-package/src")
@@ -161,6 +163,7 @@ def dist(session: nox.Session) -> None:
 PLUGINS = {
     "wool-discovery-local": "tests/discovery_local",
     "wool-lb-roundrobin": "tests/lb_roundrobin",
+    "wool-lb-leastbusy": "tests/lb_leastbusy",
     "wool-discovery-lan": "tests/discovery_lan",
 }
 POOL_DEFAULTS = ("./wool-discovery-local", "./wool-lb-roundrobin")

@@ -29,7 +29,7 @@ WORKLOADS = {
 }
 BACKENDS = {
     "startup": {"wool", "ppe"},
-    "latency": {"wool", "ppe", "grpc"},
+    "latency": {"wool", "wool_tcp", "ppe", "grpc"},
     "throughput": {"wool", "ppe", "grpc"},
     "streaming": {"wool", "grpc_pull", "grpc_push"},
     "payload": {"wool", "ppe", "grpc"},

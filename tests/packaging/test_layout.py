@@ -23,6 +23,7 @@ DISTRIBUTIONS = {
     "wool-discovery-etcd": ("wool-discovery-etcd", "wool_discovery_etcd"),
     "wool-discovery-kubernetes": ("wool-discovery-kubernetes", "wool_discovery_kubernetes"),
     "wool-lb-roundrobin": ("wool-lb-roundrobin", "wool_lb_roundrobin"),
+    "wool-lb-leastbusy": ("wool-lb-leastbusy", "wool_lb_leastbusy"),
 }
 EXTRAS_ONLY = {"wool-discovery-lan", "wool-discovery-etcd", "wool-discovery-kubernetes"}
 """Distributions the root `wool` pulls in through an extra, not by default."""
@@ -32,6 +33,7 @@ PLUGINS = {
     "wool-discovery-etcd": ("wool.discovery", "etcd"),
     "wool-discovery-kubernetes": ("wool.discovery", "kubernetes"),
     "wool-lb-roundrobin": ("wool.loadbalancer", "roundrobin"),
+    "wool-lb-leastbusy": ("wool.loadbalancer", "leastbusy"),
 }
 # third-party packages that belong to exactly one distribution
 EXCLUSIVE = {
@@ -117,6 +119,7 @@ def test_import_wool_imports_no_plugin() -> None:
         "wool_discovery_etcd",
         "wool_discovery_kubernetes",
         "wool_lb_roundrobin",
+        "wool_lb_leastbusy",
     )
     code = f"import sys, wool; print(sorted(m for m in {modules!r} if m in sys.modules))"
     result = subprocess.run(

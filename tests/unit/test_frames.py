@@ -64,9 +64,10 @@ def test_a_value_frame_encodes_as_protobuf_does(call, payload, context):
 RESPONSES = st.one_of(
     st.builds(lambda c, w: pb.Response(call=c, accepted=pb.Accepted(worker=w)), CALLS, TEXT),
     st.builds(
-        lambda c, r, t: pb.Response(call=c, rejected=pb.Rejected(reason=r, transient=t)),
+        lambda c, r, t, f: pb.Response(call=c, rejected=pb.Rejected(reason=r, transient=t, full=f)),
         CALLS,
         TEXT,
+        st.booleans(),
         st.booleans(),
     ),
     st.builds(lambda c, d: pb.Response(call=c, error=d), CALLS, DATA),
@@ -153,3 +154,40 @@ def test_batches_keep_every_frame_whole_in_order_and_under_the_limit(sizes, limi
     for batch in batches:
         count = len(pb.Responses.FromString(batch).frames)
         assert count == 1 or len(batch) <= limit, "only a lone frame may exceed the limit"
+
+
+LOAD_REPORTS = st.builds(
+    pb.LoadReport,
+    running=st.integers(0, 2**32 - 1),
+    limit=st.integers(0, 2**32 - 1),
+    lag=st.floats(0, 1e6, width=32),
+    seen_call=st.integers(0, 2**64 - 1),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(RESPONSES, max_size=4), LOAD_REPORTS)
+def test_a_load_report_appended_to_a_batch_is_its_load_field(frames, report):
+    tail = _frames.load_field(report)
+    encoded = [_frames.message_frame(f) for f in frames] or [b""]  # b"": a report alone
+    batch = _frames.batch(encoded[0], encoded[1:], tail)
+    assert batch == pb.Responses(frames=frames, load=report).SerializeToString()
+
+
+def test_batches_append_the_trailer_to_every_message():
+    reports = iter(range(1, 10))
+
+    async def collect() -> list[bytes]:
+        outbox: asyncio.Queue[_frames.Frame | None] = asyncio.Queue()
+        for frame in (_frames.message_frame(pb.Response(call=1, error=b"x" * 100)), b"", b""):
+            outbox.put_nowait(frame)
+        outbox.put_nowait(None)
+
+        def trailer() -> bytes:
+            return _frames.load_field(pb.LoadReport(running=next(reports)))
+
+        return [b async for b in _frames.batches(outbox, 60, trailer)]
+
+    decoded = [pb.Responses.FromString(b) for b in asyncio.run(collect())]
+    assert [len(b.frames) for b in decoded] == [1, 0]  # the big frame goes alone; b"" adds none
+    assert [b.load.running for b in decoded] == [1, 2]

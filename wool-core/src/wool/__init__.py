@@ -3,8 +3,9 @@
 
 The public API is what ``__all__`` names, and the modules ``wool.plugins`` (for plugin
 authors) and ``wool.testing`` (imported explicitly). ``LocalDiscovery``, ``LanDiscovery``,
-``EtcdDiscovery``, ``KubernetesDiscovery`` and ``RoundRobinLoadBalancer`` come from plugin
-distributions, found through entry points the first time they are used.
+``EtcdDiscovery``, ``KubernetesDiscovery``, ``RoundRobinLoadBalancer`` and
+``LeastBusyLoadBalancer`` come from plugin distributions, found through entry points the
+first time they are used.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ _LAZY_PLUGINS = {
     "EtcdDiscovery": (_plugins.DISCOVERY_GROUP, "etcd"),
     "KubernetesDiscovery": (_plugins.DISCOVERY_GROUP, "kubernetes"),
     "RoundRobinLoadBalancer": (_plugins.LOADBALANCER_GROUP, "roundrobin"),
+    "LeastBusyLoadBalancer": (_plugins.LOADBALANCER_GROUP, "leastbusy"),
 }
 
 
@@ -75,6 +77,7 @@ __all__ = [
     "EtcdDiscovery",
     "KubernetesDiscovery",
     "LanDiscovery",
+    "LeastBusyLoadBalancer",
     "LoadBalancerLike",
     "LocalDiscovery",
     "NoWorkersAvailable",

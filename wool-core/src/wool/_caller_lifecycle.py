@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from wool import _context_vars
 from wool._event_bus import emit
+from wool._load import parked
 from wool._log_reemit import reemit
 
 if TYPE_CHECKING:
@@ -75,7 +76,8 @@ class CallerLifecycle:
         """Send the task to a worker through its proxy; ``completed`` if none takes it."""
         self.created()
         try:
-            call = await self.task.proxy.dispatch(self.task)
+            async with parked():  # on a worker, a nested call never waits for its parent's slot
+                call = await self.task.proxy.dispatch(self.task)
         except BaseException as exc:  # no worker took it: the task ends here
             self.completed(exc)
             raise
@@ -84,14 +86,15 @@ class CallerLifecycle:
 
     async def run(self) -> Any:
         """A coroutine routine's whole call: its result, or its exception."""
-        call = await self.dispatch()
-        try:
-            result = await call.result()
-        except BaseException as exc:
+        async with parked():  # one park for the dispatch and the wait
+            call = await self.dispatch()
+            try:
+                result = await call.result()
+            except BaseException as exc:
+                self.context_returned(call)
+                self.completed(exc)
+                raise
             self.context_returned(call)
-            self.completed(exc)
-            raise
-        self.context_returned(call)
         self.completed(None)
         return result
 
@@ -122,10 +125,11 @@ class CallerLifecycle:
         call.send_step(kind, value, self._context_to_send())
         step = self.iteration_initiated(kind)
         try:
-            try:
-                item = await call.step_outcome(kind)
-            finally:
-                self.context_returned(call)
+            async with parked():
+                try:
+                    item = await call.step_outcome(kind)
+                finally:
+                    self.context_returned(call)
         except StopAsyncIteration as exc:
             # A close step that stops the generator did what it asked; a pull found the end.
             self.iteration_completed(step, kind, None if kind == "close" else exc)

@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping
 import attrs
 
 from wool._backoff import Pauses, PausingConnection
+from wool._capacity import CapacityQueue
 from wool._connection import WorkerConnection
 from wool._credentials import WorkerCredentials
 from wool._metadata import WorkerMetadata
@@ -23,15 +24,21 @@ class Candidate:
     ``metadata`` is the worker's discovery record. ``in_flight`` counts the calls this
     proxy has sent to the worker that have not ended, those still being dispatched
     included (so a burst of concurrent dispatches sees its own earlier members).
-    ``reported_running`` and ``loop_lag`` (seconds) are the load the worker reports of
-    itself, ``None`` while it reports nothing (no worker reports them yet; a load-aware
-    balancer should treat ``None`` as unknown).
+    ``reported_running`` and ``loop_lag`` (seconds) are the load the worker last reported
+    of itself (every caller's calls running there, and its event loop's lag), ``None``
+    until it reported (a load-aware balancer should treat ``None`` as unknown).
+    ``unreported`` counts this proxy's calls sent since that report (not in it yet), so
+    ``reported_running + unreported`` is the worker's load as best known here.
+    ``concurrency`` is the worker's reported limit of calls at once (``None``: unlimited
+    or unknown).
     """
 
     metadata: WorkerMetadata
     in_flight: int = 0
     reported_running: int | None = None
     loop_lag: float | None = None
+    unreported: int = 0
+    concurrency: int | None = None
 
     @property
     def uid(self) -> str:
@@ -52,6 +59,8 @@ class WorkerSet:
         self._all: dict[WorkerMetadata, WorkerConnection] | None = None  # paused ones too
         self._any_proven = False
         self._changed = asyncio.Condition()
+        self.capacity = CapacityQueue(self._may_have_capacity)
+        """Tasks waiting because every worker was full."""
 
     @property
     def workers(self) -> Mapping[WorkerMetadata, WorkerConnection]:
@@ -67,7 +76,40 @@ class WorkerSet:
     def candidates(self) -> list[Candidate]:
         """One record per routable worker, in discovery order."""
         in_flight = self._in_flight
-        return [Candidate(m, in_flight.get(m.uid, 0)) for m in self.workers]
+        candidates: list[Candidate] = []
+        for metadata, connection in self.workers.items():
+            report = connection.report
+            count = in_flight.get(metadata.uid, 0)
+            if report is None:
+                candidates.append(Candidate(metadata, count))
+            else:
+                candidates.append(
+                    Candidate(
+                        metadata,
+                        count,
+                        report.running,
+                        report.lag,
+                        connection.unreported,
+                        report.limit or None,
+                    )
+                )
+        return candidates
+
+    def known_full(self, connection: WorkerConnection) -> bool:
+        """Whether the worker's latest report, and the calls sent since, say it is full."""
+        report = connection.report
+        return (
+            report is not None
+            and report.limit > 0
+            and report.running + connection.unreported >= report.limit
+        )
+
+    def _may_have_capacity(self) -> bool:
+        return not all(self.known_full(c) for c in self.workers.values())
+
+    def _reported(self, connection: WorkerConnection) -> None:
+        if not self.known_full(connection):
+            self.capacity.wake()
 
     def connection(self, uid: str) -> WorkerConnection | None:
         """The connection of a routable worker, if it still is one."""
@@ -104,6 +146,7 @@ class WorkerSet:
                 self._in_flight[uid] = left
             else:
                 self._in_flight.pop(uid, None)
+            self.capacity.wake()
 
         return finish
 
@@ -128,7 +171,10 @@ class WorkerSet:
             old.metadata = metadata
         else:
             stale = old
-            self._known[metadata.uid] = PausingConnection(metadata, credentials, self._pauses)
+            connection = self._known[metadata.uid] = PausingConnection(
+                metadata, credentials, self._pauses
+            )
+            connection.on_report = self._reported
         self._evicted.discard(metadata.uid)
         self._touch()
         return stale
@@ -154,6 +200,7 @@ class WorkerSet:
 
     def _touch(self) -> None:
         self._view = None
+        self.capacity.wake()
         asyncio.get_running_loop().create_task(self._notify())
 
     async def _notify(self) -> None:

@@ -66,16 +66,18 @@ which)."""
 
 WORKER_EPILOG = """\
 examples:
-  # 4 workers that programs on this host find with wool.LocalDiscovery("demo")
+  # 4 workers (on unix sockets) that your programs on this host find with
+  # wool.LocalDiscovery("demo")
   wool worker --size 4 --namespace demo
 
-  # then, in a program on this host:
+  # then, in a program of yours on this host:
   async with wool.WorkerPool(discovery=wool.LocalDiscovery("demo")):
       print(await my_routine())
 
   # workers for the whole LAN, found with wool.LanDiscovery() (pip install 'wool[lan]'),
   # listening on every interface at ports 50051-50054, reached at 192.168.1.20
-  wool worker --size 4 --discovery lan --host 0.0.0.0 --advertise 192.168.1.20 --port 50051
+  wool worker --size 4 --discovery lan --host 0.0.0.0 --advertise 192.168.1.20 --port 50051 \
+      --ca ca.pem --cert worker.pem --key worker-key.pem
 
   # tagged workers serving mutual TLS: callers need WorkerPool("gpu", credentials=...)
   wool worker --tag gpu --ca ca.pem --cert worker.pem --key worker-key.pem
@@ -159,16 +161,23 @@ def build_parser(discovery: str | None = None) -> argparse.ArgumentParser:
     network = worker.add_argument_group("network")
     network.add_argument(
         "--host",
-        default="127.0.0.1",
-        help="address the workers listen on (default: 127.0.0.1, this host only; "
-        "0.0.0.0 for every interface, with --advertise)",
+        default=None,
+        help="address the workers listen on over TCP (default: none, a unix socket per "
+        "worker that only this user can reach; 127.0.0.1 for this host; 0.0.0.0 for every "
+        "interface, with --advertise and TLS files or --insecure)",
     )
     network.add_argument(
         "--port",
         type=int,
         default=0,
-        help="port of the first worker; the next ones use PORT+1, PORT+2, ... "
+        help="with --host, port of the first worker; the next ones use PORT+1, PORT+2, ... "
         "(default: 0, ports the system picks)",
+    )
+    network.add_argument(
+        "--insecure",
+        action="store_true",
+        help="allow a --host off loopback without mutual TLS: anyone who reaches it can run "
+        "any code as this user (a warning is still logged)",
     )
     network.add_argument(
         "--advertise",
@@ -202,6 +211,14 @@ def build_parser(discovery: str | None = None) -> argparse.ArgumentParser:
         action="store_false",
         help="do not replace a worker that dies (by default it is restarted, with a "
         "growing delay, until it fails to start 5 times in a row)",
+    )
+    worker.add_argument(
+        "--concurrency",
+        type=int,
+        default=None,
+        metavar="N",
+        help="run at most N calls at once per worker; more are refused, so callers try "
+        "another worker or wait (default: unlimited; 1 suits CPU-bound routines)",
     )
     _add_verbosity(worker, "; the workers log at the same level")
 

@@ -14,8 +14,8 @@ import grpc
 import grpc.aio
 
 from wool import _context_vars, _frames, _serialization, _settings
-from wool._errors import DispatchError, TransientDispatchError, WorkerLost
-from wool._metadata import WorkerMetadata
+from wool._errors import DispatchError, TransientDispatchError, WorkerFull, WorkerLost
+from wool._metadata import UNIX_PREFIX, WorkerMetadata
 from wool._transport import (
     CHANNEL_OPTIONS,
     DRAINED,
@@ -30,6 +30,9 @@ from wool._transport import (
     peer_limit,
 )
 from wool._wire import worker_pb2 as pb
+
+UNIX_AUTHORITY = "localhost"
+"""The name TLS checks a worker's certificate for when it listens on a unix socket."""
 
 if TYPE_CHECKING:
     from wool._credentials import WorkerCredentials
@@ -60,6 +63,23 @@ class WorkerConnection:
         self._channel: grpc.aio.Channel | None = None
         self._session: _Session | None = None
         self._closed = False
+        self.report: pb.LoadReport | None = None
+        """The worker's latest load report (None until it sent one)."""
+        self.on_report: Callable[[WorkerConnection], None] | None = None
+        """Called with this connection whenever a load report arrives."""
+
+    @property
+    def unreported(self) -> int:
+        """Calls this caller sent that the worker's latest report does not count yet."""
+        session, report = self._session, self.report
+        if session is None or report is None:
+            return 0
+        return max(0, session.last_call - report.seen_call)
+
+    def _reported(self, report: pb.LoadReport) -> None:
+        self.report = report
+        if self.on_report is not None:
+            self.on_report(self)
 
     def __repr__(self) -> str:
         return f"<WorkerConnection {self.metadata.uid} {self.metadata.address}>"
@@ -141,15 +161,18 @@ class WorkerConnection:
         if session is None or session.broken is not None:
             if self._channel is None:
                 self._channel = self._open_channel()
-            session = self._session = _Session(self._channel, self.metadata)
+            session = self._session = _Session(self._channel, self.metadata, self._reported)
+            self.report = None  # a new session numbers its calls from 1 again
         return session
 
     def _open_channel(self) -> grpc.aio.Channel:
         if self.metadata.secure and self._credentials is not None:
+            options = CHANNEL_OPTIONS + self._credentials.channel_options()
+            if self.metadata.address.startswith(UNIX_PREFIX) and not self._credentials.server_name:
+                # A socket path names no host: TLS checks the certificate for "localhost".
+                options = [*options, ("grpc.default_authority", UNIX_AUTHORITY)]
             return grpc.aio.secure_channel(
-                self.metadata.address,
-                self._credentials.channel_credentials(),
-                options=CHANNEL_OPTIONS + self._credentials.channel_options(),
+                self.metadata.address, self._credentials.channel_credentials(), options=options
             )
         return grpc.aio.insecure_channel(self.metadata.address, options=CHANNEL_OPTIONS)
 
@@ -182,8 +205,16 @@ def encode_task(task: Task) -> _frames.Pieces:
 class _Session:
     """One Session stream to a worker, shared by every call the caller makes to it."""
 
-    def __init__(self, channel: grpc.aio.Channel, worker: WorkerMetadata) -> None:
+    def __init__(
+        self,
+        channel: grpc.aio.Channel,
+        worker: WorkerMetadata,
+        on_report: Callable[[pb.LoadReport], None] | None = None,
+    ) -> None:
         self.worker = worker
+        self._on_report = on_report
+        self.last_call = 0
+        """The number of the last call started on this session."""
         self.broken: BaseException | None = None
         self._established = False
         self._drained = False
@@ -216,7 +247,7 @@ class _Session:
     def start(self, task: Task, give_up_at: float | None) -> RemoteCall:
         """Send ``task``'s start, to be started by the worker before ``give_up_at``
         (loop time; ``None``: no deadline), when this caller gives up on it."""
-        call_id = next(self._ids)
+        self.last_call = call_id = next(self._ids)
         call = RemoteCall(self, call_id, task)
         self._calls[call_id] = call
         self._idle.clear()
@@ -282,6 +313,7 @@ class _Session:
             self.limit = peer_limit(headers)
             self._answered.set()
             calls = self._calls
+            on_report = self._on_report
             async for batch in self._stream:
                 self.silent = False
                 self.last_heard = asyncio.get_running_loop().time()
@@ -294,6 +326,8 @@ class _Session:
                         self.send(pb.Request(call=response.call, confirmed=True))
                     else:
                         call._deliver(response)
+                if on_report is not None and batch.HasField("load"):
+                    on_report(batch.load)
             trailers = await self._stream.trailing_metadata()
             self._drained = (SESSION_HEADER, DRAINED) in tuple(trailers or ())
             error = ConnectionError("the worker ended the session")
@@ -496,7 +530,14 @@ class RemoteCall:
             return
         if frame == "rejected":
             self._finish()
-            error = TransientDispatchError if response.rejected.transient else DispatchError
+            rejected = response.rejected
+            error = (
+                WorkerFull
+                if rejected.full
+                else TransientDispatchError
+                if rejected.transient
+                else DispatchError
+            )
             if response.late:
                 error = WorkerUnresponsive  # slow, not unfit: it may be waited for
             raise error(

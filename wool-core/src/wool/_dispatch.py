@@ -8,11 +8,15 @@ a worker fails is decided here, once, for every balancer:
 - any other ``DispatchError`` evicts the worker (until discovery announces it again);
 - the candidates the balancer left out are tried after the ones it named, in discovery
   order, so every routable worker is tried once per task;
-- a worker that left a call unaccepted past ``settings.accept_timeout`` (its loop is blocked, or
-  it stopped answering) is unresponsive: the balancer does not see it, and it is tried
-  only after every other worker, until it answers again; when no worker accepted and
-  one was only slow, the task waits for that one as long as it takes;
-- after that full pass, ``NoWorkersAvailable`` names each worker's failure.
+- a worker that refused the task as full (its concurrency limit), or that its latest
+  load report shows full, is skipped too; when the pass found only full workers (and
+  failures), the task waits for capacity at the caller, in arrival order
+  (:mod:`wool._capacity`), and never fails for that reason;
+- a worker that left a call unaccepted past ``settings.accept_timeout`` while silent (its
+  loop is blocked, or it stopped answering) is unresponsive: the balancer does not see
+  it, and it is tried only after every other worker, until it answers again; when no
+  worker accepted and one was only slow, the task waits for that one as long as it takes;
+- after a full pass without a full worker, ``NoWorkersAvailable`` names each failure.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from typing import TYPE_CHECKING
 
 from wool._candidates import Candidate, WorkerSet
 from wool._connection import WorkerUnresponsive
-from wool._errors import DispatchError, NoWorkersAvailable, TransientDispatchError
+from wool._errors import DispatchError, NoWorkersAvailable, TransientDispatchError, WorkerFull
 
 if TYPE_CHECKING:
     from wool._connection import RemoteCall
@@ -40,62 +44,96 @@ async def first_accepting(
     The call counts as in flight on its worker from the moment it is sent there (so
     that concurrent dispatches see it); call the returned function when it ends.
     """
+    capacity = workers.capacity
+    waited = False
+    if capacity.busy:  # others wait for capacity: queue behind them
+        await capacity.wait_turn(first=False)
+        waited = True
+    while True:
+        end_turn = _once(capacity.end_turn) if waited else _nothing
+        try:
+            accepted = await _one_pass(task, balancer, workers, end_turn)
+        finally:
+            end_turn()
+        if accepted is not None:
+            return accepted
+        await capacity.wait_turn(first=waited)
+        waited = True
+
+
+def _once(action: Callable[[], None]) -> Callable[[], None]:
+    """``action``, to be called at most once however often the result is called."""
+    done = False
+
+    def once() -> None:
+        nonlocal done
+        if not done:
+            done = True
+            action()
+
+    return once
+
+
+def _nothing() -> None:
+    pass
+
+
+async def _one_pass(
+    task: Task, balancer: LoadBalancerLike, workers: WorkerSet, sending: Callable[[], None]
+) -> tuple[RemoteCall, Callable[[], None]] | None:
+    """Try each worker once; None when only full workers (and failures) were found.
+
+    ``sending()`` is called before the task is first sent to a worker.
+    """
     candidates: list[Candidate] = []
     unresponsive: list[Candidate] = []
     for candidate in workers.candidates():
         connection = workers.connection(candidate.uid)
         late = connection is not None and connection.unresponsive
         (unresponsive if late else candidates).append(candidate)
+    full = 0
     failures: list[str] = []
     tried = 0
     slow: Candidate | None = None
-    for candidate in itertools.chain(_full_pass(balancer, task, candidates), unresponsive):
-        tried += 1
+
+    def attempts() -> Iterator[tuple[bool, Candidate]]:
+        for candidate in itertools.chain(_full_pass(balancer, task, candidates), unresponsive):
+            yield False, candidate
+        if slow is not None and not full:
+            # No worker accepted and one was only slow: wait for it as long as it takes
+            # (a blocked loop, or a first call importing for long).
+            yield True, slow
+
+    for patient, candidate in attempts():
+        connection = workers.connection(candidate.uid)
+        if connection is None:
+            continue  # it left discovery, or another dispatch evicted it, meanwhile
+        if workers.known_full(connection):
+            full += 1
+            continue
+        tried += 0 if patient else 1
+        sending()
+        finished = workers.started(candidate.uid)
         try:
-            return await _attempt(task, workers, candidate, patient=False)
-        except _Skipped:
-            tried -= 1
+            return await connection.dispatch(task, patient=patient), finished
+        except WorkerFull:
+            full += 1
         except WorkerUnresponsive as exc:
             slow = slow or candidate
             failures.append(str(exc))
-        except DispatchError as exc:
+        except TransientDispatchError as exc:
             failures.append(str(exc))
-    if slow is not None:
-        # Every worker refused or was too slow: rather than fail, wait for the first slow
-        # one as long as it takes (a blocked loop, or a first call importing for long).
-        try:
-            return await _attempt(task, workers, slow, patient=True)
-        except _Skipped:
-            pass
         except DispatchError as exc:
+            workers.evict(candidate.metadata)
             failures.append(str(exc))
+        except BaseException:
+            finished()
+            raise
+        finished()
+    if full:
+        return None
     detail = "; ".join(failures) if failures else "no workers are known"
     raise NoWorkersAvailable(f"no worker accepted {task.routine}() after trying {tried}: {detail}")
-
-
-class _Skipped(Exception):
-    """The candidate is no longer routable (it left discovery, or was evicted)."""
-
-
-async def _attempt(
-    task: Task, workers: WorkerSet, candidate: Candidate, *, patient: bool
-) -> tuple[RemoteCall, Callable[[], None]]:
-    connection = workers.connection(candidate.uid)
-    if connection is None:
-        raise _Skipped
-    finished = workers.started(candidate.uid)
-    try:
-        return await connection.dispatch(task, patient=patient), finished
-    except TransientDispatchError:
-        finished()
-        raise
-    except DispatchError:
-        finished()
-        workers.evict(candidate.metadata)
-        raise
-    except BaseException:
-        finished()
-        raise
 
 
 def _full_pass(

@@ -9,7 +9,7 @@ or ``Responses`` batch is the concatenation of its ``frames`` fields.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
@@ -52,6 +52,7 @@ if _FRAMES != _key(pb.Responses, "frames"):  # pragma: no cover - a proto edit b
 _CALL = _key(pb.Request, "call")
 if _CALL != _key(pb.Response, "call"):  # pragma: no cover
     raise ImportError("wool.v1.Request and Response must number their call field alike")
+_LOAD = _key(pb.Responses, "load")
 _START = _key(pb.Request, "start")
 _ACCEPT_BY = _key(pb.Request, "accept_by")
 _VALUE = _key(pb.Response, "value")
@@ -139,6 +140,12 @@ def message_frame(message: Message) -> bytes:
     return _FRAMES + varint(len(data)) + data
 
 
+def load_field(report: Message) -> bytes:
+    """A ``Responses`` batch's ``load`` field; appended to the frames of a batch."""
+    data = report.SerializeToString()
+    return _LOAD + varint(len(data)) + data
+
+
 def identity(data: bytes) -> bytes:
     """A gRPC serializer for batches that are already encoded."""
     return data
@@ -153,23 +160,30 @@ def frame_size(frame: Frame) -> int:
     return len(frame) if isinstance(frame, bytes) else sum(map(len, frame))
 
 
-def batch(first: Frame, more: list[Frame]) -> bytes:
-    """One ``Requests``/``Responses`` message holding ``first`` and then ``more``."""
+def batch(first: Frame, more: list[Frame], tail: bytes = b"") -> bytes:
+    """One ``Requests``/``Responses`` message holding ``first``, then ``more``, then ``tail``."""
     parts: list[bytes] = []
     for frame in (first, *more):
         if isinstance(frame, bytes):
             parts.append(frame)
         else:
             parts.extend(frame)
+    if tail:
+        parts.append(tail)
     return b"".join(parts)
 
 
-async def batches(outbox: asyncio.Queue[Frame | None], limit: int) -> AsyncIterator[bytes]:
+async def batches(
+    outbox: asyncio.Queue[Frame | None],
+    limit: int,
+    trailer: Callable[[], bytes] | None = None,
+) -> AsyncIterator[bytes]:
     """Messages of the frames queued in ``outbox`` until a ``None``.
 
     Each message holds every frame that is ready when it is written, up to ``limit``
     bytes; a frame never splits, and a frame larger than ``limit`` goes alone (the
-    producers keep frames under the limit).
+    producers keep frames under the limit). ``trailer()``, if given, is appended to each
+    message as it is written (a worker's load report).
     """
     carry: Frame | None = None
     while True:
@@ -182,7 +196,7 @@ async def batches(outbox: asyncio.Queue[Frame | None], limit: int) -> AsyncItera
         while not outbox.empty():
             frame = outbox.get_nowait()
             if frame is None:
-                yield batch(first, more)
+                yield batch(first, more, trailer() if trailer else b"")
                 return
             length = frame_size(frame)
             if size + length > limit:
@@ -190,4 +204,4 @@ async def batches(outbox: asyncio.Queue[Frame | None], limit: int) -> AsyncItera
                 break
             more.append(frame)
             size += length
-        yield batch(first, more)
+        yield batch(first, more, trailer() if trailer else b"")

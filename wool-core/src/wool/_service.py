@@ -15,6 +15,7 @@ from google.protobuf.message import DecodeError
 
 from wool import _context_vars, _frames, _serialization, _settings
 from wool._credentials import WorkerCredentials
+from wool._load import CallSlot, WorkerLoad, current_slot
 from wool._log_capture import LogChannel, log_sink_factory
 from wool._metadata import WorkerMetadata
 from wool._proxy_cache import ProxyCache
@@ -47,11 +48,16 @@ class WorkerService:
     """Serves ``wool.v1.Worker/Session``: decodes tasks, runs them, streams back outcomes."""
 
     def __init__(
-        self, metadata: WorkerMetadata, credentials: WorkerCredentials | None = None
+        self,
+        metadata: WorkerMetadata,
+        credentials: WorkerCredentials | None = None,
+        load: WorkerLoad | None = None,
     ) -> None:
         self.metadata = metadata
         self.credentials = credentials
         """What this worker serves with: the identity of its routines' nested calls."""
+        self.load = load or WorkerLoad()
+        """The worker's slots (its concurrency limit) and the load it reports."""
         self.stopping = False
         self._proxies = ProxyCache(credentials)
         self._routines: dict[bytes, Any] = {}
@@ -90,6 +96,7 @@ class WorkerService:
 
     async def close(self) -> None:
         """Stop the proxies that nested dispatch opened on this worker."""
+        self.load.close()
         await self._proxies.close()
 
     async def session(
@@ -110,9 +117,10 @@ class WorkerService:
             ((PROTOCOL_HEADER, PROTOCOL_VERSION), (LIMIT_HEADER, str(max_message_bytes())))
         )
         self._sessions.add(session)
+        self.load.watch(session)
         reader = asyncio.get_running_loop().create_task(session.read(requests))
         try:
-            async for batch in _frames.batches(session.outbox, session.limit):
+            async for batch in _frames.batches(session.outbox, session.limit, session.trailer):
                 written = session.take_flush_waiters()
                 yield batch  # resumed once gRPC took the batch
                 session.logs.written()
@@ -125,6 +133,7 @@ class WorkerService:
                 context.set_trailing_metadata(((SESSION_HEADER, DRAINED),))
         finally:
             self._sessions.discard(session)
+            self.load.unwatch(session)
             reader.cancel()
             await session.shutdown()
 
@@ -175,6 +184,28 @@ class _Session:
         waiters, self._flush_waiters = self._flush_waiters, []
         return waiters
 
+        self.seen_call = 0
+        """The highest call number read on this session (callers count their unreported calls)."""
+        self.told_full = False
+        self.last_running = 0
+        self.last_lag = 0.0
+        self._report_pending = False
+
+    def push_report(self) -> None:
+        """Send the load report on a batch of its own unless one is on its way."""
+        if not self._report_pending:
+            self._report_pending = True
+            self.outbox.put_nowait(b"")
+
+    def trailer(self) -> bytes:
+        """The load report appended to each batch this session writes."""
+        load = self.service.load
+        self._report_pending = False
+        self.last_running = load.running
+        self.last_lag = load.lag
+        self.told_full = load.limit is not None and load.running >= load.limit
+        return _frames.load_field(load.report(self.seen_call))
+
     def send(self, response: pb.Response) -> None:
         self.outbox.put_nowait(_frames.message_frame(response))
 
@@ -212,6 +243,7 @@ class _Session:
     def _handle(self, request: pb.Request) -> None:
         frame = request.WhichOneof("frame")
         if frame == "start":
+            self.seen_call = max(self.seen_call, request.call)
             if self.service.stopping:
                 reason = f"worker {self.service.metadata.uid} is stopping"
                 rejected = pb.Rejected(reason=reason, transient=True)
@@ -259,6 +291,7 @@ class _Call:
         self.routine = message.routine
         self.context = contextvars.Context()
         self.lifecycle: WorkerLifecycle | None = None
+        self.slot: CallSlot | None = None
         self.generator: Any = None
         self.running: asyncio.Task[Any] | None = None
         self.cancelled = False
@@ -317,6 +350,8 @@ class _Call:
         that ended the routine, if one did (the ``task-stopped`` event carries it)."""
         if self.closed.is_set():
             return
+        if self.slot is not None:
+            self.slot.end()
         if self.lifecycle is not None:
             self.lifecycle.stopped(ended_by)
         if self.proxy_key is not None:
@@ -338,6 +373,14 @@ class _Call:
     async def _begin(self) -> None:
         message = self.message
         worker = self.service.metadata
+        load = self.service.load
+        if not load.try_admit():
+            self.session.told_full = True
+            reason = f"worker {worker.uid} is full ({load.limit} calls running, its concurrency)"
+            self.finish(pb.Response(rejected=pb.Rejected(reason=reason, transient=True, full=True)))
+            return
+        self.slot = slot = CallSlot(load, held=True)
+        current_slot.set(slot)
         what = "routine"
         try:
             function = self.service.routine(message.callable)
@@ -401,6 +444,7 @@ class _Call:
                 self.finish(self._error(exc), _name(exc))
                 return
             self.running = None
+            slot.drop()  # an idle generator holds no slot between steps
             first_step, self.first_step = self.first_step, None
             if first_step is not None:
                 self.step(*first_step)
@@ -431,7 +475,7 @@ class _Call:
         self.running = self._spawn(self._advance(step, context))
 
     async def _advance(self, step: pb.Step, context: bytes = b"") -> None:
-        assert self.lifecycle is not None
+        assert self.lifecycle is not None and self.slot is not None
         if context:
             try:
                 self.lifecycle.context_arrived(context)
@@ -440,6 +484,7 @@ class _Call:
                 return
         self.lifecycle.iteration_started(_STEP_NAMES.get(step.kind, f"unknown-{step.kind}"))
         try:
+            await self.slot.hold()
             if step.kind == pb.Step.NEXT:
                 item = await self.generator.__anext__()
             elif step.kind == pb.Step.SEND:
@@ -465,6 +510,7 @@ class _Call:
             return
         finally:
             self.running = None
+            self.slot.drop()
         self.lifecycle.before_item()
         self.send(self._value(item, "yielded value"))
 

@@ -52,6 +52,8 @@ async def _serve(config: WorkerConfig, handshake_fd: int) -> signal.Signals | No
         credentials=config.credentials,
         uid=config.uid,
         advertise=config.advertise,
+        concurrency=config.concurrency,
+        insecure=config.insecure,
     )
     metadata = await worker.start()
     if not send_handshake(handshake_fd, metadata):  # the parent gave up on us meanwhile

@@ -9,6 +9,10 @@
 - Discovery and load-balancer plugins are classes published in the
   :data:`DISCOVERY_GROUP` and :data:`LOADBALANCER_GROUP` entry-point groups;
   :func:`load` finds one by name and :func:`installed` lists the names.
+- Local files: :func:`private_directory` is this user's directory for what a plugin keeps
+  on the local filesystem (mode 0700, checked before use; ``$WOOL_LOCAL_DIR`` overrides
+  it), and :func:`open_private` opens a file there without following links, blocking on
+  a FIFO or trusting a file of another user.
 """
 
 from __future__ import annotations
@@ -16,16 +20,26 @@ from __future__ import annotations
 from wool._handlers import remove_task_event_handler, task_event_handler
 from wool._hooks import PLUGIN_GROUP, hookimpl, hookspec, register, unregister
 from wool._plugins import DISCOVERY_GROUP, LOADBALANCER_GROUP, PluginNotFound, installed, load
+from wool._private_files import (
+    DIRECTORY_VARIABLE,
+    check_private_directory,
+    open_private,
+    private_directory,
+)
 
 __all__ = [
+    "DIRECTORY_VARIABLE",
     "DISCOVERY_GROUP",
     "LOADBALANCER_GROUP",
     "PLUGIN_GROUP",
     "PluginNotFound",
+    "check_private_directory",
     "hookimpl",
     "hookspec",
     "installed",
     "load",
+    "open_private",
+    "private_directory",
     "register",
     "remove_task_event_handler",
     "task_event_handler",

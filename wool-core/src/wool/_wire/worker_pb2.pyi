@@ -26,10 +26,24 @@ class Requests(_message.Message):
     def __init__(self, frames: _Optional[_Iterable[_Union[Request, _Mapping]]] = ...) -> None: ...
 
 class Responses(_message.Message):
-    __slots__ = ("frames",)
+    __slots__ = ("frames", "load")
     FRAMES_FIELD_NUMBER: _ClassVar[int]
+    LOAD_FIELD_NUMBER: _ClassVar[int]
     frames: _containers.RepeatedCompositeFieldContainer[Response]
-    def __init__(self, frames: _Optional[_Iterable[_Union[Response, _Mapping]]] = ...) -> None: ...
+    load: LoadReport
+    def __init__(self, frames: _Optional[_Iterable[_Union[Response, _Mapping]]] = ..., load: _Optional[_Union[LoadReport, _Mapping]] = ...) -> None: ...
+
+class LoadReport(_message.Message):
+    __slots__ = ("running", "limit", "lag", "seen_call")
+    RUNNING_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    LAG_FIELD_NUMBER: _ClassVar[int]
+    SEEN_CALL_FIELD_NUMBER: _ClassVar[int]
+    running: int
+    limit: int
+    lag: float
+    seen_call: int
+    def __init__(self, running: _Optional[int] = ..., limit: _Optional[int] = ..., lag: _Optional[float] = ..., seen_call: _Optional[int] = ...) -> None: ...
 
 class Task(_message.Message):
     __slots__ = ("id", "parent_id", "routine", "callable", "arguments", "proxy", "tags", "generator", "context")
@@ -100,12 +114,14 @@ class Accepted(_message.Message):
     def __init__(self, worker: _Optional[str] = ...) -> None: ...
 
 class Rejected(_message.Message):
-    __slots__ = ("reason", "transient")
+    __slots__ = ("reason", "transient", "full")
     REASON_FIELD_NUMBER: _ClassVar[int]
     TRANSIENT_FIELD_NUMBER: _ClassVar[int]
+    FULL_FIELD_NUMBER: _ClassVar[int]
     reason: str
     transient: bool
-    def __init__(self, reason: _Optional[str] = ..., transient: _Optional[bool] = ...) -> None: ...
+    full: bool
+    def __init__(self, reason: _Optional[str] = ..., transient: _Optional[bool] = ..., full: _Optional[bool] = ...) -> None: ...
 
 class Stopped(_message.Message):
     __slots__ = ()
