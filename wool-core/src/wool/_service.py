@@ -165,6 +165,12 @@ class _Session:
         self.malformed: str | None = None
         self.epoch = asyncio.get_running_loop().time()
         self._flush_waiters: list[asyncio.Future[None]] = []
+        self.seen_call = 0
+        """The highest call number read on this session (callers count their unreported calls)."""
+        self.told_full = False
+        self.last_running = 0
+        self.last_lag = 0.0
+        self._report_pending = False
 
     def elapsed_ms(self) -> float:
         """Milliseconds since this worker answered the session (the callers' deadlines'
@@ -183,13 +189,6 @@ class _Session:
         # that are waited for.
         waiters, self._flush_waiters = self._flush_waiters, []
         return waiters
-
-        self.seen_call = 0
-        """The highest call number read on this session (callers count their unreported calls)."""
-        self.told_full = False
-        self.last_running = 0
-        self.last_lag = 0.0
-        self._report_pending = False
 
     def push_report(self) -> None:
         """Send the load report on a batch of its own unless one is on its way."""
