@@ -63,6 +63,7 @@ class WorkerConnection:
         self._channel: grpc.aio.Channel | None = None
         self._session: _Session | None = None
         self._closed = False
+        self._unanswered = False
         self.report: pb.LoadReport | None = None
         """The worker's latest load report (None until it sent one)."""
         self.on_report: Callable[[WorkerConnection], None] | None = None
@@ -103,7 +104,9 @@ class WorkerConnection:
             async with asyncio.timeout_at(give_up_at):
                 await session.answered()
         except TimeoutError:
-            session.silent = True
+            # Start afresh next time: a channel stuck on a silent peer may not recover.
+            self._unanswered = True
+            session.abort()
             raise WorkerUnresponsive(
                 f"worker {self._label} did not answer within {timeout:g}s (is its "
                 f"event loop blocked?); {task.routine}() goes to another worker",
@@ -111,6 +114,7 @@ class WorkerConnection:
             ) from None
         if session.broken is not None:
             raise session.unsent_failure()
+        self._unanswered = False
         size = _frames.frame_size(task.message)
         if size > session.limit - FRAME_OVERHEAD:
             raise ValueError(
@@ -127,7 +131,8 @@ class WorkerConnection:
         """Whether the worker left a call unanswered past ``settings.accept_timeout`` and has sent
         nothing since (dispatch tries such a worker last)."""
         session = self._session
-        return session is not None and session.broken is None and session.silent
+        silent = session is not None and session.broken is None and session.silent
+        return silent or self._unanswered
 
     async def close(self, *, drain: float = 0.0) -> None:
         """Close the channel, first giving the calls in flight up to ``drain`` seconds.

@@ -88,9 +88,7 @@ async def _one_pass(
     candidates: list[Candidate] = []
     unresponsive: list[Candidate] = []
     for candidate in workers.candidates():
-        connection = workers.connection(candidate.uid)
-        late = connection is not None and connection.unresponsive
-        (unresponsive if late else candidates).append(candidate)
+        (unresponsive if workers.unresponsive(candidate.uid) else candidates).append(candidate)
     full = 0
     failures: list[str] = []
     tried = 0
