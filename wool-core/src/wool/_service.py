@@ -433,7 +433,7 @@ class _Call:
             try:
                 await self._until_caller_still_waits()
             except asyncio.CancelledError:
-                self.finish(_cancelled(), "CancelledError")  # never started
+                self.finish(_cancelled(), asyncio.CancelledError())  # never started
                 return
         lifecycle.started()
         target = getattr(function, "__wool_function__", function)
