@@ -51,21 +51,26 @@ def waiting(pool: InProcessPool) -> int:
 
 @pytest.mark.parametrize("balancer", ["roundrobin", "leastbusy"])
 async def test_calls_beyond_every_workers_limit_wait_in_arrival_order(balancer):
+    # One call ends at a time, so exactly one slot frees and exactly one waiting call
+    # may start (two calls started on two workers at once may start in either order).
     async with InProcessPool(2, loadbalancer=balancer, concurrency=1) as pool:
-        blockers = [asyncio.create_task(lr.hold("first", f"b{i}")) for i in range(2)]
+        blockers = [asyncio.create_task(lr.hold(f"end:b{i}", f"b{i}")) for i in range(2)]
         await started("b0", "b1")
         queued = []
         for i in range(5):
-            queued.append(asyncio.create_task(lr.hold("second", f"w{i}")))
+            queued.append(asyncio.create_task(lr.hold(f"end:w{i}", f"w{i}")))
             await until(lambda n=i + 1: waiting(pool) == n, f"call w{i} waits")
         assert sorted(lr.STARTED) == ["b0", "b1"]  # nobody ran beyond the limit
-        lr.gate("first").set()
+        order = ["w0", "w1", "w2", "w3", "w4"]
+        endings = ["b0", "b1", "w0", "w1", "w2"]
+        for index, (ending, label) in enumerate(zip(endings, order, strict=True)):
+            lr.gate(f"end:{ending}").set()
+            await started(label)
+            assert lr.STARTED[2:] == order[: index + 1]  # first come, first served
+        lr.gate("end:w3").set()
+        lr.gate("end:w4").set()
         assert sorted(await asyncio.gather(*blockers)) == ["b0", "b1"]
-        await started("w0", "w1")
-        assert lr.STARTED[2:] == ["w0", "w1"]
-        lr.gate("second").set()
-        assert await asyncio.gather(*queued) == [f"w{i}" for i in range(5)]
-        assert lr.STARTED[2:] == [f"w{i}" for i in range(5)]  # first come, first served
+        assert await asyncio.gather(*queued) == order
 
 
 async def test_a_caller_waiting_on_another_callers_calls_is_woken_by_the_workers_report(

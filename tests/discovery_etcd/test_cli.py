@@ -10,6 +10,14 @@ from tests.discovery_etcd._etcd import EtcdServer
 from tests.discovery_etcd.conftest import worker_keys
 
 
+async def membership(watch) -> dict:
+    """The next discovery event `wool workers --watch --json` prints (load lines skipped)."""
+    while True:
+        event = json.loads(await watch.line())
+        if event["type"] != "load":
+            return event
+
+
 async def test_the_etcd_options_are_in_the_help():
     result = await run("worker", "--discovery", "etcd", "--help")
     assert result.returncode == 0
@@ -37,9 +45,9 @@ async def test_workers_published_by_the_command_are_watched_and_withdrawn(
         granted = json.loads(etcd.etcdctl("lease", "timetolive", f"{lease:x}", "-w", "json"))
         assert granted["granted-ttl"] == 3
         async with running("workers", *options, "--watch", "--json") as watch:
-            added = [json.loads(await watch.line()) for _ in workers]
+            added = [await membership(watch) for _ in workers]
             command.send_signal(signal.SIGTERM)
-            dropped = [json.loads(await watch.line()) for _ in workers]
+            dropped = [await membership(watch) for _ in workers]
             assert (await command.finish()).returncode == 0
             watch.send_signal(signal.SIGINT)
             assert (await watch.finish()).returncode == 0
