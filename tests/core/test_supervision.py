@@ -78,6 +78,18 @@ async def test_without_restarts_dead_workers_leave_and_no_workers_available_says
     assert f"{pool!r}: its own workers died once, 0 of 1 run now (restarts are off)" in message
 
 
+async def test_a_call_right_after_the_workers_died_says_they_died():
+    """Whether the call still finds the dead worker or waits for one, the error says why."""
+    async with wool.WorkerPool(size=1, restart=False, wait_for_workers=0.5) as pool:
+        [worker] = pool.workers
+        assert worker.process is not None
+        worker.process.send_signal(signal.SIGKILL)
+        await worker.process.wait()
+        with pytest.raises(wool.NoWorkersAvailable) as caught:
+            await r.add(1, 2)
+    assert "its own workers died once, 0 of 1 run now (restarts are off)" in str(caught.value)
+
+
 async def test_a_worker_that_fails_to_start_every_time_is_given_up_with_its_stderr(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog
 ):

@@ -161,6 +161,12 @@ class WorkerProxy:
         scope = _log_limit.scope.set(self.id)  # the sessions opened now log as this pool's
         try:
             call, on_worker_finished = await first_accepting(task, self.loadbalancer, self._context)
+        except NoWorkersAvailable as exc:
+            self._finished()
+            absence = self._absence_text()  # e.g. the pool's own workers died
+            if absence:
+                raise NoWorkersAvailable(f"{exc}{absence}") from None
+            raise
         except BaseException:
             self._finished()
             raise
