@@ -52,7 +52,7 @@ class Config:
     grpc_inflight: int = 512
     stream_items: int = 100_000
     payload_bytes: int = 10_000_000
-    payload_calls: int = 3
+    payload_calls: int = 10
     fib_n: int = 15
     event_calls: int = 2_000
     cap: float = 10.0
@@ -88,6 +88,8 @@ BACKENDS = {
     "wool": "wool",
     "ppe": "ProcessPoolExecutor(2)",
     "grpc": "raw gRPC unary",
+    "grpc_bytes": "raw gRPC unary, bytes as is",
+    "importable": "wool, importable routine",
     "grpc_pull": "raw gRPC bidi pull",
     "grpc_push": "raw gRPC server push (ref)",
     "none": "wool, no handler",
@@ -147,7 +149,19 @@ WORKLOADS = (
     Workload(
         "payload",
         (Metric("mb_per_s", "MB per second", "MB/s", "higher"),),
-        ("wool", "ppe", "grpc"),
+        ("wool", "ppe", "grpc_bytes", "grpc"),
+        "wool",
+    ),
+    Workload(
+        "result",
+        (Metric("mb_per_s", "MB per second", "MB/s", "higher"),),
+        ("wool", "ppe", "grpc_bytes", "grpc"),
+        "wool",
+    ),
+    Workload(
+        "script",
+        (Metric("tasks_per_s", "tasks per second", "/s", "higher"),),
+        ("wool", "importable"),
         "wool",
     ),
     Workload(
@@ -207,7 +221,9 @@ TARGETS = (
     Target("throughput", "tasks_per_s", "grpc", "ratio", ">=", 1.5, ">= 1.5x"),
     Target("throughput", "tasks_per_s", "ppe", "ratio", ">=", 1.0, ">= 1.0x"),
     Target("streaming", "items_per_s", "grpc_pull", "ratio", ">=", 0.8, ">= 0.8x"),
-    Target("payload", "mb_per_s", "grpc", "ratio", ">=", 0.8, ">= 0.8x"),
+    Target("payload", "mb_per_s", "grpc_bytes", "ratio", ">=", 0.8, ">= 0.8x", "issue 15"),
+    Target("result", "mb_per_s", "grpc_bytes", "ratio", ">=", 0.8, ">= 0.8x", "issue 15"),
+    Target("script", "tasks_per_s", "importable", "ratio", ">=", 0.9, ">= 0.9x", "issue 15"),
     Target("nested", "wall_s", "wool", "absolute", "<", 5.0, "< 5 s"),
     Target("events", "p50_us", "noop", "ratio", "<", 1.05, "< 1.05x"),
     Target("events", "p50_us", "sleep", "ratio", "<", 2.0, "< 2x", source="suite"),
@@ -496,6 +512,47 @@ class Measure:
         assert raw is not None
         return await self._payload(lambda d: raw.call(workloads.length_plain, d), warmup)
 
+    async def payload_grpc_bytes(self, warmup: bool) -> Run:
+        raw = self.b.raw
+        assert raw is not None
+        return await self._payload(raw.length, warmup)
+
+    # result: a big bytes result out (the payload's size in, that many bytes back)
+
+    async def _result(self, call: Callable[[int], Awaitable[bytes]], warmup: bool) -> Run:
+        n = len(self.b.payload)
+        return await self._payload(lambda _: _length_of(call(n)), warmup)
+
+    async def result_wool(self, warmup: bool) -> Run:
+        return await self._result(workloads.make, warmup)
+
+    async def result_ppe(self, warmup: bool) -> Run:
+        return await self._result(lambda n: self.b.executor(workloads.make_sync, n), warmup)
+
+    async def result_grpc(self, warmup: bool) -> Run:
+        raw = self.b.raw
+        assert raw is not None
+        return await self._result(lambda n: raw.call(workloads.make_plain, n), warmup)
+
+    async def result_grpc_bytes(self, warmup: bool) -> Run:
+        raw = self.b.raw
+        assert raw is not None
+        return await self._result(raw.make, warmup)
+
+    # script: throughput of a routine defined in a script's __main__, in a fresh process
+
+    async def _script(self, where: str, warmup: bool) -> Run:
+        if warmup:
+            return Run()
+        result = await _probe("bench.script_probe", where, str(self.c.throughput_tasks), str(self.c.cap))
+        return Run({"tasks_per_s": result["tasks_per_s"]}, result["tasks"], 0.0, result["capped"])
+
+    async def script_wool(self, warmup: bool) -> Run:
+        return await self._script("main", warmup)
+
+    async def script_importable(self, warmup: bool) -> Run:
+        return await self._script("importable", warmup)
+
     # nested: the contract's TaskGroup fib
 
     async def nested_wool(self, warmup: bool) -> Run:
@@ -568,6 +625,36 @@ class Measure:
 
     async def discovery_etcd(self, warmup: bool) -> Run:
         return Run() if warmup else Run(await discovery_probe.probe("etcd", self.c.cap))
+
+
+async def _length_of(result: Awaitable[bytes]) -> int:
+    return len(await result)
+
+
+async def _probe(module: str, *args: str) -> dict[str, Any]:
+    """Run ``python -m module args`` from the repository root; its last stdout line (JSON)."""
+    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    env = dict(os.environ, PYTHONPATH=path)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        module,
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        cwd=ROOT,
+        env=env,
+    )
+    try:
+        out, err = await process.communicate()
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    if process.returncode != 0:
+        tail = err.decode(errors="replace").strip().splitlines()[-3:]
+        raise RuntimeError(f"{module} exited {process.returncode}: {' | '.join(tail)}")
+    return json.loads(out.decode().strip().splitlines()[-1])
 
 
 def _fib(n: int) -> int:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import grpc
 import grpc.aio
 
-from wool import _frames, _serialization
+from wool import _frames, _payload, _serialization
 from wool._errors import DispatchError, TransientDispatchError, WorkerLost
 from wool._metadata import WorkerMetadata
 from wool._transport import (
@@ -75,6 +75,8 @@ class WorkerConnection:
         if session.broken is not None:
             raise session.unsent_failure()
         size = _frames.frame_size(task.message)
+        if isinstance(task.message, _frames.Buffered):
+            size = max([size, *map(len, task.message.buffers)])
         if size > session.limit - FRAME_OVERHEAD:
             raise ValueError(
                 f"the call of routine {task.routine}() pickles to {size} bytes, over the "
@@ -130,20 +132,24 @@ class WorkerConnection:
         return grpc.aio.insecure_channel(self.metadata.address, options=CHANNEL_OPTIONS)
 
 
-def encode_task(task: Task) -> _frames.Pieces:
-    """The wire form of ``task``; raises ``TypeError`` naming an argument that cannot be pickled."""
-    arguments = _serialization.encode_arguments(task.routine, task.callable, task.args, task.kwargs)
+def encode_task(task: Task) -> _frames.Pieces | _frames.Buffered:
+    """The wire form of ``task``; raises ``TypeError`` naming an argument that cannot be pickled.
+
+    Large bytes-like arguments travel out of band (``wool._payload``), after the frame.
+    """
+    arguments = _payload.encode_arguments(task.routine, task.callable, task.args, task.kwargs)
     pieces = _frames.task_pieces(
         id=task.id,
         parent_id=task.parent_id,
         routine=task.routine,
         callable=_serialization.dumps_routine(task.callable),
-        arguments=arguments,
+        arguments=arguments.data,
         proxy=task.proxy.pickled(),
         tags=sorted(task.tags),
         generator=task.generator,
+        buffers=[pb.Buffer(writable=w) for w in arguments.writable],
     )
-    size = sum(map(len, pieces))
+    size = max([sum(map(len, pieces)), *map(len, arguments.buffers)])
     limit = max_message_bytes()
     if size > limit - FRAME_OVERHEAD:
         raise ValueError(
@@ -151,7 +157,7 @@ def encode_task(task: Task) -> _frames.Pieces:
             f"message size limit of {limit} bytes (set WOOL_MAX_MESSAGE_BYTES "
             "on callers and workers to raise it)"
         )
-    return pieces
+    return _frames.Buffered(pieces, arguments.buffers) if arguments.buffers else pieces
 
 
 class _Session:
@@ -173,7 +179,7 @@ class _Session:
         method = channel.stream_stream(
             SESSION_METHOD,
             request_serializer=_frames.identity,
-            response_deserializer=pb.Responses.FromString,
+            response_deserializer=_frames.identity,
         )
         self.limit = max_message_bytes()
         """The largest message both ends accept, known once the worker answered."""
@@ -189,7 +195,12 @@ class _Session:
         self._calls[call_id] = call
         self._idle.clear()
         if self.broken is None:
-            self._outbox.put_nowait(_frames.start_frame(call_id, task.message))
+            message = task.message
+            if isinstance(message, _frames.Buffered):
+                frame = _frames.start_frame(call_id, message.frame)
+                self._outbox.put_nowait(_frames.Buffered(frame, message.buffers))
+            else:
+                self._outbox.put_nowait(_frames.start_frame(call_id, message))
         return call
 
     def send(self, request: pb.Request) -> None:
@@ -236,11 +247,14 @@ class _Session:
             self.limit = peer_limit(headers)
             self._answered.set()
             calls = self._calls
-            async for batch in self._stream:
-                for response in batch.frames:
+            stream = self._stream
+            while (message := await stream.read()) is not grpc.aio.EOF:
+                for response in pb.Responses.FromString(message).frames:  # type: ignore[arg-type]
+                    # A frame with buffers is the last of its batch; they follow it.
+                    buffers = [await _buffer(stream) for _ in response.buffers]
                     call = calls.get(response.call)
                     if call is not None:
-                        call._deliver(response)
+                        call._deliver(response, buffers)
             trailers = await self._stream.trailing_metadata()
             self._drained = (SESSION_HEADER, DRAINED) in tuple(trailers or ())
             error = ConnectionError("the worker ended the session")
@@ -304,6 +318,14 @@ class _Session:
             )
         detail = self._detail
         return DispatchError(f"{where} failed ({code.name}): {detail}", worker=self.worker.uid)
+
+
+async def _buffer(stream: Any) -> bytes:
+    """The next message of ``stream``: an out-of-band buffer announced by a frame."""
+    message = await stream.read()
+    if message is grpc.aio.EOF:
+        raise ConnectionError("the worker ended the session inside a frame's buffers")
+    return message
 
 
 def _connect_problem(worker: WorkerMetadata, detail: str) -> str:
@@ -371,8 +393,11 @@ class RemoteCall:
         self._in_step = False
         self.on_finish: Callable[[], None] | None = None
         self._next_frame: bytes | None = None
+        self._buffers: collections.deque[list[bytes]] = collections.deque()
 
-    def _deliver(self, item: pb.Response | BaseException) -> None:
+    def _deliver(self, item: pb.Response | BaseException, buffers: list[bytes] | None = None) -> None:
+        if buffers:
+            self._buffers.append(buffers)
         self._inbox.append(item)
         waiter = self._waiter
         if waiter is not None and not waiter.done():
@@ -486,7 +511,7 @@ class RemoteCall:
             self._in_step = False
         frame = response.WhichOneof("frame")
         if frame == "value":
-            return self._unpickle(response.value, "item yielded by")
+            return self._unpickle(response, "item yielded by")
         self._finish()
         if frame == "stopped":
             raise StopAsyncIteration
@@ -524,9 +549,10 @@ class RemoteCall:
             )
         return data
 
-    def _unpickle(self, data: bytes, what: str) -> Any:
+    def _unpickle(self, response: pb.Response, what: str) -> Any:
+        buffers = self._buffers.popleft() if response.buffers else []
         try:
-            return _serialization.loads(data)
+            return _payload.loads(response.value, buffers, [b.writable for b in response.buffers])
         except Exception as exc:
             raise pickle.UnpicklingError(
                 f"the {what} routine {self.task.routine}() on worker {self.worker.uid} could "
@@ -537,7 +563,7 @@ class RemoteCall:
     def _decode(self, response: pb.Response) -> Any:
         frame = response.WhichOneof("frame")
         if frame == "value":
-            return self._unpickle(response.value, "result of")
+            return self._unpickle(response, "result of")
         if frame == "error":
             raise _serialization.decode_exception(
                 response.error, routine=self.task.routine, worker=self.worker.uid

@@ -9,7 +9,8 @@ or ``Responses`` batch is the concatenation of its ``frames`` fields.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
+from typing import NamedTuple
 
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
@@ -62,6 +63,8 @@ _TASK_ARGUMENTS = _key(pb.Task, "arguments")
 _TASK_PROXY = _key(pb.Task, "proxy")
 _TASK_TAGS = _key(pb.Task, "tags")
 _TASK_GENERATOR = _key(pb.Task, "generator")
+_TASK_BUFFERS = _key(pb.Task, "buffers")
+_RESPONSE_BUFFERS = _key(pb.Response, "buffers")
 
 
 def _field(key: bytes, data: bytes) -> bytes:
@@ -79,6 +82,7 @@ def task_pieces(
     proxy: bytes,
     tags: Iterable[str],
     generator: bool,
+    buffers: Sequence[pb.Buffer] = (),
 ) -> Pieces:
     """A ``wool.v1.Task`` as pieces; ``arguments`` stays a piece of its own.
 
@@ -98,9 +102,16 @@ def task_pieces(
             _field(_TASK_PROXY, proxy),
             *(_TASK_TAGS + varint(len(data)) + data for data in map(str.encode, tags)),
             _TASK_GENERATOR + b"\x01" if generator else b"",
+            *(_message_field(_TASK_BUFFERS, buffer) for buffer in buffers),
         )
     )
     return [head, arguments, tail]
+
+
+def _message_field(key: bytes, message: Message) -> bytes:
+    """A message-typed field, present even when the message is empty (as protobuf does)."""
+    data = message.SerializeToString()
+    return key + varint(len(data)) + data
 
 
 def _call(call: int) -> bytes:
@@ -114,10 +125,11 @@ def start_frame(call: int, task: Pieces) -> Pieces:
     return [_FRAMES + varint(len(request_head) + size) + request_head, *task]
 
 
-def value_frame(call: int, payload: bytes) -> Pieces:
-    """A ``Response`` frame carrying a pickled value."""
+def value_frame(call: int, payload: bytes, buffers: Sequence[pb.Buffer] = ()) -> Pieces:
+    """A ``Response`` frame carrying a pickled value (and the list of its buffers)."""
     head = _call(call) + _VALUE + varint(len(payload))
-    return [_FRAMES + varint(len(head) + len(payload)) + head, payload]
+    tail = b"".join(_message_field(_RESPONSE_BUFFERS, buffer) for buffer in buffers)
+    return [_FRAMES + varint(len(head) + len(payload) + len(tail)) + head, payload, tail]
 
 
 def message_frame(message: Message) -> bytes:
@@ -131,13 +143,25 @@ def identity(data: bytes) -> bytes:
     return data
 
 
-Frame = bytes | Pieces
-"""One encoded frame: bytes, or pieces to be joined when the batch is written."""
+class Buffered(NamedTuple):
+    """A frame whose out-of-band buffers follow its batch, one message each, as they are."""
+
+    frame: Pieces
+    buffers: list[bytes]
+
+
+Frame = bytes | Pieces | Buffered
+"""One encoded frame: bytes, pieces to be joined when the batch is written, or a frame
+with buffers to write after it."""
 
 
 def frame_size(frame: Frame) -> int:
-    """The encoded length of a frame."""
-    return len(frame) if isinstance(frame, bytes) else sum(map(len, frame))
+    """The encoded length of a frame (its buffers, which travel apart, not counted)."""
+    if isinstance(frame, bytes):
+        return len(frame)
+    if isinstance(frame, Buffered):
+        return sum(map(len, frame.frame))
+    return sum(map(len, frame))
 
 
 def batch(first: Frame, more: list[Frame]) -> bytes:
@@ -146,6 +170,8 @@ def batch(first: Frame, more: list[Frame]) -> bytes:
     for frame in (first, *more):
         if isinstance(frame, bytes):
             parts.append(frame)
+        elif isinstance(frame, Buffered):
+            parts.extend(frame.frame)
         else:
             parts.extend(frame)
     return b"".join(parts)
@@ -156,7 +182,8 @@ async def batches(outbox: asyncio.Queue[Frame | None], limit: int) -> AsyncItera
 
     Each message holds every frame that is ready when it is written, up to ``limit``
     bytes; a frame never splits, and a frame larger than ``limit`` goes alone (the
-    producers keep frames under the limit).
+    producers keep frames under the limit). A :class:`Buffered` frame ends its batch,
+    and each of its buffers follows as a message of its own, uncopied.
     """
     carry: Frame | None = None
     while True:
@@ -165,8 +192,9 @@ async def batches(outbox: asyncio.Queue[Frame | None], limit: int) -> AsyncItera
         if first is None:
             return
         more: list[Frame] = []
+        last = first
         size = frame_size(first)
-        while not outbox.empty():
+        while not isinstance(last, Buffered) and not outbox.empty():
             frame = outbox.get_nowait()
             if frame is None:
                 yield batch(first, more)
@@ -176,5 +204,9 @@ async def batches(outbox: asyncio.Queue[Frame | None], limit: int) -> AsyncItera
                 carry = frame
                 break
             more.append(frame)
+            last = frame
             size += length
         yield batch(first, more)
+        if isinstance(last, Buffered):
+            for buffer in last.buffers:
+                yield buffer

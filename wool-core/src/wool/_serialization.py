@@ -67,13 +67,14 @@ def encode_arguments(
     try:
         return dumps((args, kwargs))
     except Exception as exc:
-        name = _unpicklable_argument(function, args, kwargs)
+        name = unpicklable_argument(function, args, kwargs)
         raise TypeError(f"argument {name} of routine {routine}() cannot be pickled: {exc}") from exc
 
 
-def _unpicklable_argument(
+def unpicklable_argument(
     function: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> str:
+    """The name (or position) of the first argument that cannot be pickled."""
     try:
         bound = inspect.signature(function).bind_partial(*args, **kwargs).arguments
     except (TypeError, ValueError):

@@ -13,7 +13,7 @@ import grpc
 import grpc.aio
 from google.protobuf.message import DecodeError
 
-from wool import _frames, _serialization
+from wool import _frames, _payload, _serialization
 from wool._credentials import WorkerCredentials, serving_as
 from wool._metadata import WorkerMetadata
 from wool._proxy import WorkerProxy
@@ -62,7 +62,7 @@ class WorkerService:
             {
                 "Session": grpc.stream_stream_rpc_method_handler(
                     self.session,
-                    request_deserializer=pb.Requests.FromString,
+                    request_deserializer=_frames.identity,
                     response_serializer=_frames.identity,
                 )
             },
@@ -80,7 +80,7 @@ class WorkerService:
         await asyncio.gather(*(proxy.stop() for proxy in proxies), return_exceptions=True)
 
     async def session(
-        self, requests: AsyncIterator[pb.Requests], context: grpc.aio.ServicerContext
+        self, requests: AsyncIterator[bytes], context: grpc.aio.ServicerContext
     ) -> AsyncIterator[bytes]:
         """One caller's session: many calls multiplexed on one stream."""
         version = dict(context.invocation_metadata() or ()).get(PROTOCOL_HEADER)
@@ -144,7 +144,7 @@ class _Session:
     def send(self, response: pb.Response) -> None:
         self.outbox.put_nowait(_frames.message_frame(response))
 
-    def send_pieces(self, pieces: _frames.Pieces) -> None:
+    def send_pieces(self, pieces: _frames.Pieces | _frames.Buffered) -> None:
         self.outbox.put_nowait(pieces)
 
     def finished(self, call_id: int) -> None:
@@ -156,11 +156,16 @@ class _Session:
         if not self.calls:
             self.outbox.put_nowait(None)
 
-    async def read(self, requests: AsyncIterator[pb.Requests]) -> None:
+    async def read(self, requests: AsyncIterator[bytes]) -> None:
         try:
-            async for batch in requests:
-                for request in batch.frames:
-                    self._handle(request)
+            messages = aiter(requests)
+            async for message in messages:
+                for request in pb.Requests.FromString(message).frames:
+                    # A frame with buffers is the last of its batch; they follow it.
+                    if request.start.buffers:
+                        self._handle(request, [await anext(messages) for _ in request.start.buffers])
+                    else:
+                        self._handle(request)
         except asyncio.CancelledError:
             raise
         except DecodeError as exc:
@@ -175,7 +180,7 @@ class _Session:
         if not self.calls:
             self.outbox.put_nowait(None)
 
-    def _handle(self, request: pb.Request) -> None:
+    def _handle(self, request: pb.Request, buffers: list[bytes] | None = None) -> None:
         frame = request.WhichOneof("frame")
         if frame == "start":
             if self.service.stopping:
@@ -183,7 +188,8 @@ class _Session:
                 rejected = pb.Rejected(reason=reason, transient=True)
                 self.send(pb.Response(call=request.call, rejected=rejected))
             elif request.call not in self.calls:
-                self.calls[request.call] = _Call.start(self, request.call, request.start)
+                call = _Call.start(self, request.call, request.start, buffers or [])
+                self.calls[request.call] = call
             return
         call = self.calls.get(request.call)
         if call is None:
@@ -207,10 +213,13 @@ class _Session:
 class _Call:
     """One task on this worker: a coroutine run, or a generator advanced step by step."""
 
-    def __init__(self, session: _Session, call_id: int, message: pb.Task) -> None:
+    def __init__(
+        self, session: _Session, call_id: int, message: pb.Task, buffers: list[bytes]
+    ) -> None:
         self.session = session
         self.id = call_id
         self.message = message
+        self.buffers = buffers
         self.routine = message.routine
         self.context = contextvars.Context()
         self.lifecycle: WorkerLifecycle | None = None
@@ -220,8 +229,10 @@ class _Call:
         self.closed = asyncio.Event()
 
     @classmethod
-    def start(cls, session: _Session, call_id: int, message: pb.Task) -> _Call:
-        call = cls(session, call_id, message)
+    def start(
+        cls, session: _Session, call_id: int, message: pb.Task, buffers: list[bytes]
+    ) -> _Call:
+        call = cls(session, call_id, message, buffers)
         call.running = call._spawn(call._begin())
         return call
 
@@ -238,15 +249,17 @@ class _Call:
             else:
                 self.finish(_cancelled(), "CancelledError")
 
-    def send(self, response: pb.Response | _frames.Pieces) -> None:
-        if isinstance(response, list):
+    def send(self, response: pb.Response | _frames.Pieces | _frames.Buffered) -> None:
+        if isinstance(response, (list, _frames.Buffered)):
             self.session.send_pieces(response)
         else:
             response.call = self.id
             self.session.send(response)
 
     def finish(
-        self, response: pb.Response | _frames.Pieces | None, ended_by: str | None = None
+        self,
+        response: pb.Response | _frames.Pieces | _frames.Buffered | None,
+        ended_by: str | None = None,
     ) -> None:
         """End the call with its last ``response``; ``ended_by`` names the exception type
         that ended the routine, if one did (the ``task-stopped`` event carries it)."""
@@ -269,7 +282,9 @@ class _Call:
         try:
             function = self.service.routine(message.callable)
             what = "arguments"
-            args, kwargs = _serialization.loads(message.arguments)
+            writable = [buffer.writable for buffer in message.buffers]
+            args, kwargs = _payload.loads(message.arguments, self.buffers, writable)
+            self.buffers = []
             what = "caller's proxy"
             proxy = self.service.proxy(message.proxy)
         except Exception as exc:
@@ -379,9 +394,9 @@ class _Call:
         except BaseException:
             log.debug("generator %s raised while closing", self.routine, exc_info=True)
 
-    def _value(self, value: Any, what: str) -> pb.Response | _frames.Pieces:
+    def _value(self, value: Any, what: str) -> pb.Response | _frames.Pieces | _frames.Buffered:
         try:
-            payload = _serialization.dumps(value)
+            payload = _payload.dumps(_payload.wrap_result(value))
         except Exception as exc:
             problem = TypeError(
                 f"{what} of routine {self.routine}() cannot be pickled "
@@ -389,15 +404,18 @@ class _Call:
             )
             return self._error(problem)
         limit = self.session.limit
-        if len(payload) > limit - FRAME_OVERHEAD:
+        size = max([len(payload.data), *map(len, payload.buffers)])
+        if size > limit - FRAME_OVERHEAD:
             return self._error(
                 ValueError(
-                    f"{what} of routine {self.routine}() pickles to {len(payload)} bytes, over "
+                    f"{what} of routine {self.routine}() pickles to {size} bytes, over "
                     f"the message size limit of {limit} bytes that this worker and the "
                     "caller share (WOOL_MAX_MESSAGE_BYTES)"
                 )
             )
-        return _frames.value_frame(self.id, payload)
+        buffers = [pb.Buffer(writable=w) for w in payload.writable]
+        frame = _frames.value_frame(self.id, payload.data, buffers)
+        return _frames.Buffered(frame, payload.buffers) if payload.buffers else frame
 
     def _error(self, exc: BaseException) -> pb.Response:
         data = _serialization.encode_exception(

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14wool/v1/worker.proto\x12\x07wool.v1\",\n\x08Requests\x12 \n\x06\x66rames\x18\x01 \x03(\x0b\x32\x10.wool.v1.Request\".\n\tResponses\x12!\n\x06\x66rames\x18\x01 \x03(\x0b\x32\x11.wool.v1.Response\"\x8b\x01\n\x04Task\x12\n\n\x02id\x18\x01 \x01(\t\x12\x11\n\tparent_id\x18\x02 \x01(\t\x12\x0f\n\x07routine\x18\x03 \x01(\t\x12\x10\n\x08\x63\x61llable\x18\x04 \x01(\x0c\x12\x11\n\targuments\x18\x05 \x01(\x0c\x12\r\n\x05proxy\x18\x06 \x01(\x0c\x12\x0c\n\x04tags\x18\x07 \x03(\t\x12\x11\n\tgenerator\x18\x08 \x01(\x08\"i\n\x04Step\x12 \n\x04kind\x18\x01 \x01(\x0e\x32\x12.wool.v1.Step.Kind\x12\r\n\x05value\x18\x02 \x01(\x0c\"0\n\x04Kind\x12\x08\n\x04NEXT\x10\x00\x12\x08\n\x04SEND\x10\x01\x12\t\n\x05THROW\x10\x02\x12\t\n\x05\x43LOSE\x10\x03\"\x08\n\x06\x43\x61ncel\"\x82\x01\n\x07Request\x12\x0c\n\x04\x63\x61ll\x18\x01 \x01(\x04\x12\x1e\n\x05start\x18\x02 \x01(\x0b\x32\r.wool.v1.TaskH\x00\x12\x1d\n\x04step\x18\x03 \x01(\x0b\x32\r.wool.v1.StepH\x00\x12!\n\x06\x63\x61ncel\x18\x04 \x01(\x0b\x32\x0f.wool.v1.CancelH\x00\x42\x07\n\x05\x66rame\"\x1a\n\x08\x41\x63\x63\x65pted\x12\x0e\n\x06worker\x18\x01 \x01(\t\"-\n\x08Rejected\x12\x0e\n\x06reason\x18\x01 \x01(\t\x12\x11\n\ttransient\x18\x02 \x01(\x08\"\t\n\x07Stopped\"\x0b\n\tCancelled\"\xdf\x01\n\x08Response\x12\x0c\n\x04\x63\x61ll\x18\x01 \x01(\x04\x12%\n\x08\x61\x63\x63\x65pted\x18\x02 \x01(\x0b\x32\x11.wool.v1.AcceptedH\x00\x12%\n\x08rejected\x18\x03 \x01(\x0b\x32\x11.wool.v1.RejectedH\x00\x12\x0f\n\x05value\x18\x04 \x01(\x0cH\x00\x12\x0f\n\x05\x65rror\x18\x05 \x01(\x0cH\x00\x12#\n\x07stopped\x18\x06 \x01(\x0b\x32\x10.wool.v1.StoppedH\x00\x12\'\n\tcancelled\x18\x07 \x01(\x0b\x32\x12.wool.v1.CancelledH\x00\x42\x07\n\x05\x66rame2>\n\x06Worker\x12\x34\n\x07Session\x12\x11.wool.v1.Requests\x1a\x12.wool.v1.Responses(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14wool/v1/worker.proto\x12\x07wool.v1\",\n\x08Requests\x12 \n\x06\x66rames\x18\x01 \x03(\x0b\x32\x10.wool.v1.Request\".\n\tResponses\x12!\n\x06\x66rames\x18\x01 \x03(\x0b\x32\x11.wool.v1.Response\"\xad\x01\n\x04Task\x12\n\n\x02id\x18\x01 \x01(\t\x12\x11\n\tparent_id\x18\x02 \x01(\t\x12\x0f\n\x07routine\x18\x03 \x01(\t\x12\x10\n\x08\x63\x61llable\x18\x04 \x01(\x0c\x12\x11\n\targuments\x18\x05 \x01(\x0c\x12\r\n\x05proxy\x18\x06 \x01(\x0c\x12\x0c\n\x04tags\x18\x07 \x03(\t\x12\x11\n\tgenerator\x18\x08 \x01(\x08\x12 \n\x07\x62uffers\x18\x0b \x03(\x0b\x32\x0f.wool.v1.Buffer\":\n\x06\x42uffer\x12\x10\n\x08writable\x18\x01 \x01(\x08\x12\x0e\n\x06\x64igest\x18\x02 \x01(\x0c\x12\x0e\n\x06\x63\x61\x63hed\x18\x03 \x01(\x08\"i\n\x04Step\x12 \n\x04kind\x18\x01 \x01(\x0e\x32\x12.wool.v1.Step.Kind\x12\r\n\x05value\x18\x02 \x01(\x0c\"0\n\x04Kind\x12\x08\n\x04NEXT\x10\x00\x12\x08\n\x04SEND\x10\x01\x12\t\n\x05THROW\x10\x02\x12\t\n\x05\x43LOSE\x10\x03\"\x08\n\x06\x43\x61ncel\"\x82\x01\n\x07Request\x12\x0c\n\x04\x63\x61ll\x18\x01 \x01(\x04\x12\x1e\n\x05start\x18\x02 \x01(\x0b\x32\r.wool.v1.TaskH\x00\x12\x1d\n\x04step\x18\x03 \x01(\x0b\x32\r.wool.v1.StepH\x00\x12!\n\x06\x63\x61ncel\x18\x04 \x01(\x0b\x32\x0f.wool.v1.CancelH\x00\x42\x07\n\x05\x66rame\"\x1a\n\x08\x41\x63\x63\x65pted\x12\x0e\n\x06worker\x18\x01 \x01(\t\"-\n\x08Rejected\x12\x0e\n\x06reason\x18\x01 \x01(\t\x12\x11\n\ttransient\x18\x02 \x01(\x08\"\t\n\x07Stopped\"\x0b\n\tCancelled\"\x92\x02\n\x08Response\x12\x0c\n\x04\x63\x61ll\x18\x01 \x01(\x04\x12%\n\x08\x61\x63\x63\x65pted\x18\x02 \x01(\x0b\x32\x11.wool.v1.AcceptedH\x00\x12%\n\x08rejected\x18\x03 \x01(\x0b\x32\x11.wool.v1.RejectedH\x00\x12\x0f\n\x05value\x18\x04 \x01(\x0cH\x00\x12\x0f\n\x05\x65rror\x18\x05 \x01(\x0cH\x00\x12#\n\x07stopped\x18\x06 \x01(\x0b\x32\x10.wool.v1.StoppedH\x00\x12\'\n\tcancelled\x18\x07 \x01(\x0b\x32\x12.wool.v1.CancelledH\x00\x12 \n\x07\x62uffers\x18\x0e \x03(\x0b\x32\x0f.wool.v1.Buffer\x12\x0f\n\x07missing\x18\x0f \x03(\x0c\x42\x07\n\x05\x66rame2>\n\x06Worker\x12\x34\n\x07Session\x12\x11.wool.v1.Requests\x1a\x12.wool.v1.Responses(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,25 +36,27 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_RESPONSES']._serialized_start=79
   _globals['_RESPONSES']._serialized_end=125
   _globals['_TASK']._serialized_start=128
-  _globals['_TASK']._serialized_end=267
-  _globals['_STEP']._serialized_start=269
-  _globals['_STEP']._serialized_end=374
-  _globals['_STEP_KIND']._serialized_start=326
-  _globals['_STEP_KIND']._serialized_end=374
-  _globals['_CANCEL']._serialized_start=376
-  _globals['_CANCEL']._serialized_end=384
-  _globals['_REQUEST']._serialized_start=387
-  _globals['_REQUEST']._serialized_end=517
-  _globals['_ACCEPTED']._serialized_start=519
-  _globals['_ACCEPTED']._serialized_end=545
-  _globals['_REJECTED']._serialized_start=547
-  _globals['_REJECTED']._serialized_end=592
-  _globals['_STOPPED']._serialized_start=594
-  _globals['_STOPPED']._serialized_end=603
-  _globals['_CANCELLED']._serialized_start=605
-  _globals['_CANCELLED']._serialized_end=616
-  _globals['_RESPONSE']._serialized_start=619
-  _globals['_RESPONSE']._serialized_end=842
-  _globals['_WORKER']._serialized_start=844
-  _globals['_WORKER']._serialized_end=906
+  _globals['_TASK']._serialized_end=301
+  _globals['_BUFFER']._serialized_start=303
+  _globals['_BUFFER']._serialized_end=361
+  _globals['_STEP']._serialized_start=363
+  _globals['_STEP']._serialized_end=468
+  _globals['_STEP_KIND']._serialized_start=420
+  _globals['_STEP_KIND']._serialized_end=468
+  _globals['_CANCEL']._serialized_start=470
+  _globals['_CANCEL']._serialized_end=478
+  _globals['_REQUEST']._serialized_start=481
+  _globals['_REQUEST']._serialized_end=611
+  _globals['_ACCEPTED']._serialized_start=613
+  _globals['_ACCEPTED']._serialized_end=639
+  _globals['_REJECTED']._serialized_start=641
+  _globals['_REJECTED']._serialized_end=686
+  _globals['_STOPPED']._serialized_start=688
+  _globals['_STOPPED']._serialized_end=697
+  _globals['_CANCELLED']._serialized_start=699
+  _globals['_CANCELLED']._serialized_end=710
+  _globals['_RESPONSE']._serialized_start=713
+  _globals['_RESPONSE']._serialized_end=987
+  _globals['_WORKER']._serialized_start=989
+  _globals['_WORKER']._serialized_end=1051
 # @@protoc_insertion_point(module_scope)

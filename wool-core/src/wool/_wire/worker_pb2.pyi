@@ -20,7 +20,7 @@ class Responses(_message.Message):
     def __init__(self, frames: _Optional[_Iterable[_Union[Response, _Mapping]]] = ...) -> None: ...
 
 class Task(_message.Message):
-    __slots__ = ("id", "parent_id", "routine", "callable", "arguments", "proxy", "tags", "generator")
+    __slots__ = ("id", "parent_id", "routine", "callable", "arguments", "proxy", "tags", "generator", "buffers")
     ID_FIELD_NUMBER: _ClassVar[int]
     PARENT_ID_FIELD_NUMBER: _ClassVar[int]
     ROUTINE_FIELD_NUMBER: _ClassVar[int]
@@ -29,6 +29,7 @@ class Task(_message.Message):
     PROXY_FIELD_NUMBER: _ClassVar[int]
     TAGS_FIELD_NUMBER: _ClassVar[int]
     GENERATOR_FIELD_NUMBER: _ClassVar[int]
+    BUFFERS_FIELD_NUMBER: _ClassVar[int]
     id: str
     parent_id: str
     routine: str
@@ -37,7 +38,18 @@ class Task(_message.Message):
     proxy: bytes
     tags: _containers.RepeatedScalarFieldContainer[str]
     generator: bool
-    def __init__(self, id: _Optional[str] = ..., parent_id: _Optional[str] = ..., routine: _Optional[str] = ..., callable: _Optional[bytes] = ..., arguments: _Optional[bytes] = ..., proxy: _Optional[bytes] = ..., tags: _Optional[_Iterable[str]] = ..., generator: _Optional[bool] = ...) -> None: ...
+    buffers: _containers.RepeatedCompositeFieldContainer[Buffer]
+    def __init__(self, id: _Optional[str] = ..., parent_id: _Optional[str] = ..., routine: _Optional[str] = ..., callable: _Optional[bytes] = ..., arguments: _Optional[bytes] = ..., proxy: _Optional[bytes] = ..., tags: _Optional[_Iterable[str]] = ..., generator: _Optional[bool] = ..., buffers: _Optional[_Iterable[_Union[Buffer, _Mapping]]] = ...) -> None: ...
+
+class Buffer(_message.Message):
+    __slots__ = ("writable", "digest", "cached")
+    WRITABLE_FIELD_NUMBER: _ClassVar[int]
+    DIGEST_FIELD_NUMBER: _ClassVar[int]
+    CACHED_FIELD_NUMBER: _ClassVar[int]
+    writable: bool
+    digest: bytes
+    cached: bool
+    def __init__(self, writable: _Optional[bool] = ..., digest: _Optional[bytes] = ..., cached: _Optional[bool] = ...) -> None: ...
 
 class Step(_message.Message):
     __slots__ = ("kind", "value")
@@ -96,7 +108,7 @@ class Cancelled(_message.Message):
     def __init__(self) -> None: ...
 
 class Response(_message.Message):
-    __slots__ = ("call", "accepted", "rejected", "value", "error", "stopped", "cancelled")
+    __slots__ = ("call", "accepted", "rejected", "value", "error", "stopped", "cancelled", "buffers", "missing")
     CALL_FIELD_NUMBER: _ClassVar[int]
     ACCEPTED_FIELD_NUMBER: _ClassVar[int]
     REJECTED_FIELD_NUMBER: _ClassVar[int]
@@ -104,6 +116,8 @@ class Response(_message.Message):
     ERROR_FIELD_NUMBER: _ClassVar[int]
     STOPPED_FIELD_NUMBER: _ClassVar[int]
     CANCELLED_FIELD_NUMBER: _ClassVar[int]
+    BUFFERS_FIELD_NUMBER: _ClassVar[int]
+    MISSING_FIELD_NUMBER: _ClassVar[int]
     call: int
     accepted: Accepted
     rejected: Rejected
@@ -111,4 +125,6 @@ class Response(_message.Message):
     error: bytes
     stopped: Stopped
     cancelled: Cancelled
-    def __init__(self, call: _Optional[int] = ..., accepted: _Optional[_Union[Accepted, _Mapping]] = ..., rejected: _Optional[_Union[Rejected, _Mapping]] = ..., value: _Optional[bytes] = ..., error: _Optional[bytes] = ..., stopped: _Optional[_Union[Stopped, _Mapping]] = ..., cancelled: _Optional[_Union[Cancelled, _Mapping]] = ...) -> None: ...
+    buffers: _containers.RepeatedCompositeFieldContainer[Buffer]
+    missing: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, call: _Optional[int] = ..., accepted: _Optional[_Union[Accepted, _Mapping]] = ..., rejected: _Optional[_Union[Rejected, _Mapping]] = ..., value: _Optional[bytes] = ..., error: _Optional[bytes] = ..., stopped: _Optional[_Union[Stopped, _Mapping]] = ..., cancelled: _Optional[_Union[Cancelled, _Mapping]] = ..., buffers: _Optional[_Iterable[_Union[Buffer, _Mapping]]] = ..., missing: _Optional[_Iterable[bytes]] = ...) -> None: ...
