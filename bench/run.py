@@ -544,7 +544,9 @@ class Measure:
     async def _script(self, where: str, warmup: bool) -> Run:
         if warmup:
             return Run()
-        result = await _probe("bench.script_probe", where, str(self.c.throughput_tasks), str(self.c.cap))
+        result = await _probe(
+            "bench.script_probe", where, str(self.c.throughput_tasks), str(self.c.cap)
+        )
         return Run({"tasks_per_s": result["tasks_per_s"]}, result["tasks"], 0.0, result["capped"])
 
     async def script_wool(self, warmup: bool) -> Run:

@@ -47,7 +47,9 @@ def main(argv: list[str]) -> None:
     if where not in ("main", "importable"):
         raise SystemExit(f"unknown routine location {where!r}; expected main or importable")
     if where == "main" and add.__module__ != "__main__":
-        raise SystemExit("run me as a script (python -m bench.script_probe): add must live in __main__")
+        raise SystemExit(
+            "run me as a script (python -m bench.script_probe): add must live in __main__"
+        )
     routine = add if where == "main" else workloads.add
     print(json.dumps(asyncio.run(measure(routine, tasks, cap))), flush=True)
 

@@ -395,7 +395,9 @@ class RemoteCall:
         self._next_frame: bytes | None = None
         self._buffers: collections.deque[list[bytes]] = collections.deque()
 
-    def _deliver(self, item: pb.Response | BaseException, buffers: list[bytes] | None = None) -> None:
+    def _deliver(
+        self, item: pb.Response | BaseException, buffers: list[bytes] | None = None
+    ) -> None:
         if buffers:
             self._buffers.append(buffers)
         self._inbox.append(item)

@@ -163,7 +163,9 @@ class _Session:
                 for request in pb.Requests.FromString(message).frames:
                     # A frame with buffers is the last of its batch; they follow it.
                     if request.start.buffers:
-                        self._handle(request, [await anext(messages) for _ in request.start.buffers])
+                        self._handle(
+                            request, [await anext(messages) for _ in request.start.buffers]
+                        )
                     else:
                         self._handle(request)
         except asyncio.CancelledError:
