@@ -73,3 +73,11 @@ async def chunks(n: int, size: int):
     """Yield ``n`` bytes objects of ``size`` bytes each."""
     for i in range(n):
         yield bytes([i % 256]) * size
+
+
+@wool.routine
+async def identity(value: Any) -> tuple[int, int, str]:
+    """The worker's process id, the id of the object that arrived, and its digest."""
+    import os
+
+    return os.getpid(), id(value), hashlib.sha256(memoryview(value)).hexdigest()

@@ -8,12 +8,12 @@ import itertools
 import logging
 import pickle
 from collections.abc import AsyncIterator, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import grpc
 import grpc.aio
 
-from wool import _frames, _payload, _serialization
+from wool import _argcache, _frames, _payload, _serialization
 from wool._errors import DispatchError, TransientDispatchError, WorkerLost
 from wool._metadata import WorkerMetadata
 from wool._transport import (
@@ -74,9 +74,7 @@ class WorkerConnection:
         await session.answered()
         if session.broken is not None:
             raise session.unsent_failure()
-        size = _frames.frame_size(task.message)
-        if isinstance(task.message, _frames.Buffered):
-            size = max([size, *map(len, task.message.buffers)])
+        size = task.message.size
         if size > session.limit - FRAME_OVERHEAD:
             raise ValueError(
                 f"the call of routine {task.routine}() pickles to {size} bytes, over the "
@@ -132,10 +130,44 @@ class WorkerConnection:
         return grpc.aio.insecure_channel(self.metadata.address, options=CHANNEL_OPTIONS)
 
 
-def encode_task(task: Task) -> _frames.Pieces | _frames.Buffered:
+class OutgoingTask(NamedTuple):
+    """A task's wire form, built once; its start frame is made per session (cached buffers)."""
+
+    pieces: _frames.Pieces
+    """The ``Task`` message without its buffers field."""
+    buffers: list[bytes]
+    writable: list[bool]
+    digests: list[bytes]
+    """Per buffer: its content address if the worker may keep it, else ``b""``."""
+
+    @property
+    def size(self) -> int:
+        """The largest message the task takes (the frame, or one of its buffers)."""
+        return max([sum(map(len, self.pieces)), *map(len, self.buffers)])
+
+    def start_frame(self, call: int, holdings: _argcache.Holdings) -> _frames.Frame:
+        """The frame that starts call ``call``, sending the buffers the worker lacks."""
+        if not self.buffers:
+            return _frames.start_frame(call, self.pieces)
+        specs: list[pb.Buffer] = []
+        sent: list[bytes] = []
+        for data, writable, digest in zip(self.buffers, self.writable, self.digests, strict=True):
+            if digest and holdings.holds(digest):
+                specs.append(pb.Buffer(writable=writable, digest=digest, cached=True))
+                continue
+            if digest:
+                holdings.sent(digest, len(data))
+            specs.append(pb.Buffer(writable=writable, digest=digest))
+            sent.append(data)
+        frame = _frames.start_frame(call, [*self.pieces, _frames.task_buffers(specs)])
+        return _frames.Buffered(frame, sent) if sent else frame
+
+
+def encode_task(task: Task) -> OutgoingTask:
     """The wire form of ``task``; raises ``TypeError`` naming an argument that cannot be pickled.
 
-    Large bytes-like arguments travel out of band (``wool._payload``), after the frame.
+    Large bytes-like arguments travel out of band (``wool._payload``), after the frame,
+    and large immutable ones once per worker (``wool._argcache``).
     """
     arguments = _payload.encode_arguments(task.routine, task.callable, task.args, task.kwargs)
     pieces = _frames.task_pieces(
@@ -147,9 +179,13 @@ def encode_task(task: Task) -> _frames.Pieces | _frames.Buffered:
         proxy=task.proxy.pickled(),
         tags=sorted(task.tags),
         generator=task.generator,
-        buffers=[pb.Buffer(writable=w) for w in arguments.writable],
     )
-    size = max([sum(map(len, pieces)), *map(len, arguments.buffers)])
+    digests = [
+        _argcache.digest_of(data, writable)
+        for data, writable in zip(arguments.buffers, arguments.writable, strict=True)
+    ]
+    outgoing = OutgoingTask(pieces, arguments.buffers, arguments.writable, digests)
+    size = outgoing.size
     limit = max_message_bytes()
     if size > limit - FRAME_OVERHEAD:
         raise ValueError(
@@ -157,7 +193,7 @@ def encode_task(task: Task) -> _frames.Pieces | _frames.Buffered:
             f"message size limit of {limit} bytes (set WOOL_MAX_MESSAGE_BYTES "
             "on callers and workers to raise it)"
         )
-    return _frames.Buffered(pieces, arguments.buffers) if arguments.buffers else pieces
+    return outgoing
 
 
 class _Session:
@@ -183,6 +219,8 @@ class _Session:
         )
         self.limit = max_message_bytes()
         """The largest message both ends accept, known once the worker answered."""
+        self.holdings = _argcache.Holdings()
+        """The large arguments this worker keeps (as far as this session knows)."""
         self._stream = method(
             self._requests(),
             metadata=((PROTOCOL_HEADER, PROTOCOL_VERSION), (LIMIT_HEADER, str(self.limit))),
@@ -195,13 +233,14 @@ class _Session:
         self._calls[call_id] = call
         self._idle.clear()
         if self.broken is None:
-            message = task.message
-            if isinstance(message, _frames.Buffered):
-                frame = _frames.start_frame(call_id, message.frame)
-                self._outbox.put_nowait(_frames.Buffered(frame, message.buffers))
-            else:
-                self._outbox.put_nowait(_frames.start_frame(call_id, message))
+            self._outbox.put_nowait(task.message.start_frame(call_id, self.holdings))
         return call
+
+    def restart(self, call: RemoteCall, missing: list[bytes]) -> None:
+        """Send ``call``'s start again, with the cached arguments the worker lacked."""
+        self.holdings.lost(missing)
+        if self.broken is None:
+            self._outbox.put_nowait(call.task.message.start_frame(call.id, self.holdings))
 
     def send(self, request: pb.Request) -> None:
         self.send_frame(_frames.message_frame(request))
@@ -435,11 +474,22 @@ class RemoteCall:
 
     async def accepted(self) -> None:
         """Wait for the worker's verdict on the task."""
-        try:
-            response = await self._next()
-        except asyncio.CancelledError:
-            await self._cancel()
-            raise
+        for _ in range(RESTARTS_FOR_MISSING_ARGUMENTS + 1):
+            try:
+                response = await self._next()
+            except asyncio.CancelledError:
+                await self._cancel()
+                raise
+            if not response.missing:
+                break
+            self._session.restart(self, list(response.missing))
+        else:
+            self._finish()
+            raise TransientDispatchError(
+                f"worker {self.worker.uid} at {self.worker.address} kept losing the cached "
+                f"arguments of {self.task.routine}() before they could be used",
+                worker=self.worker.uid,
+            )
         frame = response.WhichOneof("frame")
         if frame == "accepted":
             self.is_accepted = True
@@ -576,6 +626,11 @@ class RemoteCall:
             )
         raise WorkerLost(f"unexpected {frame!r} frame from worker {self.worker.uid}")
 
+    @property
+    def id(self) -> int:
+        """This call's number on its session."""
+        return self._id
+
     async def _cancel(self) -> None:
         """Cancel the remote task and wait (briefly) until its ``finally`` blocks ran."""
         if self._finished:
@@ -593,5 +648,8 @@ class RemoteCall:
             self._finish()
 
 
+RESTARTS_FOR_MISSING_ARGUMENTS = 3
+"""How often a call is sent again to a worker that lost its cached arguments meanwhile
+(each time with them): more means another caller evicts them faster than they arrive."""
 CANCEL_CONFIRM_SECONDS = 5.0
 """How long a cancelled caller waits for the worker to confirm that the task stopped."""

@@ -108,6 +108,11 @@ def task_pieces(
     return [head, arguments, tail]
 
 
+def task_buffers(buffers: Sequence[pb.Buffer]) -> bytes:
+    """The ``buffers`` field of a ``Task`` (its last), to append to its pieces."""
+    return b"".join(_message_field(_TASK_BUFFERS, buffer) for buffer in buffers)
+
+
 def _message_field(key: bytes, message: Message) -> bytes:
     """A message-typed field, present even when the message is empty (as protobuf does)."""
     data = message.SerializeToString()

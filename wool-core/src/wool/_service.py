@@ -13,7 +13,7 @@ import grpc
 import grpc.aio
 from google.protobuf.message import DecodeError
 
-from wool import _frames, _payload, _serialization
+from wool import _argcache, _frames, _payload, _serialization
 from wool._credentials import WorkerCredentials, serving_as
 from wool._metadata import WorkerMetadata
 from wool._proxy import WorkerProxy
@@ -54,6 +54,8 @@ class WorkerService:
         self._proxies: dict[bytes, WorkerProxy] = {}
         self._routines: dict[bytes, Any] = {}
         self._sessions: set[_Session] = set()
+        self.arguments = _argcache.Store()
+        """Large arguments kept for the calls that will name them by digest."""
 
     def handler(self) -> grpc.GenericRpcHandler:
         """The gRPC handler to add to a server."""
@@ -163,9 +165,8 @@ class _Session:
                 for request in pb.Requests.FromString(message).frames:
                     # A frame with buffers is the last of its batch; they follow it.
                     if request.start.buffers:
-                        self._handle(
-                            request, [await anext(messages) for _ in request.start.buffers]
-                        )
+                        sent = [b for b in request.start.buffers if not b.cached]
+                        self._handle(request, [await anext(messages) for _ in sent])
                     else:
                         self._handle(request)
         except asyncio.CancelledError:
@@ -190,7 +191,12 @@ class _Session:
                 rejected = pb.Rejected(reason=reason, transient=True)
                 self.send(pb.Response(call=request.call, rejected=rejected))
             elif request.call not in self.calls:
-                call = _Call.start(self, request.call, request.start, buffers or [])
+                specs = request.start.buffers
+                buffers, missing = self.service.arguments.resolve(specs, buffers or [])
+                if missing:
+                    self.send(pb.Response(call=request.call, missing=missing))
+                    return
+                call = _Call.start(self, request.call, request.start, buffers)
                 self.calls[request.call] = call
             return
         call = self.calls.get(request.call)
