@@ -53,6 +53,8 @@ class Config:
     stream_items: int = 100_000
     payload_bytes: int = 10_000_000
     payload_calls: int = 10
+    repeated_bytes: int = 50_000_000
+    repeated_calls: int = 10
     fib_n: int = 15
     event_calls: int = 2_000
     cap: float = 10.0
@@ -72,6 +74,8 @@ QUICK = Config(
     stream_items=2_000,
     payload_bytes=1_000_000,
     payload_calls=2,
+    repeated_bytes=5_000_000,
+    repeated_calls=2,
     fib_n=10,
     event_calls=200,
     cap=5.0,
@@ -156,6 +160,12 @@ WORKLOADS = (
         "result",
         (Metric("mb_per_s", "MB per second", "MB/s", "higher"),),
         ("wool", "ppe", "grpc_bytes", "grpc"),
+        "wool",
+    ),
+    Workload(
+        "repeated",
+        (Metric("mb_per_s", "MB per second", "MB/s", "higher"),),
+        ("wool", "ppe", "grpc_bytes"),
         "wool",
     ),
     Workload(
@@ -251,6 +261,8 @@ class Backends:
         self.ppe: ProcessPoolExecutor | None = None
         self.raw: raw_grpc.RawCluster | None = None
         self.payload = os.urandom(config.payload_bytes)
+        self.repeated = os.urandom(config.repeated_bytes)
+        self.fresh = 0
 
     async def __aenter__(self) -> Backends:
         try:
@@ -484,13 +496,30 @@ class Measure:
 
     # payload: a big bytes argument in, its length out
 
-    async def _payload(self, call: Callable[[bytes], Awaitable[int]], warmup: bool) -> Run:
-        data = self.b.payload
+    def _fresh_payloads(self, calls: int) -> list[bytes]:
+        """``calls`` distinct payloads, never sent before (wool keeps what it sent)."""
+        base = self.b.payload
+        payloads = []
+        for _ in range(calls):
+            self.b.fresh += 1
+            payloads.append(self.b.fresh.to_bytes(8, "little") + base[8:])
+        return payloads
+
+    async def _payload(
+        self,
+        call: Callable[[bytes], Awaitable[int]],
+        warmup: bool,
+        payloads: list[bytes] | None = None,
+    ) -> Run:
         calls = 1 if warmup else self.c.payload_calls
+        if payloads is None:
+            payloads = self._fresh_payloads(calls)
+        calls = len(payloads)
+        data = payloads[0]
         deadline = time.perf_counter() + self.c.cap
         start = time.perf_counter()
         done = 0
-        for _ in range(calls):
+        for data in payloads:
             result = await call(data)
             if result != len(data):
                 raise RuntimeError(f"payload came back as {result}, expected {len(data)}")
@@ -517,11 +546,30 @@ class Measure:
         assert raw is not None
         return await self._payload(raw.length, warmup)
 
+    # repeated: the same big bytes argument, call after call
+
+    def _repeated(self, warmup: bool) -> list[bytes]:
+        return [self.b.repeated] * (1 if warmup else self.c.repeated_calls)
+
+    async def repeated_wool(self, warmup: bool) -> Run:
+        return await self._payload(workloads.length, warmup, self._repeated(warmup))
+
+    async def repeated_ppe(self, warmup: bool) -> Run:
+        call = lambda d: self.b.executor(workloads.length_sync, d)  # noqa: E731
+        return await self._payload(call, warmup, self._repeated(warmup))
+
+    async def repeated_grpc_bytes(self, warmup: bool) -> Run:
+        raw = self.b.raw
+        assert raw is not None
+        return await self._payload(raw.length, warmup, self._repeated(warmup))
+
     # result: a big bytes result out (the payload's size in, that many bytes back)
 
     async def _result(self, call: Callable[[int], Awaitable[bytes]], warmup: bool) -> Run:
         n = len(self.b.payload)
-        return await self._payload(lambda _: _length_of(call(n)), warmup)
+        calls = 1 if warmup else self.c.payload_calls
+        same_size = [self.b.payload] * calls  # only their size matters here
+        return await self._payload(lambda _: _length_of(call(n)), warmup, same_size)
 
     async def result_wool(self, warmup: bool) -> Run:
         return await self._result(workloads.make, warmup)

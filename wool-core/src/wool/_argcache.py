@@ -1,9 +1,10 @@
 """Large arguments travel once per worker: content addresses, and what each side keeps.
 
-A caller names every immutable out-of-band buffer of at least :data:`CACHE_MIN` bytes by
-its SHA-256 digest. The first time it goes to a worker it is sent (with its digest), and
-the worker keeps it in its :class:`Store`; later calls send only the digest, and the
-worker uses the buffer it kept. Both sides bound this memory by the
+When a caller passes the same ``bytes`` object of at least :data:`CACHE_MIN` bytes to a
+second call, it names it by its SHA-256 digest (computed once, so a payload sent once
+costs no hashing). The first time a named buffer goes to a worker it is sent with its
+digest, and the worker keeps it in its :class:`Store`; later calls send only the digest,
+and the worker uses the buffer it kept. Both sides bound this memory by the
 ``argument_cache_bytes`` setting and evict the least recently used buffers first; the
 caller's :class:`Holdings` mirror of a worker's store is a guess, so a worker that no
 longer holds a buffer (evicted it, holds less, or restarted) answers with the digests it
@@ -31,25 +32,27 @@ KNOWN_OBJECTS = 64
 
 
 class Digests:
-    """Digests of large ``bytes`` objects, computed once per object.
+    """Digests of the large ``bytes`` objects a program sends more than once.
 
-    A ``bytes`` object never changes, so its digest is remembered by identity. The
-    object is held only until this cache is its last holder: each new digest first
-    releases the objects the program has dropped.
+    A ``bytes`` object never changes, so it is recognised by identity, and its digest is
+    computed once, when it is sent the second time. An object is held only until this
+    cache is its last holder: each newly seen object first releases those the program
+    has dropped.
     """
 
     def __init__(self) -> None:
         self._known: dict[int, tuple[bytes, bytes]] = {}
 
     def digest(self, data: bytes) -> bytes:
-        """The SHA-256 digest of ``data``."""
+        """The SHA-256 digest of ``data`` if it was seen before, else ``b""``."""
         entry = self._known.get(id(data))
-        if entry is not None and entry[0] is data:
-            return entry[1]
-        self._release_dropped()
-        digest = hashlib.sha256(data).digest()
-        self._known[id(data)] = (data, digest)
-        return digest
+        if entry is None or entry[0] is not data:
+            self._release_dropped()
+            self._known[id(data)] = (data, b"")
+            return b""
+        if not entry[1]:
+            entry = self._known[id(data)] = (data, hashlib.sha256(data).digest())
+        return entry[1]
 
     def _release_dropped(self) -> None:
         for key, entry in list(self._known.items()):
