@@ -55,6 +55,9 @@ class Config:
     payload_calls: int = 10
     repeated_bytes: int = 50_000_000
     repeated_calls: int = 10
+    scale_calls: int = 200_000
+    scale_small_calls: int = 20_000
+    scale_cap: float = 20.0
     fib_n: int = 15
     event_calls: int = 2_000
     cap: float = 10.0
@@ -76,6 +79,9 @@ QUICK = Config(
     payload_calls=2,
     repeated_bytes=5_000_000,
     repeated_calls=2,
+    scale_calls=20_000,
+    scale_small_calls=2_000,
+    scale_cap=5.0,
     fib_n=10,
     event_calls=200,
     cap=5.0,
@@ -94,6 +100,8 @@ BACKENDS = {
     "grpc": "raw gRPC unary",
     "grpc_bytes": "raw gRPC unary, bytes as is",
     "importable": "wool, importable routine",
+    "wool_small": "wool, 20,000 calls",
+    "ppe_scale": "ProcessPoolExecutor(2), 200,000 calls",
     "grpc_pull": "raw gRPC bidi pull",
     "grpc_push": "raw gRPC server push (ref)",
     "none": "wool, no handler",
@@ -120,6 +128,7 @@ class Workload:
     subject: str  # ratios are subject / backend ...
     per_reference: bool = False  # ... or backend / subject (events: handler / no handler)
     unavailable: dict[str, str] = field(default_factory=dict)  # backend -> why not
+    max_rounds: int | None = None  # measured in the first rounds only (slow workloads)
 
 
 LATENCY_METRICS = (
@@ -167,6 +176,16 @@ WORKLOADS = (
         (Metric("mb_per_s", "MB per second", "MB/s", "higher"),),
         ("wool", "ppe", "grpc_bytes"),
         "wool",
+    ),
+    Workload(
+        "scale",
+        (
+            Metric("tasks_per_s", "tasks per second", "/s", "higher"),
+            Metric("kb_per_call", "caller peak RSS per call", "kB", "lower"),
+        ),
+        ("wool", "wool_small", "ppe_scale"),
+        "wool",
+        max_rounds=2,
     ),
     Workload(
         "script",
@@ -234,6 +253,8 @@ TARGETS = (
     Target("payload", "mb_per_s", "grpc_bytes", "ratio", ">=", 0.8, ">= 0.8x", "issue 15"),
     Target("result", "mb_per_s", "grpc_bytes", "ratio", ">=", 0.8, ">= 0.8x", "issue 15"),
     Target("script", "tasks_per_s", "importable", "ratio", ">=", 0.9, ">= 0.9x", "issue 15"),
+    Target("scale", "tasks_per_s", "wool_small", "ratio", ">=", 0.9, ">= 0.9x", "issue 15"),
+    Target("scale", "kb_per_call", "ppe_scale", "ratio", "<=", 1.0, "<= 1.0x", "issue 15"),
     Target("nested", "wall_s", "wool", "absolute", "<", 5.0, "< 5 s"),
     Target("events", "p50_us", "noop", "ratio", "<", 1.05, "< 1.05x"),
     Target("events", "p50_us", "sleep", "ratio", "<", 2.0, "< 2x", source="suite"),
@@ -354,7 +375,8 @@ class Measure:
 
     async def run(self, workload: str, backend: str, warmup: bool = False) -> Run:
         fn = getattr(self, f"{workload}_{backend}")
-        limit = (self.c.nested_cap if workload == "nested" else self.c.cap) + HARD_MARGIN
+        cap = {"nested": self.c.nested_cap, "scale": self.c.scale_cap}.get(workload, self.c.cap)
+        limit = cap + HARD_MARGIN
         gc.collect()
         try:
             async with asyncio.timeout(limit):
@@ -597,6 +619,24 @@ class Measure:
         )
         return Run({"tasks_per_s": result["tasks_per_s"]}, result["tasks"], 0.0, result["capped"])
 
+    # scale: many calls pending at once, in a fresh process (bench/scale_probe.py)
+
+    async def _scale(self, backend: str, calls: int, warmup: bool) -> Run:
+        if warmup:
+            return Run()
+        result = await _probe("bench.scale_probe", backend, str(calls), str(self.c.scale_cap))
+        values = {"tasks_per_s": result["tasks_per_s"], "kb_per_call": result["kb_per_call"]}
+        return Run(values, result["tasks"], 0.0, result["capped"])
+
+    async def scale_wool(self, warmup: bool) -> Run:
+        return await self._scale("wool", self.c.scale_calls, warmup)
+
+    async def scale_wool_small(self, warmup: bool) -> Run:
+        return await self._scale("wool", self.c.scale_small_calls, warmup)
+
+    async def scale_ppe_scale(self, warmup: bool) -> Run:
+        return await self._scale("ppe", self.c.scale_calls, warmup)
+
     async def script_wool(self, warmup: bool) -> Run:
         return await self._script("main", warmup)
 
@@ -747,6 +787,8 @@ async def run_suite(config: Config, selected: Sequence[str]) -> dict[str, Any]:
                 break
             round_began = time.perf_counter()
             for workload in chosen:
+                if workload.max_rounds is not None and index >= workload.max_rounds:
+                    continue
                 backends_order = _rotate(workload.backends, index)
                 for backend in backends_order:
                     run = await _isolated(measure.run(workload.name, backend))

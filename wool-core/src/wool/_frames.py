@@ -97,15 +97,34 @@ def task_pieces(
             _TASK_ARGUMENTS + varint(len(arguments)) if arguments else b"",
         )
     )
-    tail = b"".join(
-        (
-            _field(_TASK_PROXY, proxy),
-            *(_TASK_TAGS + varint(len(data)) + data for data in map(str.encode, tags)),
-            _TASK_GENERATOR + b"\x01" if generator else b"",
-            *(_message_field(_TASK_BUFFERS, buffer) for buffer in buffers),
-        )
-    )
+    tail = _task_tail(proxy, tuple(tags), generator)
+    if buffers:
+        tail += b"".join(_message_field(_TASK_BUFFERS, buffer) for buffer in buffers)
     return [head, arguments, tail]
+
+
+_tails: dict[tuple[bytes, tuple[str, ...], bool], bytes] = {}
+TAILS_CACHE_SIZE = 256
+"""Distinct (proxy, tags, kind) tails kept: one per pool and routine kind in practice."""
+
+
+def _task_tail(proxy: bytes, tags: tuple[str, ...], generator: bool) -> bytes:
+    """The fields after ``arguments``, shared by every task of one proxy (a pending call
+    then costs no copy of the proxy's pickle)."""
+    key = (proxy, tags, generator)
+    tail = _tails.get(key)
+    if tail is None:
+        tail = b"".join(
+            (
+                _field(_TASK_PROXY, proxy),
+                *(_TASK_TAGS + varint(len(data)) + data for data in map(str.encode, tags)),
+                _TASK_GENERATOR + b"\x01" if generator else b"",
+            )
+        )
+        if len(_tails) >= TAILS_CACHE_SIZE:
+            _tails.clear()
+        _tails[key] = tail
+    return tail
 
 
 def task_buffers(buffers: Sequence[pb.Buffer]) -> bytes:
