@@ -4,8 +4,9 @@
 (like ``asyncio.gather``) to ``wool.WorkerPool(size=2)`` (``wool``) or to
 ``ProcessPoolExecutor(2)`` through ``run_in_executor`` (``ppe``), stopping after ``CAP``
 seconds, and prints one JSON line: ``{"tasks_per_s", "tasks", "capped",
-"kb_per_call"}``, where ``kb_per_call`` is the growth of this process's peak resident
-memory over the run, divided by the calls submitted.
+"kb_per_call"}``, where ``kb_per_call`` is the growth of this process's resident memory
+over the run (its highest value, sampled every 10 ms, less the value before), divided by
+the calls submitted.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from __future__ import annotations
 import asyncio
 import json
 import multiprocessing
-import resource
+import os
 import sys
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -23,19 +25,45 @@ from typing import Any
 import wool
 from bench import workloads
 
+PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
 
-def _peak_kb() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+def _rss_kb() -> int:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * PAGE_KB
+
+
+class PeakRss:
+    """The highest resident memory seen while running (ru_maxrss lags on some kernels)."""
+
+    def __init__(self) -> None:
+        self.peak = _rss_kb()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.01):
+            self.peak = max(self.peak, _rss_kb())
+
+    def __enter__(self) -> PeakRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, _rss_kb())
 
 
 async def _burst(make: Callable[[], Awaitable[Any]], calls: int, cap: float) -> dict[str, Any]:
     await asyncio.gather(*(make() for _ in range(200)))  # warm
-    before = _peak_kb()
-    start = time.perf_counter()
-    futures = [asyncio.ensure_future(make()) for _ in range(calls)]
-    done, pending = await asyncio.wait(futures, timeout=cap)
-    elapsed = time.perf_counter() - start
-    grown = _peak_kb() - before
+    before = _rss_kb()
+    with PeakRss() as rss:
+        start = time.perf_counter()
+        futures = [asyncio.ensure_future(make()) for _ in range(calls)]
+        done, pending = await asyncio.wait(futures, timeout=cap)
+        elapsed = time.perf_counter() - start
+    grown = rss.peak - before
     for future in pending:
         future.cancel()
     if pending:
