@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from wool._task import Task
 
 log = logging.getLogger("wool.connection")
+_EOF: Any = grpc.aio.EOF  # pyright: ignore[reportAttributeAccessIssue] (missing in the stub)
 
 STEP_KINDS = {
     "next": pb.Step.NEXT,
@@ -286,7 +287,7 @@ class _Session:
             self._answered.set()
             calls = self._calls
             stream = self._stream
-            while (message := await stream.read()) is not grpc.aio.EOF:
+            while (message := await stream.read()) is not _EOF:
                 for response in pb.Responses.FromString(message).frames:  # type: ignore[arg-type]
                     # A frame with buffers is the last of its batch; they follow it.
                     buffers = [await _buffer(stream) for _ in response.buffers]
@@ -361,7 +362,7 @@ class _Session:
 async def _buffer(stream: Any) -> bytes:
     """The next message of ``stream``: an out-of-band buffer announced by a frame."""
     message = await stream.read()
-    if message is grpc.aio.EOF:
+    if message is _EOF:
         raise ConnectionError("the worker ended the session inside a frame's buffers")
     return message
 

@@ -25,6 +25,7 @@ OUT_OF_BAND_MIN = 64 * 1024
 more than the copy into the pickle."""
 
 _BYTES_LIKE = (bytes, bytearray, memoryview)
+_cloudpickle_dumps: Any = cloudpickle.dumps  # its stub lacks buffer_callback
 
 
 class Payload(NamedTuple):
@@ -63,9 +64,9 @@ def _rebuild(
         return buffer if type(buffer) is bytes else bytes(buffer)
     if kind == "bytearray":
         return buffer if type(buffer) is bytearray else bytearray(buffer)
-    view = memoryview(buffer).cast("B")
+    view: Any = memoryview(buffer).cast("B")
     if shape is not None and (shape[0] != "B" or len(shape[1] or ()) != 1):
-        view = view.cast(shape[0], shape[1] or ())
+        view = view.cast(shape[0], shape[1] or ())  # the format and shape it left with
     return view
 
 
@@ -106,12 +107,11 @@ def dumps(obj: object) -> Payload:
 
     try:
         data = pickle.dumps(obj, protocol=PROTOCOL, buffer_callback=keep)
-        by_value = b"__main__" in data
     except Exception:
-        by_value = True
-    if by_value:
+        data = b"__main__"
+    if b"__main__" in data:
         buffers.clear()
-        data = cloudpickle.dumps(obj, protocol=PROTOCOL, buffer_callback=keep)
+        data = _cloudpickle_dumps(obj, protocol=PROTOCOL, buffer_callback=keep)
     if not buffers:
         return Payload(data, [], [])
     return Payload(data, [_wire_bytes(b) for b in buffers], [not b.raw().readonly for b in buffers])
