@@ -290,7 +290,9 @@ class _Session:
             while (message := await stream.read()) is not _EOF:
                 for response in pb.Responses.FromString(message).frames:  # type: ignore[arg-type]
                     # A frame with buffers is the last of its batch; they follow it.
-                    buffers = [await _buffer(stream) for _ in response.buffers]
+                    buffers = None
+                    if response.buffers:
+                        buffers = [await _buffer(stream) for _ in response.buffers]
                     call = calls.get(response.call)
                     if call is not None:
                         call._deliver(response, buffers)
