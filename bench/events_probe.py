@@ -2,7 +2,9 @@
 
 ``python -m bench.events_probe MODE CALLS WARMUP CAP`` opens ``WorkerPool(size=2)``,
 registers, in this caller process, no handler (``none``), one no-op ``task-created``
-handler (``noop``) or one that sleeps 1 ms (``sleep``), runs ``WARMUP`` then ``CALLS``
+handler (``noop``) or one that sleeps 1 ms (``sleep``), or has the wool-opentelemetry
+plugin registered in the caller and its workers, with no SDK configured (``otel``),
+runs ``WARMUP`` then ``CALLS``
 sequential awaits of the trivial routine (stopping early after ``CAP`` seconds), and prints
 one JSON line: ``{"p50_us", "p99_us", "calls", "capped", "handled"}``.
 """
@@ -10,16 +12,48 @@ one JSON line: ``{"p50_us", "p99_us", "calls", "capped", "handled"}``.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import json
+import os
+import shutil
 import sys
+import tempfile
 import time
+from importlib.metadata import entry_points
+from pathlib import Path
 
 import wool
 from bench import workloads
 from bench.stats import percentile
 
-MODES = ("none", "noop", "sleep")
+MODES = ("none", "noop", "sleep", "otel")
 handled = 0
+OTEL_SOURCE = Path(__file__).resolve().parents[1] / "wool-opentelemetry" / "src"
+
+
+def plugin_entry_point(present: bool) -> None:
+    """Make the wool-opentelemetry entry point present (or absent) here and in the workers.
+
+    A ``wool_opentelemetry`` dist-info first on the path (PYTHONPATH, which the workers
+    inherit) shadows an installed one: importlib.metadata takes the first distribution
+    of each name. Present, it points at this checkout's source when none is installed.
+    """
+    folder = Path(tempfile.mkdtemp(prefix="wool-bench-otel-"))
+    atexit.register(shutil.rmtree, folder, True)
+    info = folder / "wool_opentelemetry-0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: wool-opentelemetry\nVersion: 0\n")
+    paths = [str(folder)]
+    if present:
+        (info / "entry_points.txt").write_text(
+            "[wool.plugins]\nopentelemetry = wool_opentelemetry:plugin\n"
+        )
+        paths.append(str(OTEL_SOURCE))
+    sys.path[:0] = paths
+    os.environ["PYTHONPATH"] = os.pathsep.join([*paths, os.environ.get("PYTHONPATH", "")])
+    names = {e.name for e in entry_points(group="wool.plugins")}
+    if ("opentelemetry" in names) != present:
+        raise SystemExit(f"could not make the wool-opentelemetry entry point {present=}")
 
 
 def register(mode: str) -> None:
@@ -38,7 +72,9 @@ def register(mode: str) -> None:
             handled += 1
             time.sleep(0.001)
 
-    elif mode != "none":
+    elif mode in ("none", "otel"):
+        plugin_entry_point(present=mode == "otel")
+    else:
         raise SystemExit(f"unknown mode {mode!r}; expected one of {MODES}")
 
 
@@ -69,7 +105,7 @@ def main(argv: list[str]) -> None:
     mode, calls, warmup, cap = argv[0], int(argv[1]), int(argv[2]), float(argv[3])
     register(mode)
     result = asyncio.run(measure(calls, warmup, cap))
-    if mode != "none" and not handled:
+    if mode in ("noop", "sleep") and not handled:
         raise SystemExit(f"the {mode} handler never ran: task-created events are not delivered")
     print(json.dumps(result), flush=True)
 

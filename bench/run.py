@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import contextvars
 import gc
 import importlib.metadata
 import json
@@ -22,10 +23,11 @@ import multiprocessing
 import os
 import pickle
 import platform
+import signal
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -40,6 +42,7 @@ import grpc  # noqa: E402
 import wool  # noqa: E402
 from bench import discovery_probe, raw_grpc, workloads  # noqa: E402
 from bench.stats import percentile, summary  # noqa: E402
+from wool._task import current_proxy  # noqa: E402
 
 # --- configuration --------------------------------------------------------------------------
 
@@ -60,6 +63,11 @@ class Config:
     scale_cap: float = 20.0
     fib_n: int = 15
     event_calls: int = 2_000
+    spin_scale: float = 1.0
+    """Task lengths of skewed, exponential and two_callers (1.0: those of issue 13)."""
+    exponential_tasks: int = 200
+    block_seconds: float = 2.0
+    blocked_calls: int = 100
     cap: float = 10.0
     """Soft limit of one measurement, seconds: a run past it stops and reports its rate."""
     nested_cap: float = 60.0
@@ -84,6 +92,10 @@ QUICK = Config(
     scale_cap=5.0,
     fib_n=10,
     event_calls=200,
+    spin_scale=0.2,
+    exponential_tasks=50,
+    block_seconds=0.5,
+    blocked_calls=20,
     cap=5.0,
     nested_cap=20.0,
     budget=45.0,
@@ -96,6 +108,7 @@ SPAWN = multiprocessing.get_context("spawn")
 
 BACKENDS = {
     "wool": "wool",
+    "wool_tcp": "wool, TCP 127.0.0.1",
     "ppe": "ProcessPoolExecutor(2)",
     "grpc": "raw gRPC unary",
     "grpc_bytes": "raw gRPC unary, bytes as is",
@@ -107,8 +120,16 @@ BACKENDS = {
     "none": "wool, no handler",
     "noop": "wool, 1 no-op handler",
     "sleep": "wool, 1 handler sleeping 1 ms",
+    "otel": "wool, wool-opentelemetry, no SDK",
     "local": "LocalDiscovery",
     "etcd": "EtcdDiscovery (TTL 5 s)",
+    "wool_lb": "wool, leastbusy",
+    "wool_lb1": "wool, leastbusy, concurrency=1",
+    "ideal": "ideal (the work / 2 workers)",
+}
+LEASTBUSY_POOLS = {
+    "wool_lb": {"loadbalancer": "leastbusy"},
+    "wool_lb1": {"loadbalancer": "leastbusy", "concurrency": 1},
 }
 
 
@@ -135,6 +156,7 @@ LATENCY_METRICS = (
     Metric("p50_us", "p50 per call", "us", "lower"),
     Metric("p99_us", "p99 per call", "us", "lower"),
 )
+WALL = (Metric("wall_s", "wall time", "s", "lower"),)
 WORKLOADS = (
     Workload(
         "startup",
@@ -145,11 +167,11 @@ WORKLOADS = (
         ("wool", "ppe"),
         "wool",
     ),
-    Workload("latency", LATENCY_METRICS, ("wool", "ppe", "grpc"), "wool"),
+    Workload("latency", LATENCY_METRICS, ("wool", "wool_tcp", "ppe", "grpc", "wool_lb"), "wool"),
     Workload(
         "throughput",
         (Metric("tasks_per_s", "tasks per second", "/s", "higher"),),
-        ("wool", "ppe", "grpc"),
+        ("wool", "ppe", "grpc", "wool_lb"),
         "wool",
     ),
     Workload(
@@ -206,7 +228,9 @@ WORKLOADS = (
             "grpc": "no baseline (wool only)",
         },
     ),
-    Workload("events", LATENCY_METRICS, ("none", "noop", "sleep"), "none", per_reference=True),
+    Workload(
+        "events", LATENCY_METRICS, ("none", "noop", "sleep", "otel"), "none", per_reference=True
+    ),
     Workload(
         "discovery",
         (
@@ -218,6 +242,15 @@ WORKLOADS = (
         "local",
         per_reference=True,
     ),
+    Workload("skewed", WALL, ("wool_lb1", "ppe", "wool"), "wool_lb1"),
+    Workload("exponential", WALL, ("wool_lb1", "ppe", "wool"), "wool_lb1"),
+    Workload(
+        "blocked",
+        (*LATENCY_METRICS, Metric("max_us", "slowest call", "us", "lower")),
+        ("wool_lb", "wool"),
+        "wool_lb",
+    ),
+    Workload("two_callers", WALL, ("wool_lb1", "ideal"), "wool_lb1"),
 )
 WORKLOAD_NAMES = tuple(w.name for w in WORKLOADS)
 
@@ -252,13 +285,24 @@ TARGETS = (
     Target("streaming", "items_per_s", "grpc_pull", "ratio", ">=", 0.8, ">= 0.8x"),
     Target("payload", "mb_per_s", "grpc_bytes", "ratio", ">=", 0.8, ">= 0.8x", "issue 15"),
     Target("result", "mb_per_s", "grpc_bytes", "ratio", ">=", 0.8, ">= 0.8x", "issue 15"),
+    # "5x faster than today": today, the bytes travelled with every call, as the floor does
+    Target("repeated", "mb_per_s", "grpc_bytes", "ratio", ">=", 5.0, ">= 5x", "issue 15"),
     Target("script", "tasks_per_s", "importable", "ratio", ">=", 0.9, ">= 0.9x", "issue 15"),
     Target("scale", "tasks_per_s", "wool_small", "ratio", ">=", 0.9, ">= 0.9x", "issue 15"),
     Target("scale", "kb_per_call", "ppe_scale", "ratio", "<=", 1.0, "<= 1.0x", "issue 15"),
     Target("nested", "wall_s", "wool", "absolute", "<", 5.0, "< 5 s"),
     Target("events", "p50_us", "noop", "ratio", "<", 1.05, "< 1.05x"),
     Target("events", "p50_us", "sleep", "ratio", "<", 2.0, "< 2x", source="suite"),
+    Target("events", "p50_us", "otel", "ratio", "<", 1.03, "< 1.03x", source="issue 14"),
     Target("discovery", "kill_to_drop_s", "etcd", "absolute", "<", 6.0, "< TTL+1 s", "issue 16"),
+    # issue 13; a ratio is the subject (leastbusy) over the row, except on the wool_lb rows
+    # of latency and throughput, where it is round-robin over leastbusy
+    Target("latency", "p50_us", "wool_lb", "ratio", ">=", 0.95, ">= 0.95x", "issue 13"),
+    Target("throughput", "tasks_per_s", "wool_lb", "ratio", "<=", 1.05, "<= 1.05x", "issue 13"),
+    Target("skewed", "wall_s", "ppe", "ratio", "<=", 1.1, "<= 1.1x", "issue 13"),
+    Target("exponential", "wall_s", "ppe", "ratio", "<=", 1.05, "<= 1.05x", "issue 13"),
+    Target("blocked", "p99_us", "wool_lb", "absolute", "<", 50_000, "< 50 ms", "issue 13"),
+    Target("two_callers", "wall_s", "ideal", "ratio", "<=", 1.2, "<= 1.2x", "issue 13"),
 )
 
 # --- one measurement ------------------------------------------------------------------------
@@ -276,17 +320,31 @@ class Run:
 class Backends:
     """The long-lived side of the run: a wool pool, an executor, two raw gRPC servers."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, needed: frozenset[str] = frozenset()) -> None:
         self.config = config
+        self.needed = needed
+        self.contexts: dict[str, contextvars.Context] = {}
+        self.durable: DurableWorkers | None = None
         self.stack = contextlib.AsyncExitStack()
         self.ppe: ProcessPoolExecutor | None = None
         self.raw: raw_grpc.RawCluster | None = None
+        self.tcp_pool: wool.WorkerPool | None = None
         self.payload = os.urandom(config.payload_bytes)
         self.repeated = os.urandom(config.repeated_bytes)
         self.fresh = 0
 
     async def __aenter__(self) -> Backends:
         try:
+            # Pools entered here first; the round-robin pool, entered last, is the current one.
+            for name, options in LEASTBUSY_POOLS.items():
+                if name in self.needed:
+                    await self.stack.enter_async_context(wool.WorkerPool(size=2, **options))
+                    self.contexts[name] = contextvars.copy_context()
+            if "two_callers" in self.needed:
+                self.durable = await self.stack.enter_async_context(DurableWorkers())
+            # entered first, so that the default pool below is the one routines dispatch to
+            self.tcp_pool = wool.WorkerPool(size=2, host="127.0.0.1")
+            await self.stack.enter_async_context(self.tcp_pool)
             await self.stack.enter_async_context(wool.WorkerPool(size=2))
             self.ppe = ProcessPoolExecutor(2, mp_context=SPAWN)
             self.stack.callback(self.ppe.shutdown, wait=True, cancel_futures=True)
@@ -302,6 +360,11 @@ class Backends:
     async def __aexit__(self, *exc: object) -> None:
         await self.stack.aclose()
 
+    async def within(self, pool: str, coroutine: Coroutine[Any, Any, Run]) -> Run:
+        """Run ``coroutine`` with ``pool`` (a LEASTBUSY_POOLS name) as the current pool."""
+        context = self.contexts[pool].copy()
+        return await asyncio.get_running_loop().create_task(coroutine, context=context)
+
     def executor(self, fn: Callable[..., Any], *args: Any) -> Awaitable[Any]:
         assert self.ppe is not None
         return asyncio.get_running_loop().run_in_executor(self.ppe, fn, *args)
@@ -309,6 +372,47 @@ class Backends:
 
 def _pause() -> None:
     time.sleep(0.05)
+
+
+class DurableWorkers:
+    """``wool worker --size 2 --concurrency 1`` in a namespace of its own (two_callers)."""
+
+    def __init__(self) -> None:
+        self.namespace = f"bench-{os.getpid()}"
+        self.process: asyncio.subprocess.Process | None = None
+
+    async def __aenter__(self) -> DurableWorkers:
+        self.process = await asyncio.create_subprocess_exec(
+            *(sys.executable, "-m", "wool", "worker", "--size", "2", "--concurrency", "1"),
+            *("--namespace", self.namespace),
+            stdout=asyncio.subprocess.PIPE,
+            cwd=ROOT,
+            env=_bench_env(),
+        )
+        assert self.process.stdout is not None
+        async with asyncio.timeout(60):
+            while not (await self.process.stdout.readline()).startswith(b"ready"):
+                if self.process.stdout.at_eof():
+                    raise RuntimeError("wool worker exited before it was ready")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        process = self.process
+        if process is None or process.returncode is not None:
+            return
+        process.send_signal(signal.SIGINT)
+        try:
+            async with asyncio.timeout(30):
+                await process.communicate()
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+
+
+def _bench_env() -> dict[str, str]:
+    """The environment of processes that import ``bench`` by name."""
+    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    return dict(os.environ, PYTHONPATH=path)
 
 
 async def sequential(call: Callable[[], Awaitable[Any]], n: int, cap: float) -> Run:
@@ -424,6 +528,13 @@ class Measure:
         return max(50, self.c.latency_calls // 10) if warmup else self.c.latency_calls
 
     async def latency_wool(self, warmup: bool) -> Run:
+        return await sequential(workloads.nop, self._calls(warmup), self.c.cap)
+
+    async def latency_wool_tcp(self, warmup: bool) -> Run:
+        """The same calls through a pool whose workers listen on TCP 127.0.0.1 instead of
+        the default unix sockets."""
+        assert self.b.tcp_pool is not None and self.b.tcp_pool.proxy is not None
+        current_proxy.set(self.b.tcp_pool.proxy)  # this measurement's task only
         return await sequential(workloads.nop, self._calls(warmup), self.c.cap)
 
     async def latency_ppe(self, warmup: bool) -> Run:
@@ -661,6 +772,119 @@ class Measure:
             raise RuntimeError(f"fib({n}) returned {result}, expected {_fib(n)}")
         return Run({"wall_s": elapsed, "calls_per_s": calls / elapsed}, calls, elapsed)
 
+    # latency and throughput through the leastbusy balancer (issue 13: within 5%)
+
+    async def latency_wool_lb(self, warmup: bool) -> Run:
+        return await self.b.within("wool_lb", self.latency_wool(warmup))
+
+    async def throughput_wool_lb(self, warmup: bool) -> Run:
+        return await self.b.within("wool_lb", self.throughput_wool(warmup))
+
+    # skewed and exponential: CPU-bound busy loops of uneven length, all sent at once
+
+    def _lengths(self, workload: str, warmup: bool) -> list[float]:
+        scale = self.c.spin_scale * (0.1 if warmup else 1.0)
+        if workload == "exponential":
+            tasks = 20 if warmup else self.c.exponential_tasks
+            return workloads.exponential_lengths(tasks, 0.02 * scale)
+        return workloads.skewed_lengths(4 if warmup else 20, 0.5 * scale, 0.01 * scale)
+
+    async def _spread(self, lengths: list[float], call: Callable[[float], Awaitable[Any]]) -> Run:
+        start = time.perf_counter()
+        await asyncio.gather(*(call(length) for length in lengths))
+        elapsed = time.perf_counter() - start
+        return Run({"wall_s": elapsed}, len(lengths), elapsed)
+
+    def _spin_ppe(self, length: float) -> Awaitable[Any]:
+        return self.b.executor(workloads.spin_sync, length)
+
+    async def skewed_wool(self, warmup: bool) -> Run:
+        return await self._spread(self._lengths("skewed", warmup), workloads.spin)
+
+    async def skewed_wool_lb1(self, warmup: bool) -> Run:
+        return await self.b.within("wool_lb1", self.skewed_wool(warmup))
+
+    async def skewed_ppe(self, warmup: bool) -> Run:
+        return await self._spread(self._lengths("skewed", warmup), self._spin_ppe)
+
+    async def exponential_wool(self, warmup: bool) -> Run:
+        return await self._spread(self._lengths("exponential", warmup), workloads.spin)
+
+    async def exponential_wool_lb1(self, warmup: bool) -> Run:
+        return await self.b.within("wool_lb1", self.exponential_wool(warmup))
+
+    async def exponential_ppe(self, warmup: bool) -> Run:
+        return await self._spread(self._lengths("exponential", warmup), self._spin_ppe)
+
+    # blocked: one call blocks its worker's loop while quick calls run, one after another
+
+    async def blocked_wool(self, warmup: bool) -> Run:
+        seconds = self.c.block_seconds * (0.1 if warmup else 1.0)
+        calls = 10 if warmup else self.c.blocked_calls
+        blocker = asyncio.ensure_future(workloads.block(seconds))
+        await asyncio.sleep(0.05)  # bench only: let the blocking call reach its worker
+        samples: list[float] = []
+        started = time.perf_counter()
+        for _ in range(calls):
+            start = time.perf_counter()
+            await workloads.nop()
+            samples.append(time.perf_counter() - start)
+        elapsed = time.perf_counter() - started
+        await blocker
+        samples.sort()
+        values = {
+            "p50_us": percentile(samples, 50) * 1e6,
+            "p99_us": percentile(samples, 99) * 1e6,
+            "max_us": samples[-1] * 1e6,
+        }
+        return Run(values, calls, elapsed)
+
+    async def blocked_wool_lb(self, warmup: bool) -> Run:
+        return await self.b.within("wool_lb", self.blocked_wool(warmup))
+
+    # two_callers: two processes send the skewed load to two shared durable workers
+
+    async def two_callers_wool_lb1(self, warmup: bool) -> Run:
+        durable = self.b.durable
+        assert durable is not None
+        lengths = self._lengths("skewed", warmup)
+        callers = [
+            await asyncio.create_subprocess_exec(
+                *(sys.executable, "-m", "bench.callers_probe", durable.namespace, "2"),
+                json.dumps(lengths),
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                cwd=ROOT,
+                env=_bench_env(),
+            )
+            for _ in range(2)
+        ]
+        try:
+            for caller in callers:
+                assert caller.stdout is not None
+                if await caller.stdout.readline() != b"ready\n":
+                    raise RuntimeError("a caller process failed before it was ready")
+            start = time.perf_counter()
+            for caller in callers:
+                assert caller.stdin is not None
+                caller.stdin.write(b"go\n")
+            for caller in callers:
+                assert caller.stdout is not None
+                if await caller.stdout.readline() != b"done\n":
+                    raise RuntimeError("a caller process failed during its load")
+            elapsed = time.perf_counter() - start
+        finally:
+            for caller in callers:
+                if caller.returncode is None and caller.stdin is not None:
+                    caller.stdin.close()
+                async with asyncio.timeout(30):
+                    await caller.wait()
+        return Run({"wall_s": elapsed}, 2 * len(lengths), elapsed)
+
+    async def two_callers_ideal(self, warmup: bool) -> Run:
+        total = 2 * sum(self._lengths("skewed", warmup))
+        return Run({"wall_s": total / 2}, 0, 0.0)
+
     # events: a fresh process per measurement, since handlers cannot be unregistered
 
     async def _events(self, mode: str, warmup: bool) -> Run:
@@ -707,6 +931,9 @@ class Measure:
 
     async def events_sleep(self, warmup: bool) -> Run:
         return await self._events("sleep", warmup)
+
+    async def events_otel(self, warmup: bool) -> Run:
+        return await self._events("otel", warmup)
 
     # discovery: a fresh process per measurement (bench/discovery_probe.py)
 
@@ -768,7 +995,8 @@ async def run_suite(config: Config, selected: Sequence[str]) -> dict[str, Any]:
     runs: dict[tuple[str, str], list[Run]] = {(w.name, b): [] for w in chosen for b in w.backends}
     notes: list[str] = []
     rounds = 0
-    async with Backends(config) as backends:
+    needed = frozenset(b for w in chosen for b in w.backends) | frozenset(w.name for w in chosen)
+    async with Backends(config, needed) as backends:
         measure = Measure(backends, config)
         log(f"[bench] backends up in {time.perf_counter() - began:.1f} s; warming up")
         for workload in chosen:

@@ -11,6 +11,8 @@ root: worker processes import it.
 from __future__ import annotations
 
 import asyncio
+import random
+import time
 from collections.abc import AsyncIterator
 
 import wool
@@ -60,6 +62,30 @@ async def fib(n: int) -> int:
     return a.result() + b.result()
 
 
+@wool.routine
+async def spin(seconds: float) -> float:
+    """Keep the CPU (and the worker's loop) busy for ``seconds``: skewed, exponential."""
+    return spin_sync(seconds)
+
+
+@wool.routine
+async def block(seconds: float) -> float:
+    """Block the worker's event loop for ``seconds`` (a blocking call): the blocked workload."""
+    time.sleep(seconds)
+    return seconds
+
+
+def skewed_lengths(tasks: int, long: float, short: float) -> list[float]:
+    """Task lengths alternating long and short: round-robin piles the long ones on one worker."""
+    return [long if i % 2 == 0 else short for i in range(tasks)]
+
+
+def exponential_lengths(tasks: int, mean: float, seed: int = 13) -> list[float]:
+    """Exponentially distributed task lengths with a fixed seed."""
+    draw = random.Random(seed)
+    return [draw.expovariate(1 / mean) for _ in range(tasks)]
+
+
 def fib_calls(n: int) -> int:
     """How many calls ``fib(n)`` makes, itself included: 2 * F(n + 1) - 1."""
     a, b = 0, 1
@@ -101,3 +127,10 @@ def length_sync(data: bytes) -> int:
 
 def make_sync(n: int) -> bytes:
     return bytes(n)
+
+
+def spin_sync(seconds: float) -> float:
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        pass
+    return seconds

@@ -30,11 +30,15 @@ WORKLOADS = {
     "nested",
     "events",
     "discovery",
+    "skewed",
+    "exponential",
+    "blocked",
+    "two_callers",
 }
 BACKENDS = {
     "startup": {"wool", "ppe"},
-    "latency": {"wool", "ppe", "grpc"},
-    "throughput": {"wool", "ppe", "grpc"},
+    "latency": {"wool", "wool_tcp", "ppe", "grpc", "wool_lb"},
+    "throughput": {"wool", "ppe", "grpc", "wool_lb"},
     "streaming": {"wool", "grpc_pull", "grpc_push"},
     "payload": {"wool", "ppe", "grpc_bytes", "grpc"},
     "result": {"wool", "ppe", "grpc_bytes", "grpc"},
@@ -42,8 +46,12 @@ BACKENDS = {
     "script": {"wool", "importable"},
     "scale": {"wool", "wool_small", "ppe_scale"},
     "nested": {"wool"},
-    "events": {"none", "noop", "sleep"},
+    "events": {"none", "noop", "sleep", "otel"},
     "discovery": {"local", "etcd"},
+    "skewed": {"wool_lb1", "ppe", "wool"},
+    "exponential": {"wool_lb1", "ppe", "wool"},
+    "blocked": {"wool_lb", "wool"},
+    "two_callers": {"wool_lb1", "ideal"},
 }
 
 

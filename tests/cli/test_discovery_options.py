@@ -7,6 +7,7 @@ them, exactly as an installed distribution would.
 from __future__ import annotations
 
 import json
+import logging
 import textwrap
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from wool import _cli
 PLUGIN = '''
 import asyncio
 import json
+import logging
 
 import wool
 
@@ -85,6 +87,16 @@ class FlatDiscovery(NamespacedDiscovery):
     def __init__(self):
         super().__init__("default")
 '''
+
+
+@pytest.fixture(autouse=True)
+def logging_restored():
+    """`wool` configures logging in its process; these tests run it in this one."""
+    root, wool_logger = logging.getLogger(), logging.getLogger("wool")
+    handlers, level = list(root.handlers), wool_logger.level
+    yield
+    root.handlers[:] = handlers
+    wool_logger.setLevel(level)
 
 
 @pytest.fixture

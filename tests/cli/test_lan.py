@@ -32,6 +32,7 @@ def loopback() -> Iterator[netns.Namespace]:
 async def test_lan_workers_are_seen_and_withdrawn(loopback):
     inside = loopback.command()
     worker_args = ["worker", "--discovery", "lan", "--size", "2", "--tag", "lan-test"]
+    worker_args += ["--host", "127.0.0.1"]  # a unix socket cannot be published on a LAN
     async with running(*worker_args, prefix=inside) as command:
         workers = await command.ready()
         async with running(

@@ -6,13 +6,14 @@ import asyncio
 import os
 import signal
 import socket
+from pathlib import Path
 
 import pytest
 import trustme
 
 import wool
 from tests.cli import routines as cli_routines
-from tests.cli.helpers import BOUND, alive, listed, namespace, running
+from tests.cli.helpers import BOUND, alive, listed, namespace, run, running
 from tests.core import routines as r
 
 
@@ -32,12 +33,15 @@ async def test_workers_serve_a_durable_pool_and_stop_on_a_signal(sig):
         assert {(d["uid"], d["pid"], d["address"]) for d in records} == {
             (w.uid, w.pid, w.address) for w in workers
         }
+        table = await run("workers", "--namespace", ns, "--wait", "0.5")
+        assert all(w.address.startswith("unix:/") and w.address in table.stdout for w in workers)
         command.send_signal(sig)
         result = await command.finish()
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[-1] == "stopped"
     assert "Traceback" not in result.stderr
     assert not any(alive(w.pid) for w in workers)
+    assert not any(Path(w.address.removeprefix("unix:")).exists() for w in workers)
     assert await listed(ns) == []
 
 
@@ -99,7 +103,7 @@ async def test_tags_ports_and_advertised_address():
     ns = namespace()
     port = _free_port_pair()
     args = ["--size", "2", "--namespace", ns, "--tag", "gpu", "--tag", "big"]
-    args += ["--port", str(port), "--advertise", "localhost"]
+    args += ["--host", "127.0.0.1", "--port", str(port), "--advertise", "localhost"]
     async with running("worker", *args) as command:
         workers = await command.ready()
         assert [w.address for w in workers] == [f"localhost:{port}", f"localhost:{port + 1}"]
@@ -119,7 +123,9 @@ async def test_a_port_in_use_is_refused_before_any_worker_starts():
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        async with running("worker", "--size", "1", "--port", str(port)) as command:
+        async with running(
+            "worker", "--size", "1", "--host", "127.0.0.1", "--port", str(port)
+        ) as command:
             result = await command.finish()
     assert result.returncode == 2
     assert result.stderr == (
@@ -130,7 +136,7 @@ async def test_a_port_in_use_is_refused_before_any_worker_starts():
 
 async def test_mutual_tls_workers_serve_a_pool_with_the_same_credentials(tmp_path):
     ca = trustme.CA()
-    leaf = ca.issue_cert("127.0.0.1")
+    leaf = ca.issue_cert("127.0.0.1", "localhost")  # unix sockets are checked as localhost
     ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
     leaf.private_key_pem.write_to_path(str(tmp_path / "key.pem"))
     for i, blob in enumerate(leaf.cert_chain_pems):
@@ -143,7 +149,7 @@ async def test_mutual_tls_workers_serve_a_pool_with_the_same_credentials(tmp_pat
     ns = namespace()
     async with running("worker", "--size", "1", "--namespace", ns, *files) as command:
         [worker] = await command.ready()
-        assert worker.secure
+        assert worker.secure and worker.address.startswith("unix:")
         assert [d["secure"] for d in await listed(ns)] == [True]
         async with wool.WorkerPool(
             discovery=wool.LocalDiscovery(ns), credentials=credentials
@@ -170,3 +176,17 @@ def _free_port_pair() -> int:
                     continue
         return port
     raise AssertionError("no two consecutive free ports")
+
+
+async def test_concurrency_bounds_each_workers_calls_and_nested_calls_still_finish():
+    ns = namespace()
+    async with running("worker", "--size", "1", "--concurrency", "1", "--namespace", ns) as command:
+        [worker] = await command.ready()
+        async with wool.WorkerPool(
+            discovery=wool.LocalDiscovery(ns), loadbalancer="leastbusy"
+        ) as pool:
+            assert pool.proxy is not None
+            await pool.proxy.wait_for([worker.uid], timeout=10)
+            peaks = await asyncio.gather(*(r.running_peak(0.05) for _ in range(4)))
+            assert max(peaks) == 1  # one worker, one call at a time: the others waited
+            assert await r.fib(6) == 8  # a parent waiting on its children gives its slot up

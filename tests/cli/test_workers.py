@@ -43,9 +43,9 @@ async def test_watch_shows_workers_added_and_dropped(as_json):
     async with running("worker", "--size", "1", "--namespace", ns) as command:
         [worker] = await command.ready()
         async with running(*watch_args) as watch:
-            added = await watch.line()
+            added = await _event_line(watch)
             command.send_signal(signal.SIGTERM)
-            dropped = await watch.line()
+            dropped = await _event_line(watch)
             assert (await command.finish()).returncode == 0
             watch.send_signal(signal.SIGINT)
             result = await watch.finish()
@@ -68,6 +68,14 @@ async def test_watch_shows_workers_added_and_dropped(as_json):
         assert dropped.startswith(f"worker-dropped {rest}")
 
 
+async def _event_line(watch) -> str:
+    """The next line of `wool workers --watch` about discovery (load lines skipped)."""
+    while True:
+        line = await watch.line()
+        if not line.startswith(("load ", '{"type": "load"')):
+            return line
+
+
 async def test_tag_filter():
     ns = namespace()
     async with running("worker", "--size", "1", "--namespace", ns, "--tag", "gpu") as gpu:
@@ -88,3 +96,33 @@ def _core_version() -> str:
     from importlib.metadata import version
 
     return version("wool-core")
+
+
+async def test_control_characters_in_records_are_shown_escaped():
+    """A record's fields come from another process (or host): an escape sequence or a
+    newline in them must not reach the terminal, nor forge a line of the listing."""
+    import wool
+
+    ns = namespace()
+    forged = wool.WorkerMetadata(
+        uid="w\x1b[2J\nworker-fake 10.0.0.1:1",
+        address="127.0.0.1:1\r",
+        pid=1,
+        version="1\u202e0",
+        tags={"gpu\x07"},
+    )
+    async with wool.LocalDiscovery(ns).publisher as publisher:
+        await publisher.publish(wool.DiscoveryEvent("worker-added", forged))
+        result = await run("workers", "--namespace", ns, "--wait", "0.5")
+        async with running("workers", "--namespace", ns, "--watch") as watch:
+            line = await watch.line()
+            watch.send_signal(signal.SIGINT)
+            assert (await watch.finish()).returncode == 0
+    assert result.returncode == 0, result.stderr
+    header, *rows = result.stdout.splitlines()
+    assert header.startswith("UID")
+    assert rows == [
+        "w\\x1b[2J\\nworker-fake 10.0.0.1:1  127.0.0.1:1\\r  gpu\\x07  1    1\\u202e0  no"
+    ]
+    assert line.startswith("worker-added w\\x1b[2J\\nworker-fake 10.0.0.1:1 127.0.0.1:1\\r ")
+    assert line.isprintable()

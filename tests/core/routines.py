@@ -86,6 +86,21 @@ async def finally_ran(key: str, timeout: float = 10.0) -> bool:
     return True
 
 
+_RUNNING = [0, 0]  # calls of running_peak running now, and the most seen at once
+
+
+@wool.routine
+async def running_peak(hold: float) -> int:
+    """On the worker: how many calls of this routine ran at once, at most, so far."""
+    _RUNNING[0] += 1
+    _RUNNING[1] = max(_RUNNING)
+    try:
+        await asyncio.sleep(hold)  # the call's work: overlaps others unless a limit forbids
+    finally:
+        _RUNNING[0] -= 1
+    return _RUNNING[1]
+
+
 @wool.routine
 async def fib(n: int) -> int:
     if n <= 1:

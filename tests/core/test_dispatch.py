@@ -147,7 +147,10 @@ async def test_the_balancer_sees_this_proxys_calls_in_flight_per_worker():
         await stream.aclose()
         assert await r.add(1, 1) == 2
         assert {c.uid: c.in_flight for c in balancer.seen[-1]} == {busy.uid: 0, idle.uid: 0}
-        assert all(c.reported_running is None and c.loop_lag is None for c in balancer.seen[-1])
+        seen = {c.uid: c for c in balancer.seen[-1]}
+        # The busy worker reported its load with each answer; the idle one never talked.
+        assert seen[busy.uid].reported_running == 0 and seen[busy.uid].loop_lag is not None
+        assert seen[idle.uid].reported_running is None and seen[idle.uid].loop_lag is None
 
 
 class Foreign:

@@ -20,6 +20,7 @@ PLUGIN_SOURCES = [
     ROOT / "wool-discovery-local",
     ROOT / "wool-discovery-lan",
     ROOT / "wool-lb-roundrobin",
+    ROOT / "wool-opentelemetry",
     ROOT / "examples",
     ROOT / "tests" / "fixtures",
 ]

@@ -27,9 +27,18 @@ async def test_ephemeral_mode_spawns_size_workers_with_tags():
     assert pids == worker_pids
 
 
-async def test_workers_bind_loopback_on_distinct_ports():
+async def test_workers_listen_on_distinct_unix_sockets_by_default():
     async with wool.WorkerPool(size=2) as pool:
         addresses = [w.metadata.address for w in pool.workers if w.metadata]
+        assert await r.fib(6) == 8
+    assert all(a.startswith("unix:") for a in addresses)
+    assert len(set(addresses)) == 2
+
+
+async def test_workers_given_a_host_bind_it_on_distinct_ports():
+    async with wool.WorkerPool(size=2, host="127.0.0.1") as pool:
+        addresses = [w.metadata.address for w in pool.workers if w.metadata]
+        assert await r.fib(6) == 8
     assert all(a.startswith("127.0.0.1:") for a in addresses)
     assert len(set(addresses)) == 2
 
@@ -100,7 +109,7 @@ async def test_cancellation_during_startup_stops_the_spawned_workers(tmp_path):
 
         async def publish(self, event):
             if event.type == "worker-added":
-                spawned.extend(pool.workers)  # the workers are running by now
+                spawned.extend(pool.group.started)  # running, not yet published
                 publishing.set()
                 await asyncio.Event().wait()
 
@@ -147,3 +156,17 @@ async def test_a_pool_cannot_be_entered_twice():
     async with pool:
         with pytest.raises(RuntimeError, match="already entered"):
             await pool.__aenter__()
+
+
+async def test_a_hybrid_pool_listens_on_unix_sockets_with_local_discovery_only(tmp_path):
+    """LocalDiscovery's records stay with this user; other discoveries' records carry
+    ``host:port``, so their hybrid pools listen on loopback TCP when given no host."""
+    local = wool.LocalDiscovery(f"t-{os.getpid()}-hybrid")
+    async with wool.WorkerPool(size=1, discovery=local) as pool:
+        [worker] = pool.workers
+        assert worker.metadata is not None and worker.metadata.address.startswith("unix:/")
+        assert await r.add(1, 2) == 3
+    async with wool.WorkerPool(size=1, discovery=DirectoryDiscovery(tmp_path / "w")) as pool:
+        [worker] = pool.workers
+        assert worker.metadata is not None and worker.metadata.address.startswith("127.0.0.1:")
+        assert await r.add(1, 2) == 3

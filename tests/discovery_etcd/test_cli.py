@@ -27,7 +27,8 @@ async def test_workers_published_by_the_command_are_watched_and_withdrawn(
     etcd: EtcdServer, namespace: str
 ):
     options = ["--discovery", "etcd", "--etcd-endpoints", etcd.endpoint, "--namespace", namespace]
-    async with running("worker", *options, "--size", "2", "--etcd-ttl", "3") as command:
+    tcp = ["--host", "127.0.0.1"]  # etcd records carry host:port, never a unix socket
+    async with running("worker", *options, *tcp, "--size", "2", "--etcd-ttl", "3") as command:
         workers = await command.ready()
         leases = json.loads(
             etcd.etcdctl("get", "--prefix", f"/wool/{namespace}/workers/", "-w", "json")

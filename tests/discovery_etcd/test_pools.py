@@ -40,7 +40,7 @@ async def test_a_durable_pool_dispatches_to_wool_worker_processes(
     default namespace, both configured by WOOL_ETCD_ENDPOINTS."""
     env = {"WOOL_ETCD_ENDPOINTS": own_etcd.endpoint}
     monkeypatch.setenv("WOOL_ETCD_ENDPOINTS", own_etcd.endpoint)
-    command = ["worker", "--discovery", "etcd", "--size", "1"]
+    command = ["worker", "--discovery", "etcd", "--size", "1", "--host", "127.0.0.1"]
     async with running(*command, env=env) as first, running(*command, env=env) as second:
         workers = await first.ready() + await second.ready()
         async with wool.WorkerPool(discovery="etcd", wait_for_workers=WAIT) as pool:

@@ -37,6 +37,8 @@ def _worker_command(pool: str, pod: str, kubeconfig: Path) -> tuple[str, ...]:
         pod,
         "--kubeconfig",
         str(kubeconfig),
+        "--host",  # pod records carry host:port, never a unix socket
+        "127.0.0.1",
     )
 
 

@@ -75,11 +75,13 @@ def python(namespace: netns.Namespace, *argv: str) -> list[str]:
 
 @contextlib.asynccontextmanager
 async def publisher_process(
-    namespace: netns.Namespace, workers: list[WorkerMetadata], ttl: int
+    namespace: netns.Namespace, workers: list[WorkerMetadata], ttl: int, interfaces: str = "lo"
 ) -> AsyncIterator[netns.Process]:
-    """Another process, in ``namespace``, that publishes ``workers`` on ``lo``."""
+    """Another process, in ``namespace``, that publishes ``workers`` on ``interfaces``;
+    ``process.request("publish", type=..., metadata=...)`` publishes an event there."""
     listed = json.dumps([w.to_dict() for w in workers])
-    argv = python(namespace, "-m", "tests.discovery_lan._scripts.publish", "lo", str(ttl), listed)
+    script = "tests.discovery_lan._scripts.publish"
+    argv = python(namespace, "-m", script, interfaces, str(ttl), listed)
     async with netns.spawn(argv) as process:
         assert await process.line(timeout=30) == "published"
         yield process

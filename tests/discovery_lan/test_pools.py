@@ -78,3 +78,29 @@ async def test_the_workers_of_a_pool_that_leaves_are_dropped(loopback: netns.Nam
             assert (await durable.request("wait_gone", uids=gone, timeout=10))["ok"]
             pids = await durable.request("call", routine="pid", args=[], times=3)
     assert {r["value"] for r in pids["results"]} == {staying[0]["pid"]}
+
+
+HYBRID_WITH_DEFAULT_LISTENERS = """
+import asyncio, json, wool
+from tests.core import routines
+async def main():
+    discovery = wool.LanDiscovery(interfaces=["127.0.0.1"])
+    async with wool.WorkerPool(size=2, discovery=discovery, wait_for_workers=30) as pool:
+        workers = [w.metadata.to_dict() for w in pool.workers]
+        pids = sorted({await routines.pid() for _ in range(6)})
+        print(json.dumps({"workers": workers, "pids": pids}), flush=True)
+asyncio.run(main())
+"""
+
+
+async def test_a_hybrid_pool_without_a_host_publishes_loopback_workers(
+    loopback: netns.Namespace,
+):
+    """The contract's ``WorkerPool(size=4, discovery=wool.LanDiscovery())``: LAN records
+    carry ``host:port``, never a unix socket, so without ``host`` the spawned workers
+    listen on 127.0.0.1, and the pool finds and uses them through the LAN."""
+    argv = python(loopback, "-c", HYBRID_WITH_DEFAULT_LISTENERS)
+    async with netns.spawn(argv) as process:
+        result = await process.line()
+    assert all(w["address"].startswith("127.0.0.1:") for w in result["workers"])
+    assert result["pids"] == sorted(w["pid"] for w in result["workers"])

@@ -128,3 +128,30 @@ def test_instance_names_come_from_uids():
     assert odd == instance_label("has.dots and spaces")
     assert odd != instance_label("has.dots and spaces!")
     assert instance_label("x" * 64).startswith("wool-")
+
+
+def _nested_tags(depth: int) -> dict[str, str]:
+    nested = "[" * depth + "]" * depth
+    return {f"tags.{i}": nested[i * 200 : (i + 1) * 200] for i in range(len(nested) // 200 + 1)}
+
+
+def test_deeply_nested_tags_are_a_malformed_record_not_a_crash():
+    wire = _record(**_nested_tags(3000))
+    with pytest.raises(ValueError, match="nested deeper than a list of strings"):
+        decode_txt(wire)
+
+
+def test_tags_may_hold_brackets_and_quotes():
+    worker = metadata("w1", tags={'[[["]]', "a\\\\[{b"})
+    assert decode_txt(txt_bytes(encode_txt(worker))) == worker
+
+
+@pytest.mark.parametrize("seq", ["²", "١٢٣", "1" * 21, "+5", " 5"])
+def test_a_seq_that_is_not_plain_ascii_digits_counts_as_zero(seq: str):
+    assert txt_seq(txt_bytes({"seq": seq})) == 0
+
+
+def test_a_record_bigger_than_any_packet_is_refused():
+    wire = _record(version="v") + txt_bytes({f"x{i}": "y" * 250 for i in range(40)})
+    with pytest.raises(ValueError, match="TXT record of"):
+        decode_txt(wire)

@@ -8,6 +8,9 @@
         iterate until the first event, print "ready", hang with the iterator open
     _child.py lock-and-hang <lock file>
         take the lock, print "ready", hang holding it
+    _child.py lock-for-5s <lock file>
+        flock the file, print "ready", hold it until a line on stdin or for 5 s at most,
+        release it, print "released"
 
 The hanging modes wait for the SIGKILL that the test sends: a crashed attacher.
 """
@@ -17,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import fcntl
 import json
 import os
 import sys
@@ -67,9 +71,22 @@ async def subscribe_and_hang(blob: str) -> None:
 
 
 async def lock_and_hang(path: str) -> None:
-    with FileLock(Path(path)):
+    async with FileLock(Path(path)):
         say(type="ready")
         await asyncio.Event().wait()
+
+
+HOLD_SECONDS = 5.0
+
+
+async def lock_for_5s(path: str) -> None:
+    fd = os.open(path, os.O_RDWR)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    say(type="ready")
+    line = asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+    await asyncio.wait([line], timeout=HOLD_SECONDS)
+    os.close(fd)  # releases the flock
+    say(type="released")
 
 
 MODES = {
@@ -77,6 +94,7 @@ MODES = {
     "publish-and-hang": publish_and_hang,
     "subscribe-and-hang": subscribe_and_hang,
     "lock-and-hang": lock_and_hang,
+    "lock-for-5s": lock_for_5s,
 }
 
 if __name__ == "__main__":

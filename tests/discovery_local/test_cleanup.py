@@ -7,6 +7,8 @@ import asyncio
 import contextlib
 import logging
 import mmap
+import os
+import stat
 import struct
 import zlib
 
@@ -143,3 +145,31 @@ async def test_a_blank_segment_left_by_a_crashed_creator_is_reinitialised(namesp
         await publisher.publish(added(metadata("w1")))
         async with contextlib.aclosing(aiter(discovery.subscriber)) as events:
             assert await next_event(events) == added(metadata("w1"))
+
+
+@pytest.mark.parametrize("suffix", [".shm", ".lock"])
+async def test_the_sweep_leaves_a_fifo_alone_and_attaching_goes_on(
+    discovery: LocalDiscovery, namespace: str, suffix: str
+):
+    """A FIFO named like a namespace file is never opened (a blocking open would hang)."""
+    fifo = Paths.of(namespace).segment.with_name(f"wool-fifo-{namespace}{suffix}")
+    os.mkfifo(fifo, 0o600)
+    try:
+        async with discovery.publisher as publisher:
+            await publisher.publish(added(metadata("w1")))
+        assert stat.S_ISFIFO(fifo.lstat().st_mode)
+    finally:
+        fifo.unlink()
+
+
+async def test_a_namespace_folder_of_the_wrong_kind_is_refused(namespace: str):
+    """A notify "folder" that is a symbolic link is not followed: attaching fails, clearly."""
+    paths = Paths.of(namespace)
+    paths.notify.symlink_to(paths.notify.parent)
+    try:
+        with pytest.raises(PermissionError, match="is a symbolic link"):
+            async with LocalDiscovery(namespace).publisher:
+                pass
+    finally:
+        paths.notify.unlink()
+    assert not paths.segment.exists() and not paths.lock.exists()

@@ -295,11 +295,11 @@ async def test_the_safety_rescan_catches_a_change_nobody_announced(namespace: st
     discovery = LocalDiscovery(namespace, poll_interval=0.05)
     async with contextlib.aclosing(aiter(discovery.subscriber)) as events:
         waiting = asyncio.ensure_future(anext(events))
-        silent = Attachment.attach(Paths.of(namespace))
+        silent = await Attachment.attach(Paths.of(namespace))
         try:
-            with silent.locked() as table:  # written without touching the notify folder
+            async with silent.locked() as table:  # written without touching the notify folder
                 table.put(metadata("w1"), start_time(os.getpid()))
             async with asyncio.timeout(10):
                 assert await waiting == added(metadata("w1"))
         finally:
-            silent.detach()
+            await silent.detach()

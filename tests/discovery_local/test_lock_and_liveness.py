@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -14,26 +15,26 @@ from wool_discovery_local._liveness import is_alive, start_time
 from wool_discovery_local._lock import FileLock
 
 
-def test_a_held_lock_makes_another_holder_time_out(tmp_path: Path):
-    with FileLock(tmp_path / "wool-x.lock"):
+async def test_a_held_lock_makes_another_holder_time_out(tmp_path: Path):
+    async with FileLock(tmp_path / "wool-x.lock"):
         with pytest.raises(TimeoutError, match="could not lock"):
-            with FileLock(tmp_path / "wool-x.lock", timeout=0.05):
+            async with FileLock(tmp_path / "wool-x.lock", timeout=0.05):
                 pass
 
 
-def test_a_lock_is_released_when_left(tmp_path: Path):
-    with FileLock(tmp_path / "wool-x.lock"):
+async def test_a_lock_is_released_when_left(tmp_path: Path):
+    async with FileLock(tmp_path / "wool-x.lock"):
         pass
-    with FileLock(tmp_path / "wool-x.lock", timeout=0.05):
+    async with FileLock(tmp_path / "wool-x.lock", timeout=0.05):
         pass
 
 
-def test_a_lock_file_unlinked_by_its_holder_is_not_trusted(tmp_path: Path):
+async def test_a_lock_file_unlinked_by_its_holder_is_not_trusted(tmp_path: Path):
     path = tmp_path / "wool-x.lock"
     waiter_fd = os.open(path, os.O_RDWR | os.O_CREAT)  # a waiter that opened the old file
     try:
         holder = FileLock(path)
-        with holder:
+        async with holder:
             holder.unlink()
         assert not path.exists()
         assert not FileLock(path)._still_current(waiter_fd)
@@ -46,19 +47,25 @@ def test_a_waiter_ends_up_holding_the_current_lock_file(tmp_path: Path):
     held = threading.Event()
     result: list[bool] = []
 
-    def wait_for_lock() -> None:
+    async def take_lock() -> None:
         waiter = FileLock(path, timeout=10)
-        held.wait(10)
-        with waiter:
+        async with waiter:
             assert waiter._fd is not None
             result.append(waiter._still_current(waiter._fd))
 
+    def wait_for_lock() -> None:
+        held.wait(10)
+        asyncio.run(take_lock())
+
     thread = threading.Thread(target=wait_for_lock)
     holder = FileLock(path)
-    with holder:
+    assert holder.try_acquire()
+    try:
         thread.start()
         held.set()
         holder.unlink()
+    finally:
+        holder.release()
     thread.join(10)
     assert result == [True]
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import os
+import stat
 
 import pytest
 
+from wool import _private_files
 from wool_discovery_local import LocalDiscovery
 from wool_discovery_local._names import Paths, base_directory
 
@@ -58,9 +60,15 @@ def test_files_of_different_namespaces_never_collide():
     assert {a.segment, a.lock, a.notify}.isdisjoint({b.segment, b.lock, b.notify})
 
 
-def test_segments_live_in_dev_shm_unless_told_otherwise(monkeypatch, tmp_path):
+def test_segments_live_in_a_private_folder_of_dev_shm_unless_told_otherwise(monkeypatch, tmp_path):
+    shm = tmp_path / "shm"  # stands for /dev/shm, so that the test leaves nothing there
+    shm.mkdir(mode=0o1777)
+    monkeypatch.setattr(_private_files, "_SHM", shm)
     monkeypatch.delenv("WOOL_LOCAL_DIR", raising=False)
-    assert base_directory() == Path("/dev/shm")
+    private = shm / f"wool-{os.geteuid()}"
+    assert base_directory() == private
+    assert stat.S_IMODE(private.lstat().st_mode) == 0o700
+    assert base_directory() == private  # found again, not made twice
     monkeypatch.setenv("WOOL_LOCAL_DIR", str(tmp_path))
     assert base_directory() == tmp_path
     monkeypatch.setenv("WOOL_LOCAL_DIR", str(tmp_path / "missing"))

@@ -15,6 +15,8 @@ from pathlib import Path
 import cloudpickle
 import pytest
 
+import wool
+from tests.core import routines
 from tests.discovery_local.conftest import (
     CHILD,
     EVENT_TIMEOUT,
@@ -29,6 +31,7 @@ from tests.discovery_local.conftest import (
 from wool import WorkerMetadata
 from wool_discovery_local import LocalDiscovery, LocalSubscriber
 from wool_discovery_local._lock import FileLock
+from wool_discovery_local._names import Paths
 
 
 @contextlib.asynccontextmanager
@@ -140,9 +143,43 @@ async def test_a_process_killed_while_holding_the_lock_releases_it(tmp_path: Pat
     async with child("lock-and-hang", str(path)) as proc:
         await message(proc)
         with pytest.raises(TimeoutError):
-            with FileLock(path, timeout=0.05):
+            async with FileLock(path, timeout=0.05):
                 pass
         proc.send_signal(signal.SIGKILL)
         await proc.wait()
-    with FileLock(path, timeout=EVENT_TIMEOUT):
+    async with FileLock(path, timeout=EVENT_TIMEOUT):
         pass
+
+
+async def test_a_dispatch_completes_while_another_process_holds_the_namespace_lock(
+    namespace: str,
+):
+    """Waiting for the namespace lock never blocks the event loop (issue 11, item 8).
+
+    Another process holds the lock for up to 5 s; meanwhile a publisher of this process
+    waits for it, and a call to a worker the pool already knows completes before the lock
+    is released (before the fix, the wait blocked the loop, so the call came after).
+    """
+    events: list[str] = []
+    discovery = LocalDiscovery(namespace)
+    async with wool.WorkerPool(size=1, discovery=discovery):
+        assert await routines.add(1, 1) == 2  # the worker is known
+        async with child("lock-for-5s", str(Paths.of(namespace).lock)) as holder:
+            assert (await message(holder))["type"] == "ready"
+            waiting = asyncio.Event()
+
+            async def attach_a_publisher() -> None:
+                waiting.set()
+                async with LocalDiscovery(namespace).publisher:  # attaching takes the lock
+                    events.append("publisher attached")
+
+            attaching = asyncio.create_task(attach_a_publisher())
+            await waiting.wait()
+            assert await routines.add(2, 3) == 5
+            events.append("dispatched")
+            assert holder.stdin is not None
+            holder.stdin.write(b"release\n")
+            assert (await message(holder))["type"] == "released"
+            async with asyncio.timeout(EVENT_TIMEOUT):
+                await attaching
+    assert events == ["dispatched", "publisher attached"]

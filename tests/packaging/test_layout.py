@@ -23,8 +23,15 @@ DISTRIBUTIONS = {
     "wool-discovery-etcd": ("wool-discovery-etcd", "wool_discovery_etcd"),
     "wool-discovery-kubernetes": ("wool-discovery-kubernetes", "wool_discovery_kubernetes"),
     "wool-lb-roundrobin": ("wool-lb-roundrobin", "wool_lb_roundrobin"),
+    "wool-lb-leastbusy": ("wool-lb-leastbusy", "wool_lb_leastbusy"),
+    "wool-opentelemetry": ("wool-opentelemetry", "wool_opentelemetry"),
 }
-EXTRAS_ONLY = {"wool-discovery-lan", "wool-discovery-etcd", "wool-discovery-kubernetes"}
+EXTRAS_ONLY = {
+    "wool-discovery-lan",
+    "wool-discovery-etcd",
+    "wool-discovery-kubernetes",
+    "wool-opentelemetry",
+}
 """Distributions the root `wool` pulls in through an extra, not by default."""
 PLUGINS = {
     "wool-discovery-local": ("wool.discovery", "local"),
@@ -32,6 +39,8 @@ PLUGINS = {
     "wool-discovery-etcd": ("wool.discovery", "etcd"),
     "wool-discovery-kubernetes": ("wool.discovery", "kubernetes"),
     "wool-lb-roundrobin": ("wool.loadbalancer", "roundrobin"),
+    "wool-lb-leastbusy": ("wool.loadbalancer", "leastbusy"),
+    "wool-opentelemetry": ("wool.plugins", "opentelemetry"),
 }
 # third-party packages that belong to exactly one distribution
 EXCLUSIVE = {
@@ -39,6 +48,7 @@ EXCLUSIVE = {
     "kubernetes-asyncio": "wool-discovery-kubernetes",
     "watchdog": "wool-discovery-local",
     "portalocker": "wool-discovery-local",
+    "opentelemetry-api": "wool-opentelemetry",
 }
 # public names provided by distributions that the default install does not include
 OPTIONAL = {
@@ -104,6 +114,8 @@ def test_root_distribution_has_no_code() -> None:
     assert set(extras["etcd"]) <= set(extras["all"])
     assert f"wool-discovery-kubernetes=={VERSION}" in extras["kubernetes"]
     assert set(extras["kubernetes"]) <= set(extras["all"])
+    assert f"wool-opentelemetry=={VERSION}" in extras["opentelemetry"]
+    assert set(extras["opentelemetry"]) <= set(extras["all"])
 
 
 def test_import_wool_imports_no_plugin() -> None:
@@ -117,6 +129,9 @@ def test_import_wool_imports_no_plugin() -> None:
         "wool_discovery_etcd",
         "wool_discovery_kubernetes",
         "wool_lb_roundrobin",
+        "wool_lb_leastbusy",
+        "wool_opentelemetry",
+        "opentelemetry",
     )
     code = f"import sys, wool; print(sorted(m for m in {modules!r} if m in sys.modules))"
     result = subprocess.run(

@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DISTRIBUTIONS = {
     "wool-core": "wool-core",
     "wool-lb-roundrobin": "wool-lb-roundrobin",
+    "wool-lb-leastbusy": "wool-lb-leastbusy",
     "wool-discovery-local": "wool-discovery-local",
     "wool-discovery-lan": "wool-discovery-lan",
     "wool-discovery-etcd": "wool-discovery-etcd",
@@ -40,6 +41,7 @@ MUST_NOT_IMPORT = (
     "wool_discovery_lan",
     "wool_discovery_etcd",
     "wool_lb_roundrobin",
+    "wool_lb_leastbusy",
 )
 
 CHECK = f"""
@@ -147,6 +149,7 @@ def test_wheels_build_install_and_import(tmp_path: Path) -> None:
         subscriber
     )
     assert "roundrobin" in report["loadbalancer"]
+    assert "leastbusy" in report["loadbalancer"]
     version = _version(ROOT / "wool-core")
     assert attributes.startswith(f"{version} "), attributes
     assert "LocalDiscovery" in attributes and "RoundRobinLoadBalancer" in attributes

@@ -97,11 +97,11 @@ def dead_pid() -> int:
     return child.pid
 
 
-def abandon(namespace: str, pid: int) -> Paths:
+async def abandon(namespace: str, pid: int) -> Paths:
     """Leave ``namespace``'s files as a process ``pid`` that crashed while attached would."""
     paths = Paths.of(namespace)
-    attachment = Attachment.attach(paths)
-    with attachment.locked() as table:
+    attachment = await Attachment.attach(paths)
+    async with attachment.locked() as table:
         for attacher in table.attachers():
             table.remove_attacher(attacher.index)
         table.add_attacher(pid, 1, 12345)
@@ -111,28 +111,28 @@ def abandon(namespace: str, pid: int) -> Paths:
     return paths
 
 
-def test_a_namespace_whose_attachers_are_all_dead_is_swept():
-    paths = abandon(fresh_namespace(), dead_pid())
+async def test_a_namespace_whose_attachers_are_all_dead_is_swept():
+    paths = await abandon(fresh_namespace(), dead_pid())
     sweep_abandoned(base_directory())
     assert not any(p.exists() for p in (paths.segment, paths.lock, paths.notify))
 
 
-def test_a_namespace_with_a_live_attacher_is_kept():
+async def test_a_namespace_with_a_live_attacher_is_kept():
     namespace = fresh_namespace()
-    attachment = Attachment.attach(Paths.of(namespace))
+    attachment = await Attachment.attach(Paths.of(namespace))
     try:
         assert namespace not in sweep_abandoned(base_directory())
         assert Paths.of(namespace).segment.exists()
     finally:
-        attachment.detach()
+        await attachment.detach()
     assert namespace_files(namespace) == []
 
 
-def test_a_namespace_whose_lock_is_held_is_kept():
+async def test_a_namespace_whose_lock_is_held_is_kept():
     from wool_discovery_local._lock import FileLock
 
-    paths = abandon(fresh_namespace(), dead_pid())
-    with FileLock(paths.lock):
+    paths = await abandon(fresh_namespace(), dead_pid())
+    async with FileLock(paths.lock):
         sweep_abandoned(base_directory())
         assert paths.segment.exists()
     sweep_abandoned(base_directory())
@@ -176,9 +176,9 @@ def test_files_that_are_not_wool_namespaces_are_ignored():
             path.unlink()
 
 
-def test_attaching_sweeps_the_other_abandoned_namespaces():
-    abandoned = abandon(fresh_namespace(), dead_pid())
+async def test_attaching_sweeps_the_other_abandoned_namespaces():
+    abandoned = await abandon(fresh_namespace(), dead_pid())
     namespace = fresh_namespace()
-    attachment = Attachment.attach(Paths.of(namespace))
-    attachment.detach()
+    attachment = await Attachment.attach(Paths.of(namespace))
+    await attachment.detach()
     assert not abandoned.segment.exists() and namespace_files(namespace) == []

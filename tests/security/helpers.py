@@ -13,7 +13,12 @@ import grpc.aio
 import wool
 from tests.support.directory_discovery import DirectoryDiscovery
 from wool._spawn import LocalWorker
-from wool._transport import LIMIT_HEADER, MAX_MESSAGE_BYTES, PROTOCOL_HEADER, PROTOCOL_VERSION
+from wool._transport import (
+    LIMIT_HEADER,
+    PROTOCOL_HEADER,
+    PROTOCOL_VERSION,
+    max_message_bytes,
+)
 from wool.testing import worker_metadata
 
 BOUND = 60.0
@@ -79,7 +84,7 @@ async def recording_worker(server_credentials: grpc.ServerCredentials) -> AsyncI
         requests: AsyncIterator[bytes], context: grpc.aio.ServicerContext
     ) -> AsyncIterator[bytes]:
         await context.send_initial_metadata(
-            ((PROTOCOL_HEADER, PROTOCOL_VERSION), (LIMIT_HEADER, str(MAX_MESSAGE_BYTES)))
+            ((PROTOCOL_HEADER, PROTOCOL_VERSION), (LIMIT_HEADER, str(max_message_bytes())))
         )
         assert recording is not None
         async for request in requests:

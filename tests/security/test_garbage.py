@@ -46,6 +46,9 @@ async def exchange(
         enough.set()
 
     async def requests() -> AsyncIterator[bytes]:
+        # Write only once the worker answered the session (as wool's caller does): a write
+        # racing the worker's immediate refusal makes grpc report INTERNAL, not the status.
+        await call.initial_metadata()
         for message in messages:
             yield message
         await enough.wait()

@@ -65,7 +65,7 @@ async def test_idle_connections_do_not_lock_out_a_legitimate_caller(
     async with asyncio.timeout(BOUND * 2):
         # The worker starts with the soft limit most systems give a process.
         with soft_open_file_limit(DEFAULT_SOFT_LIMIT):
-            context = worker_process(pki.credentials())
+            context = worker_process(pki.credentials(), host="127.0.0.1")  # TCP under test
             worker = await context.__aenter__()
         try:
             async with idle_connections(worker.address, IDLE_CONNECTIONS):
@@ -83,7 +83,10 @@ async def test_idle_connections_do_not_lock_out_a_legitimate_caller(
 
 
 async def test_a_connection_that_never_handshakes_is_closed(pki):
-    async with asyncio.timeout(BOUND), worker_process(pki.credentials()) as worker:
+    async with (
+        asyncio.timeout(BOUND),
+        worker_process(pki.credentials(), host="127.0.0.1") as worker,
+    ):
         host, port = worker.address.rsplit(":", 1)
         reader, writer = await asyncio.open_connection(host, int(port))
         try:

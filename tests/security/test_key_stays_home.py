@@ -62,7 +62,8 @@ async def test_nested_calls_under_mutual_tls_use_the_workers_own_identity(pki, d
 async def test_a_worker_without_client_auth_names_it_when_a_routine_nests(pki, discovery):
     async with asyncio.timeout(BOUND):
         async with (
-            worker_process(pki.credentials(pki.server_only)) as worker,
+            # its certificate names 127.0.0.1 only
+            worker_process(pki.credentials(pki.server_only), host="127.0.0.1") as worker,
             published(discovery, worker),
             caller(discovery, pki.credentials(pki.caller), worker.uid),
         ):

@@ -36,12 +36,13 @@ class Result:
 
 
 async def s_client(address: str, *options: str) -> Result:
-    """Run ``openssl s_client`` against ``address`` with stdin closed; bounded in time."""
+    """Run ``openssl s_client`` against ``address`` (``host:port`` or ``unix:/path``) with
+    stdin closed; bounded in time."""
+    target = ("-unix", address[5:]) if address.startswith("unix:") else ("-connect", address)
     process = await asyncio.create_subprocess_exec(
         "openssl",
         "s_client",
-        "-connect",
-        address,
+        *target,
         "-brief",
         "-alpn",
         "h2",

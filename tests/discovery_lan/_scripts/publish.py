@@ -1,9 +1,10 @@
 """Publish workers through LanDiscovery from a process of its own.
 
 Usage: python -m tests.discovery_lan._scripts.publish INTERFACES TTL WORKERS_JSON
-Prints ``"published"`` (a JSON string) once the workers are published, then keeps them
-published until stdin closes (then leaves the publisher, which says goodbye) or the
-process is killed.
+Prints ``"published"`` (a JSON string) once the workers are published, then publishes
+the events it reads on stdin, one JSON line each (``{"id": n, "type": "worker-updated",
+"metadata": {...}}``), answering each with ``{"id": n, "ok": true}``, until stdin closes
+(then it leaves the publisher, which says goodbye) or the process is killed.
 """
 
 from __future__ import annotations
@@ -21,7 +22,11 @@ async def main(interfaces: str, ttl: int, workers: list[WorkerMetadata]) -> None
         for worker in workers:
             await publisher.publish(DiscoveryEvent("worker-added", worker))
         print(json.dumps("published"), flush=True)
-        await asyncio.to_thread(sys.stdin.read)
+        while line := await asyncio.to_thread(sys.stdin.readline):
+            request = json.loads(line)
+            metadata = WorkerMetadata.from_dict(request["metadata"])
+            await publisher.publish(DiscoveryEvent(request["type"], metadata))
+            print(json.dumps({"id": request["id"], "ok": True}), flush=True)
 
 
 if __name__ == "__main__":

@@ -3,8 +3,9 @@
 
 The public API is what ``__all__`` names, and the modules ``wool.plugins`` (for plugin
 authors) and ``wool.testing`` (imported explicitly). ``LocalDiscovery``, ``LanDiscovery``,
-``EtcdDiscovery``, ``KubernetesDiscovery`` and ``RoundRobinLoadBalancer`` come from plugin
-distributions, found through entry points the first time they are used.
+``EtcdDiscovery``, ``KubernetesDiscovery``, ``RoundRobinLoadBalancer`` and
+``LeastBusyLoadBalancer`` come from plugin distributions, found through entry points the
+first time they are used.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from wool import _plugins
 from wool import plugins as plugins
 from wool._candidates import Candidate
 from wool._connection import RemoteCall, WorkerConnection
+from wool._context_vars import ContextVar
 from wool._credentials import WorkerCredentials
 from wool._errors import (
     DispatchError,
@@ -47,6 +49,7 @@ _LAZY_PLUGINS = {
     "EtcdDiscovery": (_plugins.DISCOVERY_GROUP, "etcd"),
     "KubernetesDiscovery": (_plugins.DISCOVERY_GROUP, "kubernetes"),
     "RoundRobinLoadBalancer": (_plugins.LOADBALANCER_GROUP, "roundrobin"),
+    "LeastBusyLoadBalancer": (_plugins.LOADBALANCER_GROUP, "leastbusy"),
 }
 
 
@@ -65,6 +68,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "Candidate",
+    "ContextVar",
     "DiscoveryEvent",
     "DiscoveryLike",
     "DiscoveryPublisherLike",
@@ -73,6 +77,7 @@ __all__ = [
     "EtcdDiscovery",
     "KubernetesDiscovery",
     "LanDiscovery",
+    "LeastBusyLoadBalancer",
     "LoadBalancerLike",
     "LocalDiscovery",
     "NoWorkersAvailable",

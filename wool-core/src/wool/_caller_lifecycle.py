@@ -12,23 +12,33 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
+from wool import _context_vars
+from wool._connection import encode_task
 from wool._event_bus import emit
+from wool._load import parked
+from wool._log_reemit import reemit
+from wool._scopes import Scopes, end, notify, open_call
 
 if TYPE_CHECKING:
     from wool._connection import RemoteCall
+    from wool._metadata import WorkerMetadata
     from wool._task import Task
 
 
 class CallerLifecycle:
     """One task, as the caller that dispatched it lives it."""
 
-    __slots__ = ("_steps", "task", "worker")
+    __slots__ = ("_metadata", "_scopes", "_sent", "_steps", "task", "worker")
 
     def __init__(self, task: Task) -> None:
         self.task = task
         self.worker = ""
         """The uid of the worker that took the task ("" until one did)."""
         self._steps = 0
+        self._sent = dict(task.context)
+        self._scopes: Scopes | None = None
+        """What the ``wool_call_scope`` plugins follow the call with (tracing spans...)."""
+        self._metadata: WorkerMetadata | None = None
 
     # -- the moments (each emits its event) --------------------------------------------
 
@@ -39,12 +49,19 @@ class CallerLifecycle:
     def scheduled(self, call: RemoteCall) -> None:
         """A worker accepted the task."""
         self.worker = call.worker.uid
+        call.on_log = reemit
+        self._metadata = call.worker
         emit("task-scheduled", self.task, worker=self.worker)
+        if self._scopes:
+            notify(self._scopes, "task-scheduled", self.task, call.worker, worker=self.worker)
 
     def iteration_initiated(self, kind: str) -> int:
         """A generator step was sent to the worker; returns the step's number (1, 2, ...)."""
         self._steps += 1
         emit("task-iteration-initiated", self.task, worker=self.worker, step=self._steps, kind=kind)
+        if self._scopes:
+            fields = {"worker": self.worker, "step": self._steps, "kind": kind}
+            notify(self._scopes, "task-iteration-initiated", self.task, self._metadata, **fields)
         return self._steps
 
     def iteration_completed(self, step: int, kind: str, exception: BaseException | None) -> None:
@@ -57,6 +74,14 @@ class CallerLifecycle:
             kind=kind,
             exception=_name(exception),
         )
+        if self._scopes:
+            fields = {
+                "worker": self.worker,
+                "step": step,
+                "kind": kind,
+                "exception": _name(exception),
+            }
+            notify(self._scopes, "task-iteration-completed", self.task, self._metadata, **fields)
 
     def completed(self, exception: BaseException | None) -> None:
         """The call is over for the caller (``exception``: what it raised, if anything)."""
@@ -64,14 +89,30 @@ class CallerLifecycle:
         if self.worker:
             fields["worker"] = self.worker
         emit("task-completed", self.task, **fields)
+        if self._scopes:
+            end(self._scopes, self.task, exception)
 
     # -- the choreography -----------------------------------------------------------
 
     async def dispatch(self) -> RemoteCall:
-        """Send the task to a worker through its proxy; ``completed`` if none takes it."""
+        """Encode the task and send it to a worker; ``completed`` if none takes it.
+
+        The ``wool_call_scope`` plugins are asked first, in the caller's context, so that
+        the headers they add travel in the task.
+        """
+        task = self.task
+        self._scopes = open_call(task)
+        if task.message is None:
+            try:
+                task.message = encode_task(task)
+            except BaseException as exc:  # an argument that cannot travel: no task exists
+                if self._scopes:
+                    end(self._scopes, task, exc)
+                raise
         self.created()
         try:
-            call = await self.task.proxy.dispatch(self.task)
+            async with parked():  # on a worker, a nested call never waits for its parent's slot
+                call = await self.task.proxy.dispatch(self.task)
         except BaseException as exc:  # no worker took it: the task ends here
             self.completed(exc)
             raise
@@ -80,23 +121,50 @@ class CallerLifecycle:
 
     async def run(self) -> Any:
         """A coroutine routine's whole call: its result, or its exception."""
-        call = await self.dispatch()
-        try:
-            result = await call.result()
-        except BaseException as exc:
-            self.completed(exc)
-            raise
+        async with parked():  # one park for the dispatch and the wait
+            call = await self.dispatch()
+            try:
+                result = await call.result()
+            except BaseException as exc:
+                self.context_returned(call)
+                self.completed(exc)
+                raise
+            self.context_returned(call)
         self.completed(None)
         return result
+
+    def context_returned(self, call: RemoteCall) -> None:
+        """Set the ``wool.ContextVar`` values the routine changed, in the awaiting context.
+
+        The caller's code awaits the call in its own context, as a local coroutine would
+        run: a call wrapped in ``asyncio.create_task`` sets them in the task's copy.
+        """
+        data, call.returned_context = call.returned_context, b""
+        if not data:
+            return
+        values = _context_vars.decode(data)
+        _context_vars.apply(values)
+        self._sent.update(values)
+
+    def _context_to_send(self) -> bytes:
+        """The consumer's values that changed since they last went to the generator."""
+        now = _context_vars.snapshot()
+        changed = _context_vars.changes(self._sent, now)
+        self._sent = now
+        return _context_vars.encode(changed, self.task.routine)
 
     async def step(self, call: RemoteCall, kind: str, value: Any = None) -> Any:
         """One generator step, between its ``iteration`` events."""
         if call.is_finished:
             raise StopAsyncIteration
-        call.send_step(kind, value)
+        call.send_step(kind, value, self._context_to_send())
         step = self.iteration_initiated(kind)
         try:
-            item = await call.step_outcome(kind)
+            async with parked():
+                try:
+                    item = await call.step_outcome(kind)
+                finally:
+                    self.context_returned(call)
         except StopAsyncIteration as exc:
             # A close step that stops the generator did what it asked; a pull found the end.
             self.iteration_completed(step, kind, None if kind == "close" else exc)

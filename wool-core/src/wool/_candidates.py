@@ -8,6 +8,8 @@ from collections.abc import Callable, Mapping
 
 import attrs
 
+from wool._backoff import Pauses, PausingConnection
+from wool._capacity import CapacityQueue
 from wool._connection import WorkerConnection
 from wool._credentials import WorkerCredentials
 from wool._metadata import WorkerMetadata
@@ -22,15 +24,21 @@ class Candidate:
     ``metadata`` is the worker's discovery record. ``in_flight`` counts the calls this
     proxy has sent to the worker that have not ended, those still being dispatched
     included (so a burst of concurrent dispatches sees its own earlier members).
-    ``reported_running`` and ``loop_lag`` (seconds) are the load the worker reports of
-    itself, ``None`` while it reports nothing (no worker reports them yet; a load-aware
-    balancer should treat ``None`` as unknown).
+    ``reported_running`` and ``loop_lag`` (seconds) are the load the worker last reported
+    of itself (every caller's calls running there, and its event loop's lag), ``None``
+    until it reported (a load-aware balancer should treat ``None`` as unknown).
+    ``unreported`` counts this proxy's calls sent since that report (not in it yet), so
+    ``reported_running + unreported`` is the worker's load as best known here.
+    ``concurrency`` is the worker's reported limit of calls at once (``None``: unlimited
+    or unknown).
     """
 
     metadata: WorkerMetadata
     in_flight: int = 0
     reported_running: int | None = None
     loop_lag: float | None = None
+    unreported: int = 0
+    concurrency: int | None = None
 
     @property
     def uid(self) -> str:
@@ -39,33 +47,89 @@ class Candidate:
 
 
 class WorkerSet:
-    """The routable workers in discovery order, minus evicted ones, with their load."""
+    """The routable workers in discovery order, minus evicted ones and those paused after
+    a failed connection (wool._backoff), with their load."""
 
     def __init__(self) -> None:
         self._known: dict[str, WorkerConnection] = {}
         self._evicted: set[str] = set()
         self._in_flight: dict[str, int] = {}
+        self._pauses = Pauses(self._touch)
         self._view: dict[WorkerMetadata, WorkerConnection] | None = None
+        self._all: dict[WorkerMetadata, WorkerConnection] | None = None  # paused ones too
+        self._any_proven = False
         self._changed = asyncio.Condition()
+        self.capacity = CapacityQueue(self._may_have_capacity)
+        """Tasks waiting because every worker was full."""
 
     @property
     def workers(self) -> Mapping[WorkerMetadata, WorkerConnection]:
-        """The routable workers and their connections, in discovery order."""
+        """The routable workers and their connections, in discovery order (the paused
+        ones too when every worker is paused: trying them beats having none)."""
         if self._view is None:
-            self._view = {
-                c.metadata: c for uid, c in self._known.items() if uid not in self._evicted
-            }
+            live = {c.metadata: c for uid, c in self._known.items() if uid not in self._evicted}
+            ready = {m: c for m, c in live.items() if not self._pauses.paused(m.address)}
+            self._view = ready or live
+            self._all = live
         return self._view
 
     def candidates(self) -> list[Candidate]:
         """One record per routable worker, in discovery order."""
         in_flight = self._in_flight
-        return [Candidate(m, in_flight.get(m.uid, 0)) for m in self.workers]
+        candidates: list[Candidate] = []
+        for metadata, connection in self.workers.items():
+            report = connection.report
+            count = in_flight.get(metadata.uid, 0)
+            if report is None:
+                candidates.append(Candidate(metadata, count))
+            else:
+                candidates.append(
+                    Candidate(
+                        metadata,
+                        count,
+                        report.running,
+                        report.lag,
+                        connection.unreported,
+                        report.limit or None,
+                    )
+                )
+        return candidates
+
+    def known_full(self, connection: WorkerConnection) -> bool:
+        """Whether the worker's latest report, and the calls sent since, say it is full."""
+        report = connection.report
+        return (
+            report is not None
+            and report.limit > 0
+            and report.running + connection.unreported >= report.limit
+        )
+
+    def _may_have_capacity(self) -> bool:
+        return not all(self.known_full(c) for c in self.workers.values())
+
+    def _reported(self, connection: WorkerConnection) -> None:
+        if not self.known_full(connection):
+            self.capacity.wake()
 
     def connection(self, uid: str) -> WorkerConnection | None:
         """The connection of a routable worker, if it still is one."""
         connection = self._known.get(uid)
-        return None if connection is None or uid in self._evicted else connection
+        if connection is None or uid in self._evicted:
+            return None
+        if isinstance(connection, PausingConnection) and self._view is not self._all:
+            if self._pauses.hold(connection, self._proven()):
+                return None  # paused since the balancer saw it, or a suspect
+        return connection
+
+    def _proven(self) -> bool:
+        """Whether some routable worker ever took a call (so suspects can wait)."""
+        if not self._any_proven:
+            self._any_proven = any(
+                isinstance(c, PausingConnection) and c.connected_once
+                for uid, c in self._known.items()
+                if uid not in self._evicted
+            )
+        return self._any_proven
 
     def started(self, uid: str) -> Callable[[], None]:
         """Count a call now running on ``uid``; call the returned function when it ends."""
@@ -82,6 +146,7 @@ class WorkerSet:
                 self._in_flight[uid] = left
             else:
                 self._in_flight.pop(uid, None)
+            self.capacity.wake()
 
         return finish
 
@@ -106,7 +171,10 @@ class WorkerSet:
             old.metadata = metadata
         else:
             stale = old
-            self._known[metadata.uid] = WorkerConnection(metadata, credentials)
+            connection = self._known[metadata.uid] = PausingConnection(
+                metadata, credentials, self._pauses
+            )
+            connection.on_report = self._reported
         self._evicted.discard(metadata.uid)
         self._touch()
         return stale
@@ -115,6 +183,7 @@ class WorkerSet:
         """Forget a worker; returns its connection to close, if it was known."""
         connection = self._known.pop(uid, None)
         self._evicted.discard(uid)
+        self._any_proven = False
         if connection is not None:
             self._touch()
         return connection
@@ -124,11 +193,14 @@ class WorkerSet:
         connections = list(self._known.values())
         self._known.clear()
         self._evicted.clear()
+        self._any_proven = False
+        self._pauses.close()
         self._touch()
         return connections
 
     def _touch(self) -> None:
         self._view = None
+        self.capacity.wake()
         asyncio.get_running_loop().create_task(self._notify())
 
     async def _notify(self) -> None:

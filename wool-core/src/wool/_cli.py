@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from importlib.metadata import distributions, entry_points
 from typing import Any, NoReturn
 
-from wool import _plugins
+from wool import _import_path, _plugins
 from wool._cli_common import (
     DEFAULT_DISCOVERY,
     DEFAULT_NAMESPACE,
@@ -66,16 +66,18 @@ which)."""
 
 WORKER_EPILOG = """\
 examples:
-  # 4 workers that programs on this host find with wool.LocalDiscovery("demo")
+  # 4 workers (on unix sockets) that your programs on this host find with
+  # wool.LocalDiscovery("demo")
   wool worker --size 4 --namespace demo
 
-  # then, in a program on this host:
+  # then, in a program of yours on this host:
   async with wool.WorkerPool(discovery=wool.LocalDiscovery("demo")):
       print(await my_routine())
 
   # workers for the whole LAN, found with wool.LanDiscovery() (pip install 'wool[lan]'),
   # listening on every interface at ports 50051-50054, reached at 192.168.1.20
-  wool worker --size 4 --discovery lan --host 0.0.0.0 --advertise 192.168.1.20 --port 50051
+  wool worker --size 4 --discovery lan --host 0.0.0.0 --advertise 192.168.1.20 --port 50051 \
+      --ca ca.pem --cert worker.pem --key worker-key.pem
 
   # tagged workers serving mutual TLS: callers need WorkerPool("gpu", credentials=...)
   wool worker --tag gpu --ca ca.pem --cert worker.pem --key worker-key.pem
@@ -159,16 +161,23 @@ def build_parser(discovery: str | None = None) -> argparse.ArgumentParser:
     network = worker.add_argument_group("network")
     network.add_argument(
         "--host",
-        default="127.0.0.1",
-        help="address the workers listen on (default: 127.0.0.1, this host only; "
-        "0.0.0.0 for every interface, with --advertise)",
+        default=None,
+        help="address the workers listen on over TCP (default: none, a unix socket per "
+        "worker that only this user can reach; 127.0.0.1 for this host; 0.0.0.0 for every "
+        "interface, with --advertise and TLS files or --insecure)",
     )
     network.add_argument(
         "--port",
         type=int,
         default=0,
-        help="port of the first worker; the next ones use PORT+1, PORT+2, ... "
+        help="with --host, port of the first worker; the next ones use PORT+1, PORT+2, ... "
         "(default: 0, ports the system picks)",
+    )
+    network.add_argument(
+        "--insecure",
+        action="store_true",
+        help="allow a --host off loopback without mutual TLS: anyone who reaches it can run "
+        "any code as this user (a warning is still logged)",
     )
     network.add_argument(
         "--advertise",
@@ -203,6 +212,14 @@ def build_parser(discovery: str | None = None) -> argparse.ArgumentParser:
         help="do not replace a worker that dies (by default it is restarted, with a "
         "growing delay, until it fails to start 5 times in a row)",
     )
+    worker.add_argument(
+        "--concurrency",
+        type=int,
+        default=None,
+        metavar="N",
+        help="run at most N calls at once per worker; more are refused, so callers try "
+        "another worker or wait (default: unlimited; 1 suits CPU-bound routines)",
+    )
     _add_verbosity(worker, "; the workers log at the same level")
 
     workers = commands.add_parser(
@@ -230,13 +247,22 @@ def build_parser(discovery: str | None = None) -> argparse.ArgumentParser:
     workers.add_argument(
         "--json",
         action="store_true",
-        help="print JSON: a list of workers, or with --watch one object per event",
+        help="print JSON: a list of workers, or with --watch one object per event and per "
+        "change of a worker's load",
     )
     workers.add_argument(
         "--watch",
         action="store_true",
         help="print every worker-added, worker-updated and worker-dropped event as it "
-        "happens (the workers already there first), until Ctrl-C",
+        "happens (the workers already there first), and each worker's load (calls "
+        "running and completed) whenever it changes, until Ctrl-C",
+    )
+    workers.add_argument(
+        "--interval",
+        type=float,
+        default=1.0,
+        metavar="SECONDS",
+        help="with --watch: how often to ask each worker for its load (default: 1)",
     )
     _add_verbosity(workers)
     return parser
@@ -346,6 +372,9 @@ def _provider(entry_point: Any) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``wool`` command; returns its exit status."""
     argv = sys.argv[1:] if argv is None else list(argv)
+    # Before any plugin is loaded (the parser loads the --discovery class): `python -m
+    # wool` put the working directory first, where a planted module would shadow it.
+    _import_path.append_working_directory()
     parser = build_parser(_requested_discovery(argv))
     args, unknown = parser.parse_known_args(argv)
     if unknown:
@@ -355,7 +384,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     level = (logging.WARNING, logging.INFO, logging.DEBUG)[min(args.verbose, 2)]
-    logging.basicConfig(format="wool: %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(format="%(asctime)s wool: %(levelname)s %(name)s: %(message)s")
     logging.getLogger("wool").setLevel(level)
     try:
         return args.run(args)

@@ -15,7 +15,7 @@ import socket
 import attrs
 
 from wool import _import_path
-from wool._addresses import advertised_host, is_loopback
+from wool._addresses import advertised_host, check_exposure, is_loopback, tls_of
 from wool._cli_common import (
     DEFAULT_DISCOVERY,
     CommandFailed,
@@ -40,17 +40,27 @@ class WorkerSettings:
 
     size: int
     tags: frozenset[str]
-    host: str
+    host: str | None
     port: int
     advertise: str | None
     credentials: WorkerCredentials | None
     grace: float
     restart: bool = True
+    concurrency: int | None = None
+    insecure: bool = False
 
     def specs(self) -> list[WorkerSpec]:
         """How to start each worker."""
         return [
-            WorkerSpec(self.tags, self.host, port, self.advertise, self.credentials)
+            WorkerSpec(
+                self.tags,
+                self.host,
+                port,
+                self.advertise,
+                self.credentials,
+                concurrency=self.concurrency,
+                insecure=self.insecure,
+            )
             for port in self.ports()
         ]
 
@@ -76,6 +86,12 @@ def settings_from_args(args: argparse.Namespace) -> WorkerSettings:
             f"--port {args.port} with --size {size} needs ports up to {args.port + size - 1}; "
             f"choose a --port below {MAX_PORT - size + 2}, or --port 0"
         )
+    if args.host is None and (args.port or args.advertise):
+        flag = "--port" if args.port else "--advertise"
+        raise UsageError(
+            f"{flag} needs --host: without it the workers listen on unix sockets that only "
+            "this user can reach (add --host 127.0.0.1 for TCP on this host)"
+        )
     try:
         advertised_host(args.host, args.advertise)
     except ValueError:
@@ -86,16 +102,30 @@ def settings_from_args(args: argparse.Namespace) -> WorkerSettings:
         ) from None
     if args.grace is not None and args.grace < 0:
         raise UsageError(f"--grace must be 0 or more seconds, got {args.grace:g}")
+    credentials = credentials_from_args(args)
+    try:
+        check_exposure(args.host, tls_of(credentials), args.insecure)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     return WorkerSettings(
         size=size,
         tags=tags,
         host=args.host,
         port=args.port,
         advertise=args.advertise or None,
-        credentials=credentials_from_args(args),
+        credentials=credentials,
         grace=current().command_grace if args.grace is None else args.grace,
         restart=args.restart,
+        concurrency=_concurrency(args),
+        insecure=args.insecure,
     )
+
+
+def _concurrency(args: argparse.Namespace) -> int | None:
+    value = getattr(args, "concurrency", None)
+    if value is not None and value < 1:
+        raise UsageError(f"--concurrency must be at least 1, got {value}")
+    return value
 
 
 def credentials_from_args(args: argparse.Namespace) -> WorkerCredentials | None:
@@ -175,12 +205,21 @@ def run(args: argparse.Namespace) -> int:
             "can write to."
         )
     discovery, label = open_discovery(args.discovery, args.namespace, args)
-    check_ports(settings.host, settings.ports())
-    if args.discovery != DEFAULT_DISCOVERY and is_loopback(settings.advertise or settings.host):
+    if settings.host is None and args.discovery != DEFAULT_DISCOVERY:
+        raise UsageError(
+            f"--discovery {args.discovery} publishes the workers for callers elsewhere, which "
+            "cannot reach the unix sockets they listen on without --host: add --host "
+            "(--host 0.0.0.0 --advertise ADDRESS with TLS files to serve other hosts, "
+            "--host 127.0.0.1 for this host only)"
+        )
+    if settings.host is not None:
+        check_ports(settings.host, settings.ports())
+    reach = settings.advertise or settings.host
+    if args.discovery != DEFAULT_DISCOVERY and reach is not None and is_loopback(reach):
         warn(
-            f"the workers are reachable at {settings.advertise or settings.host} only, so "
-            f"callers on other hosts cannot use them; to serve them, add --host 0.0.0.0 "
-            "--advertise ADDRESS (an address of this host that they can reach)"
+            f"the workers are reachable at {reach} only, so callers on other hosts cannot "
+            "use them; to serve them, add --host 0.0.0.0 --advertise ADDRESS (an address "
+            "of this host that they can reach) and TLS files"
         )
     return asyncio.run(_Runner(settings, discovery, label).run())
 

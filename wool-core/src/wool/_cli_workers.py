@@ -1,4 +1,4 @@
-"""``wool workers``: list, or follow, the workers a discovery sees."""
+"""``wool workers``: list, or follow, the workers a discovery sees (and their load)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ import signal
 from collections.abc import Callable
 
 from wool._cli_common import CommandFailed, UsageError, on_stop_signals, open_discovery, say, warn
+from wool._cli_load import LoadWatch
+from wool._log_limit import printable
 from wool._metadata import DiscoveryEvent, WorkerMetadata
 from wool._protocols import DiscoveryLike
 
@@ -19,10 +21,12 @@ def run(args: argparse.Namespace) -> int:
     """``wool workers``: returns the exit status."""
     if args.wait < 0:
         raise UsageError(f"--wait must be 0 or more seconds, got {args.wait:g}")
+    if not args.interval > 0:
+        raise UsageError(f"--interval must be more than 0 seconds, got {args.interval:g}")
     discovery, label = open_discovery(args.discovery, args.namespace, args)
     tags = frozenset(args.tag or ())
     if args.watch:
-        return asyncio.run(_watch(discovery, tags, as_json=args.json))
+        return asyncio.run(_watch(discovery, tags, as_json=args.json, interval=args.interval))
     return asyncio.run(_list(discovery, label, tags, wait=args.wait, as_json=args.json))
 
 
@@ -53,7 +57,11 @@ async def _list(
     return 0
 
 
-async def _watch(discovery: DiscoveryLike, tags: frozenset[str], *, as_json: bool) -> int:
+async def _watch(
+    discovery: DiscoveryLike, tags: frozenset[str], *, as_json: bool, interval: float
+) -> int:
+    load = LoadWatch(interval, as_json=as_json)
+
     def show(event: DiscoveryEvent) -> None:
         if not tags <= event.metadata.tags:
             return
@@ -61,8 +69,10 @@ async def _watch(discovery: DiscoveryLike, tags: frozenset[str], *, as_json: boo
             say(json.dumps({"type": event.type, "metadata": event.metadata.to_dict()}))
         else:
             say(_event_line(event))
+        load.apply(event)
 
-    await _follow(discovery, show, timeout=None)
+    async with load:
+        await _follow(discovery, show, timeout=None)
     return 0
 
 
@@ -99,7 +109,9 @@ async def _follow(
         await asyncio.wait({consumer})
     if not consumer.cancelled() and consumer.exception() is not None:
         error = consumer.exception()
-        raise CommandFailed(f"discovery failed: {type(error).__name__}: {error}") from error
+        raise CommandFailed(
+            f"discovery failed: {type(error).__name__}: {printable(str(error))}"
+        ) from error
     return stopped[0] if stopped else None
 
 
@@ -112,11 +124,11 @@ def _order(metadata: WorkerMetadata) -> tuple[str, int, str]:
 
 def _row(metadata: WorkerMetadata) -> tuple[str, ...]:
     return (
-        metadata.uid,
-        metadata.address,
-        ",".join(sorted(metadata.tags)) or "-",
+        printable(metadata.uid),
+        printable(metadata.address),
+        printable(",".join(sorted(metadata.tags))) or "-",
         str(metadata.pid),
-        metadata.version,
+        printable(metadata.version),
         "yes" if metadata.secure else "no",
     )
 

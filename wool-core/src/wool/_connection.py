@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import grpc
 import grpc.aio
 
-from wool import _argcache, _frames, _payload, _serialization
-from wool._errors import DispatchError, TransientDispatchError, WorkerLost
-from wool._metadata import WorkerMetadata
+from wool import _argcache, _context_vars, _frames, _payload, _serialization
+from wool._errors import DispatchError, TransientDispatchError, WorkerFull, WorkerLost
+from wool._metadata import UNIX_PREFIX, WorkerMetadata
 from wool._transport import (
     CHANNEL_OPTIONS,
     DRAINED,
@@ -29,6 +29,9 @@ from wool._transport import (
     peer_limit,
 )
 from wool._wire import worker_pb2 as pb
+
+UNIX_AUTHORITY = "localhost"
+"""The name TLS checks a worker's certificate for when it listens on a unix socket."""
 
 if TYPE_CHECKING:
     from wool._credentials import WorkerCredentials
@@ -56,6 +59,23 @@ class WorkerConnection:
         self._channel: grpc.aio.Channel | None = None
         self._session: _Session | None = None
         self._closed = False
+        self.report: pb.LoadReport | None = None
+        """The worker's latest load report (None until it sent one)."""
+        self.on_report: Callable[[WorkerConnection], None] | None = None
+        """Called with this connection whenever a load report arrives."""
+
+    @property
+    def unreported(self) -> int:
+        """Calls this caller sent that the worker's latest report does not count yet."""
+        session, report = self._session, self.report
+        if session is None or report is None:
+            return 0
+        return max(0, session.last_call - report.seen_call)
+
+    def _reported(self, report: pb.LoadReport) -> None:
+        self.report = report
+        if self.on_report is not None:
+            self.on_report(self)
 
     def __repr__(self) -> str:
         return f"<WorkerConnection {self.metadata.uid} {self.metadata.address}>"
@@ -117,15 +137,18 @@ class WorkerConnection:
         if session is None or session.broken is not None:
             if self._channel is None:
                 self._channel = self._open_channel()
-            session = self._session = _Session(self._channel, self.metadata)
+            session = self._session = _Session(self._channel, self.metadata, self._reported)
+            self.report = None  # a new session numbers its calls from 1 again
         return session
 
     def _open_channel(self) -> grpc.aio.Channel:
         if self.metadata.secure and self._credentials is not None:
+            options = CHANNEL_OPTIONS + self._credentials.channel_options()
+            if self.metadata.address.startswith(UNIX_PREFIX) and not self._credentials.server_name:
+                # A socket path names no host: TLS checks the certificate for "localhost".
+                options = [*options, ("grpc.default_authority", UNIX_AUTHORITY)]
             return grpc.aio.secure_channel(
-                self.metadata.address,
-                self._credentials.channel_credentials(),
-                options=CHANNEL_OPTIONS + self._credentials.channel_options(),
+                self.metadata.address, self._credentials.channel_credentials(), options=options
             )
         return grpc.aio.insecure_channel(self.metadata.address, options=CHANNEL_OPTIONS)
 
@@ -179,6 +202,8 @@ def encode_task(task: Task) -> OutgoingTask:
         proxy=task.proxy.pickled(),
         tags=sorted(task.tags),
         generator=task.generator,
+        context=_context_vars.encode(task.context, task.routine),
+        headers=task.headers,
     )
     digests = [
         _argcache.digest_of(data, writable)
@@ -199,14 +224,24 @@ def encode_task(task: Task) -> OutgoingTask:
 class _Session:
     """One Session stream to a worker, shared by every call the caller makes to it."""
 
-    def __init__(self, channel: grpc.aio.Channel, worker: WorkerMetadata) -> None:
+    def __init__(
+        self,
+        channel: grpc.aio.Channel,
+        worker: WorkerMetadata,
+        on_report: Callable[[pb.LoadReport], None] | None = None,
+    ) -> None:
         self.worker = worker
+        self._on_report = on_report
+        self.last_call = 0
+        """The number of the last call started on this session."""
         self.broken: BaseException | None = None
         self._established = False
         self._drained = False
         self._code: grpc.StatusCode | None = None
         self._detail = ""
         self._answered = asyncio.Event()
+        self._awaited = False
+        """Whether a call waited for the worker's answer (a failure to open then warns)."""
         self._calls: dict[int, RemoteCall] = {}
         self._ids = itertools.count(1)
         self._outbox: asyncio.Queue[_frames.Frame | None] = asyncio.Queue()
@@ -228,7 +263,7 @@ class _Session:
         self._reader = asyncio.get_running_loop().create_task(self._read())
 
     def start(self, task: Task) -> RemoteCall:
-        call_id = next(self._ids)
+        self.last_call = call_id = next(self._ids)
         call = RemoteCall(self, call_id, task)
         self._calls[call_id] = call
         self._idle.clear()
@@ -251,6 +286,7 @@ class _Session:
 
     async def answered(self) -> None:
         """Wait until the worker answered the session (or it failed)."""
+        self._awaited = True
         if not self._answered.is_set():
             await self._answered.wait()
 
@@ -273,9 +309,13 @@ class _Session:
         Nothing is written before the worker has answered the session: a write racing a
         worker's immediate refusal makes grpc report INTERNAL instead of its status.
         """
-        await self._answered.wait()
-        async for batch in _frames.batches(self._outbox, self.limit):
-            yield batch
+        try:
+            await self._answered.wait()
+            async for batch in _frames.batches(self._outbox, self.limit):
+                yield batch
+        except asyncio.CancelledError:
+            # The session was closed: an expected end, which grpc would log as a failure.
+            return
 
     async def _read(self) -> None:
         error: BaseException
@@ -286,9 +326,11 @@ class _Session:
             self.limit = peer_limit(headers)
             self._answered.set()
             calls = self._calls
+            on_report = self._on_report
             stream = self._stream
             while (message := await stream.read()) is not _EOF:
-                for response in pb.Responses.FromString(message).frames:  # type: ignore[arg-type]
+                batch = pb.Responses.FromString(message)  # type: ignore[arg-type]
+                for response in batch.frames:
                     # A frame with buffers is the last of its batch; they follow it.
                     buffers = None
                     if response.buffers:
@@ -296,6 +338,8 @@ class _Session:
                     call = calls.get(response.call)
                     if call is not None:
                         call._deliver(response, buffers)
+                if on_report is not None and batch.HasField("load"):
+                    on_report(batch.load)
             trailers = await self._stream.trailing_metadata()
             self._drained = (SESSION_HEADER, DRAINED) in tuple(trailers or ())
             error = ConnectionError("the worker ended the session")
@@ -319,7 +363,8 @@ class _Session:
         where = f"worker {self.worker.uid} at {self.worker.address}"
         if not self._established and isinstance(error, grpc.aio.AioRpcError):
             detail = _connect_problem(self.worker, detail or "")
-            if self._calls:
+            # The read loop may see the failure before the waiting call is started.
+            if self._calls or self._awaited:
                 log.warning("cannot open a session with %s: %s", where, detail)
         self._detail = detail
         for call in list(self._calls.values()):
@@ -435,6 +480,10 @@ class RemoteCall:
         self._finished = False
         self._in_step = False
         self.on_finish: Callable[[], None] | None = None
+        self.on_log: Callable[[pb.LogRecord], None] | None = None
+        """Called with each log record the worker sends for this call, as it is read."""
+        self.returned_context = b""
+        """The ``wool.ContextVar`` values the routine changed, with the last frame read."""
         self._next_frame: bytes | None = None
         self._buffers: list[list[bytes]] = []
 
@@ -449,17 +498,24 @@ class RemoteCall:
             waiter.set_result(None)
 
     async def _next(self) -> pb.Response:
-        while not self._inbox:
-            self._waiter = asyncio.get_running_loop().create_future()
-            try:
-                await self._waiter
-            finally:
-                self._waiter = None
-        item = self._inbox.pop(0)
-        if isinstance(item, BaseException):
-            self._finish()
-            raise item
-        return item
+        while True:
+            while not self._inbox:
+                self._waiter = asyncio.get_running_loop().create_future()
+                try:
+                    await self._waiter
+                finally:
+                    self._waiter = None
+            item = self._inbox.pop(0)
+            if isinstance(item, BaseException):
+                self._finish()
+                raise item
+            if item.WhichOneof("frame") == "log":
+                if self.on_log is not None:
+                    self.on_log(item.log)
+                continue
+            if item.context:
+                self.returned_context = item.context
+            return item
 
     def _finish(self) -> None:
         if not self._finished:
@@ -500,7 +556,14 @@ class RemoteCall:
             return
         if frame == "rejected":
             self._finish()
-            error = TransientDispatchError if response.rejected.transient else DispatchError
+            rejected = response.rejected
+            error = (
+                WorkerFull
+                if rejected.full
+                else TransientDispatchError
+                if rejected.transient
+                else DispatchError
+            )
             raise error(
                 f"worker {self.worker.uid} at {self.worker.address} refused "
                 f"{self.task.routine}(): {response.rejected.reason}",
@@ -537,13 +600,18 @@ class RemoteCall:
         self.send_step(kind, value)
         return await self.step_outcome(kind)
 
-    def send_step(self, kind: str, value: Any = None) -> None:
+    def send_step(self, kind: str, value: Any = None, context: bytes = b"") -> None:
         """Ask the worker for one generator step (``next``, ``send``, ``throw``, ``close``).
 
+        ``context``: the consumer's ``wool.ContextVar`` values that changed, pickled.
         Raises ``TypeError`` or ``ValueError`` (nothing is sent) for a value that cannot
         travel; :meth:`step_outcome` then waits for the answer.
         """
-        if kind == "next":
+        if context:
+            payload = b"" if kind in ("close", "next") else self._encode_step_value(kind, value)
+            step = pb.Step(kind=STEP_KINDS[kind], value=payload)
+            self._session.send(pb.Request(call=self._id, step=step, context=context))
+        elif kind == "next":
             if self._next_frame is None:
                 self._next_frame = _frames.message_frame(pb.Request(call=self._id, step=pb.Step()))
             self._session.send_frame(self._next_frame)

@@ -8,7 +8,11 @@ a worker fails is decided here, once, for every balancer:
 - any other ``DispatchError`` evicts the worker (until discovery announces it again);
 - the candidates the balancer left out are tried after the ones it named, in discovery
   order, so every routable worker is tried once per task;
-- after that full pass, ``NoWorkersAvailable`` names each worker's failure.
+- a worker that refused the task as full (its concurrency limit), or that its latest
+  load report shows full, is skipped too; when the pass found only full workers (and
+  failures), the task waits for capacity at the caller, in arrival order
+  (:mod:`wool._capacity`), and never fails for that reason;
+- after a full pass without a full worker, ``NoWorkersAvailable`` names each failure.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from wool._candidates import Candidate, WorkerSet
-from wool._errors import DispatchError, NoWorkersAvailable, TransientDispatchError
+from wool._errors import DispatchError, NoWorkersAvailable, TransientDispatchError, WorkerFull
 
 if TYPE_CHECKING:
     from wool._connection import RemoteCall
@@ -34,17 +38,65 @@ async def first_accepting(
     The call counts as in flight on its worker from the moment it is sent there (so
     that concurrent dispatches see it); call the returned function when it ends.
     """
+    capacity = workers.capacity
+    waited = False
+    if capacity.busy:  # others wait for capacity: queue behind them
+        await capacity.wait_turn(first=False)
+        waited = True
+    while True:
+        end_turn = _once(capacity.end_turn) if waited else _nothing
+        try:
+            accepted = await _one_pass(task, balancer, workers, end_turn)
+        finally:
+            end_turn()
+        if accepted is not None:
+            return accepted
+        await capacity.wait_turn(first=waited)
+        waited = True
+
+
+def _once(action: Callable[[], None]) -> Callable[[], None]:
+    """``action``, to be called at most once however often the result is called."""
+    done = False
+
+    def once() -> None:
+        nonlocal done
+        if not done:
+            done = True
+            action()
+
+    return once
+
+
+def _nothing() -> None:
+    pass
+
+
+async def _one_pass(
+    task: Task, balancer: LoadBalancerLike, workers: WorkerSet, sending: Callable[[], None]
+) -> tuple[RemoteCall, Callable[[], None]] | None:
+    """Try each worker once; None when only full workers (and failures) were found.
+
+    ``sending()`` is called before the task is first sent to a worker.
+    """
     candidates = workers.candidates()
+    full = 0
     failures: list[str] = []
     tried = 0
     for candidate in _full_pass(balancer, task, candidates):
         connection = workers.connection(candidate.uid)
         if connection is None:
             continue  # it left discovery, or another dispatch evicted it, meanwhile
+        if workers.known_full(connection):
+            full += 1
+            continue
         tried += 1
+        sending()
         finished = workers.started(candidate.uid)
         try:
             return await connection.dispatch(task), finished
+        except WorkerFull:
+            full += 1
         except TransientDispatchError as exc:
             failures.append(str(exc))
         except DispatchError as exc:
@@ -54,6 +106,8 @@ async def first_accepting(
             finished()
             raise
         finished()
+    if full:
+        return None
     detail = "; ".join(failures) if failures else "no workers are known"
     raise NoWorkersAvailable(f"no worker accepted {task.routine}() after trying {tried}: {detail}")
 

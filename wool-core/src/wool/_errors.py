@@ -27,6 +27,13 @@ class TransientDispatchError(DispatchError):
     """
 
 
+class WorkerFull(TransientDispatchError):
+    """A worker refused a task because it runs as many calls as its concurrency allows.
+
+    The caller tries another worker, and waits for capacity when every worker is full.
+    """
+
+
 class WorkerLost(ConnectionError):
     """The connection to a worker broke after it accepted a task.
 

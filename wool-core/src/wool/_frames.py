@@ -9,7 +9,7 @@ or ``Responses`` batch is the concatenation of its ``frames`` fields.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from typing import NamedTuple
 
 from google.protobuf.descriptor import FieldDescriptor
@@ -53,6 +53,7 @@ if _FRAMES != _key(pb.Responses, "frames"):  # pragma: no cover - a proto edit b
 _CALL = _key(pb.Request, "call")
 if _CALL != _key(pb.Response, "call"):  # pragma: no cover
     raise ImportError("wool.v1.Request and Response must number their call field alike")
+_LOAD = _key(pb.Responses, "load")
 _START = _key(pb.Request, "start")
 _VALUE = _key(pb.Response, "value")
 _TASK_ID = _key(pb.Task, "id")
@@ -65,6 +66,11 @@ _TASK_TAGS = _key(pb.Task, "tags")
 _TASK_GENERATOR = _key(pb.Task, "generator")
 _TASK_BUFFERS = _key(pb.Task, "buffers")
 _RESPONSE_BUFFERS = _key(pb.Response, "buffers")
+_TASK_CONTEXT = _key(pb.Task, "context")
+_RESPONSE_CONTEXT = _key(pb.Response, "context")
+_TASK_HEADERS = _key(pb.Task, "headers")
+_HEADER_KEY = _key(pb.Task.HeadersEntry, "key")
+_HEADER_VALUE = _key(pb.Task.HeadersEntry, "value")
 
 
 def _field(key: bytes, data: bytes) -> bytes:
@@ -82,11 +88,14 @@ def task_pieces(
     proxy: bytes,
     tags: Iterable[str],
     generator: bool,
+    context: bytes = b"",
+    headers: Mapping[str, str] | None = None,
     buffers: Sequence[pb.Buffer] = (),
 ) -> Pieces:
     """A ``wool.v1.Task`` as pieces; ``arguments`` stays a piece of its own.
 
-    The bytes are those ``pb.Task(...).SerializeToString()`` gives.
+    The bytes are those ``pb.Task(...).SerializeToString()`` gives (``headers`` entries
+    in the mapping's order, which protobuf does not fix).
     """
     head = b"".join(
         (
@@ -97,9 +106,15 @@ def task_pieces(
             _TASK_ARGUMENTS + varint(len(arguments)) if arguments else b"",
         )
     )
-    tail = _task_tail(proxy, tuple(tags), generator)
+    tail = b"".join(
+        (
+            _task_tail(proxy, tuple(tags), generator),
+            _field(_TASK_CONTEXT, context),
+            *(_header(name, value) for name, value in (headers or {}).items()),
+        )
+    )
     if buffers:
-        tail += b"".join(_message_field(_TASK_BUFFERS, buffer) for buffer in buffers)
+        tail += task_buffers(buffers)
     return [head, arguments, tail]
 
 
@@ -109,8 +124,9 @@ TAILS_CACHE_SIZE = 256
 
 
 def _task_tail(proxy: bytes, tags: tuple[str, ...], generator: bool) -> bytes:
-    """The fields after ``arguments``, shared by every task of one proxy (a pending call
-    then costs no copy of the proxy's pickle)."""
+    """The fields after ``arguments`` up to ``context``, shared by every task of one proxy
+    (a pending call then costs no copy of the proxy's pickle). ``context`` and ``headers``
+    vary per call and follow it; ``buffers`` come last."""
     key = (proxy, tags, generator)
     tail = _tails.get(key)
     if tail is None:
@@ -138,6 +154,13 @@ def _message_field(key: bytes, message: Message) -> bytes:
     return key + varint(len(data)) + data
 
 
+def _header(name: str, value: str) -> bytes:
+    """One entry of the ``headers`` map (protobuf writes both fields, even when empty)."""
+    key, data = name.encode(), value.encode()
+    entry = _HEADER_KEY + varint(len(key)) + key + _HEADER_VALUE + varint(len(data)) + data
+    return _TASK_HEADERS + varint(len(entry)) + entry
+
+
 def _call(call: int) -> bytes:
     return _CALL + varint(call) if call else b""
 
@@ -149,17 +172,32 @@ def start_frame(call: int, task: Pieces) -> Pieces:
     return [_FRAMES + varint(len(request_head) + size) + request_head, *task]
 
 
-def value_frame(call: int, payload: bytes, buffers: Sequence[pb.Buffer] = ()) -> Pieces:
-    """A ``Response`` frame carrying a pickled value (and the list of its buffers)."""
+def value_frame(
+    call: int, payload: bytes, context: bytes = b"", buffers: Sequence[pb.Buffer] = ()
+) -> Pieces:
+    """A ``Response`` frame carrying a pickled value (then the routine's changed context
+    and the list of the value's buffers)."""
     head = _call(call) + _VALUE + varint(len(payload))
-    tail = b"".join(_message_field(_RESPONSE_BUFFERS, buffer) for buffer in buffers)
-    return [_FRAMES + varint(len(head) + len(payload) + len(tail)) + head, payload, tail]
+    tail = _field(_RESPONSE_CONTEXT, context) + b"".join(
+        _message_field(_RESPONSE_BUFFERS, buffer) for buffer in buffers
+    )
+    size = len(head) + len(payload) + len(tail)
+    frame = [_FRAMES + varint(size) + head, payload]
+    if tail:
+        frame.append(tail)
+    return frame
 
 
 def message_frame(message: Message) -> bytes:
     """Any other ``Request`` or ``Response`` frame, encoded by protobuf."""
     data = message.SerializeToString()
     return _FRAMES + varint(len(data)) + data
+
+
+def load_field(report: Message) -> bytes:
+    """A ``Responses`` batch's ``load`` field; appended to the frames of a batch."""
+    data = report.SerializeToString()
+    return _LOAD + varint(len(data)) + data
 
 
 def identity(data: bytes) -> bytes:
@@ -188,8 +226,8 @@ def frame_size(frame: Frame) -> int:
     return sum(map(len, frame))
 
 
-def batch(first: Frame, more: list[Frame]) -> bytes:
-    """One ``Requests``/``Responses`` message holding ``first`` and then ``more``."""
+def batch(first: Frame, more: list[Frame], tail: bytes = b"") -> bytes:
+    """One ``Requests``/``Responses`` message holding ``first``, then ``more``, then ``tail``."""
     parts: list[bytes] = []
     for frame in (first, *more):
         if isinstance(frame, bytes):
@@ -198,16 +236,23 @@ def batch(first: Frame, more: list[Frame]) -> bytes:
             parts.extend(frame.frame)
         else:
             parts.extend(frame)
+    if tail:
+        parts.append(tail)
     return b"".join(parts)
 
 
-async def batches(outbox: asyncio.Queue[Frame | None], limit: int) -> AsyncIterator[bytes]:
+async def batches(
+    outbox: asyncio.Queue[Frame | None],
+    limit: int,
+    trailer: Callable[[], bytes] | None = None,
+) -> AsyncIterator[bytes]:
     """Messages of the frames queued in ``outbox`` until a ``None``.
 
     Each message holds every frame that is ready when it is written, up to ``limit``
     bytes; a frame never splits, and a frame larger than ``limit`` goes alone (the
-    producers keep frames under the limit). A :class:`Buffered` frame ends its batch,
-    and each of its buffers follows as a message of its own, uncopied.
+    producers keep frames under the limit). ``trailer()``, if given, is appended to each
+    message as it is written (a worker's load report). A :class:`Buffered` frame ends its
+    batch, and each of its buffers follows as a message of its own, uncopied.
     """
     carry: Frame | None = None
     while True:
@@ -221,7 +266,7 @@ async def batches(outbox: asyncio.Queue[Frame | None], limit: int) -> AsyncItera
         while not isinstance(last, Buffered) and not outbox.empty():
             frame = outbox.get_nowait()
             if frame is None:
-                yield batch(first, more)
+                yield batch(first, more, trailer() if trailer else b"")
                 return
             length = frame_size(frame)
             if size + length > limit:
@@ -230,7 +275,7 @@ async def batches(outbox: asyncio.Queue[Frame | None], limit: int) -> AsyncItera
             more.append(frame)
             last = frame
             size += length
-        yield batch(first, more)
+        yield batch(first, more, trailer() if trailer else b"")
         if isinstance(last, Buffered):
             for buffer in last.buffers:
                 yield buffer

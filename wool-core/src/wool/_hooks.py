@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import pluggy
@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
     from wool._events import TaskEvent
     from wool._metadata import WorkerMetadata
+    from wool._scopes import TaskScope
 
 PROJECT = "wool"
 PLUGIN_GROUP = "wool.plugins"
@@ -81,6 +82,49 @@ class WoolHookSpecs:
 
         Tasks still running get the pool's grace period after this call. Runs on the
         worker's event loop; an exception is logged. The return value is ignored.
+        """
+
+    @hookspec
+    def wool_call_scope(self, event: TaskEvent, headers: dict[str, str]) -> TaskScope | None:
+        """Called in a caller when a routine is called, before its task is encoded.
+
+        Runs synchronously in the calling code's context (a tracer finds its current span
+        there). ``event`` describes the call (type ``task-created``, no worker yet). Add
+        to ``headers`` the strings that should travel to the worker with the task (W3C
+        trace context, for instance): the worker hands them to ``wool_run_scope``.
+        Return a :class:`wool.plugins.TaskScope` to follow this call (``scope.event`` for
+        ``task-scheduled``, with the worker's metadata, and for each generator step's
+        ``task-iteration-initiated`` and ``task-iteration-completed``; then ``scope.end``
+        once, with what the call raised or ``None``), or ``None`` not to. It runs on the
+        dispatch path, so it must be quick; an exception is logged and the call goes on
+        without that implementation's scope.
+        """
+
+    @hookspec
+    def wool_run_scope(
+        self, event: TaskEvent, headers: Mapping[str, str], worker: WorkerMetadata
+    ) -> TaskScope | None:
+        """Called on a worker when an admitted task starts, before its routine runs.
+
+        Runs synchronously in the task's own context: context variables set here (a
+        current span) are seen by the routine, by every step of a generator and by the
+        nested calls it makes. ``event`` is the ``task-started`` event; ``headers`` are
+        what the caller's ``wool_call_scope`` implementations added; ``worker`` is this
+        worker's metadata. Return a :class:`wool.plugins.TaskScope` to follow the run
+        (``scope.event`` for each ``task-iteration-started``; ``scope.end`` once when the
+        routine ended here, with the exception that ended it, or ``None``), or ``None``.
+        Runs on the worker's event loop, so it must be quick; an exception is logged and
+        the task runs without that implementation's scope.
+        """
+
+    @hookspec
+    def wool_worker_restarted(self, dead: WorkerMetadata, replacement: WorkerMetadata) -> None:
+        """Called where workers are supervised (a ``WorkerPool`` that spawns them, ``wool
+        worker``) once a worker that exited unexpectedly has been replaced and published.
+
+        ``dead`` is the metadata of the worker that exited, ``replacement`` that of the new
+        one. Runs on that process's event loop; an exception is logged. The return value
+        is ignored.
         """
 
 

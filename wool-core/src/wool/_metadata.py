@@ -8,6 +8,7 @@ import attrs
 
 DiscoveryEventType = Literal["worker-added", "worker-updated", "worker-dropped"]
 EVENT_TYPES: tuple[DiscoveryEventType, ...] = ("worker-added", "worker-updated", "worker-dropped")
+UNIX_PREFIX = "unix:"
 
 
 def _tags(value: object) -> frozenset[str]:
@@ -21,8 +22,9 @@ class WorkerMetadata:
     """How to reach a worker and what it offers.
 
     ``uid`` identifies the worker for its lifetime; ``address`` is ``host:port`` as a
-    caller should dial it; ``secure`` says the worker serves TLS (a hint: trust comes
-    from the handshake only).
+    caller should dial it, or ``unix:/path`` for a worker on a unix socket of this host
+    (reachable by its own user only); ``secure`` says the worker serves TLS (a hint:
+    trust comes from the handshake only).
     """
 
     uid: str
@@ -34,13 +36,17 @@ class WorkerMetadata:
 
     @property
     def host(self) -> str:
-        """The host part of ``address`` (without IPv6 brackets)."""
+        """The host part of ``address`` (without IPv6 brackets); empty for a unix socket."""
+        if self.address.startswith(UNIX_PREFIX):
+            return ""
         host, _, _ = self.address.rpartition(":")
         return host.strip("[]")
 
     @property
     def port(self) -> int:
-        """The port part of ``address``."""
+        """The port part of ``address``; 0 for a unix socket."""
+        if self.address.startswith(UNIX_PREFIX):
+            return 0
         return int(self.address.rpartition(":")[2])
 
     def to_dict(self) -> dict[str, object]:

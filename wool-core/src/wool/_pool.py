@@ -12,10 +12,12 @@ from types import TracebackType
 from typing import Any
 
 from wool import _plugins, _sigterm
-from wool._addresses import advertised_host
+from wool._addresses import LOOPBACK, advertised_host, check_exposure, tls_of
 from wool._connection import RemoteCall
 from wool._credentials import WorkerCredentials
 from wool._errors import PoolClosed
+from wool._load import WorkerLoad
+from wool._log_reemit import wanted_level
 from wool._protocols import DiscoveryLike, DiscoveryPublisherLike, LoadBalancerLike
 from wool._proxy import WorkerProxy
 from wool._settings import DEFAULTS
@@ -46,9 +48,14 @@ class WorkerPool:
     receive tasks. ``discovery`` and ``loadbalancer`` take an object, a class, or the
     name of an installed plugin (``"local"``, ``"lan"``, ``"roundrobin"``, ...).
     ``credentials`` make spawned workers serve TLS and make the pool use only TLS
-    workers. Spawned workers bind ``host`` (loopback by default) and publish ``advertise``
-    (default: ``host``) as the address callers dial. ``wait_for_workers`` bounds how long
-    a dispatch waits for a first worker (default 10 s).
+    workers. Spawned workers listen on a unix socket in this user's private directory,
+    so that only this user's processes can reach them (on 127.0.0.1 when a hybrid pool
+    publishes them through a discovery other than LocalDiscovery, whose records need
+    ``host:port``); with ``host`` they listen on TCP there and publish ``advertise``
+    (default: ``host``) as the address callers dial. A non-loopback ``host`` needs mutual
+    TLS ``credentials``, or ``insecure=True`` to accept that anyone reaching it can run
+    code as this user. ``wait_for_workers`` bounds how long a dispatch waits for a first
+    worker (default 10 s).
     ``grace`` (default 2 s) is how long leaving the pool waits for the calls it still has
     in flight; the rest are cancelled and raise :class:`wool.PoolClosed`. Spawned workers
     stopped by SIGTERM get the same grace.
@@ -56,6 +63,11 @@ class WorkerPool:
     until one fails to start several times in a row.
     ``max_in_flight`` (default 10,000) bounds the calls this pool has in flight at once;
     further calls wait for a slot (nested calls made by workers are not counted).
+    ``forward_logs`` (default True) sends what routines log and print back to this
+    process, to be emitted through its ``logging`` (see "Seeing what happens" in the README).
+    ``concurrency`` bounds the calls each spawned worker runs at once (None: unbounded);
+    when every worker is full, calls wait here in arrival order (see "Execution model"
+    in the README).
     """
 
     def __init__(
@@ -65,13 +77,17 @@ class WorkerPool:
         discovery: DiscoveryLike | str | type | None = None,
         loadbalancer: LoadBalancerLike | str | type = DEFAULT_LOADBALANCER,
         credentials: WorkerCredentials | None = None,
-        host: str = "127.0.0.1",
+        host: str | None = None,
         advertise: str | None = None,
+        insecure: bool = False,
         wait_for_workers: float = DEFAULTS.wait_for_workers,
         grace: float = DEFAULTS.pool_grace,
         max_in_flight: int | None = DEFAULTS.max_in_flight,
         restart: bool = True,
+        forward_logs: bool = True,
+        concurrency: int | None = None,
     ) -> None:
+        WorkerLoad(concurrency)  # a clear error for a bad limit, before anything starts
         for tag in tags:
             if not isinstance(tag, str) or not tag:
                 raise TypeError(f"worker tags must be non-empty strings, got {tag!r}")
@@ -81,6 +97,8 @@ class WorkerPool:
             raise TypeError(
                 f"credentials must be a wool.WorkerCredentials, got {type(credentials).__name__}"
             )
+        if not isinstance(forward_logs, bool):
+            raise TypeError(f"forward_logs must be True or False, got {forward_logs!r}")
         spawns = size is not None or discovery is None
         if credentials is not None and spawns and not credentials.can_serve:
             raise ValueError(
@@ -92,6 +110,8 @@ class WorkerPool:
             if spawns:
                 credentials.server_credentials()
         advertised_host(host, advertise)
+        if spawns:
+            check_exposure(host, tls_of(credentials), insecure)
         if grace < 0:
             raise ValueError(f"grace must be 0 or more seconds, got {grace!r}")
         self.id = uuid.uuid4().hex[:8]
@@ -103,11 +123,14 @@ class WorkerPool:
         self.credentials = credentials
         self.host = host
         self.advertise = advertise
+        self.insecure = insecure
         self.wait_for_workers = wait_for_workers
         self.grace = grace
         self.max_in_flight = max_in_flight
+        self.forward_logs = forward_logs
         self.restart = restart
         self.group: WorkerGroup | None = None
+        self.concurrency = concurrency
         self.proxy: WorkerProxy | None = None
         self._stack: contextlib.AsyncExitStack | None = None
         self._token: Token[WorkerProxy | None] | None = None
@@ -141,6 +164,7 @@ class WorkerPool:
                 tags=self.tags,
                 wait_for_workers=self.wait_for_workers,
                 max_in_flight=self.max_in_flight,
+                forward_logs=wanted_level() if self.forward_logs else None,
             )
             proxy.pickled()  # fail now, not at the first dispatch, if it cannot travel
             if self.group is not None:
@@ -192,7 +216,12 @@ class WorkerPool:
         publisher: DiscoveryPublisherLike = discovery.publisher
         await stack.enter_async_context(publisher)
         spec = WorkerSpec(
-            tags=self.tags, host=self.host, advertise=self.advertise, credentials=self.credentials
+            tags=self.tags,
+            host=self._listen_host(discovery),
+            advertise=self.advertise,
+            credentials=self.credentials,
+            concurrency=self.concurrency,
+            insecure=self.insecure,
         )
         group = WorkerGroup(
             [spec] * self.size,
@@ -205,6 +234,15 @@ class WorkerPool:
         stack.push_async_callback(self._stop_workers, group)
         await group.start()
         await group.publish()
+
+    def _listen_host(self, discovery: DiscoveryLike) -> str | None:
+        """Where spawned workers listen: ``host`` if given; else a unix socket of this user
+        (``None``), unless the pool publishes through a discovery other than
+        LocalDiscovery, whose records need a TCP address: loopback then, as callers of
+        this host can reach (give ``host`` and credentials to serve other hosts)."""
+        if self.host is not None or self._discovery_spec is None or _host_local(discovery):
+            return self.host
+        return LOOPBACK
 
     async def _finish_calls(self, proxy: WorkerProxy) -> None:
         """Give the calls in flight up to ``grace`` to finish; cancel the others."""
@@ -280,3 +318,12 @@ def resolve_loadbalancer(spec: LoadBalancerLike | str | type) -> LoadBalancerLik
             f"(order(task, candidates)), got {type(spec).__name__}{hint}"
         )
     return spec
+
+
+def _host_local(discovery: DiscoveryLike) -> bool:
+    """Whether ``discovery`` is the built-in LocalDiscovery (records for this user only)."""
+    try:
+        local = _plugins.load(_plugins.DISCOVERY_GROUP, DEFAULT_DISCOVERY)
+    except _plugins.PluginNotFound:
+        return False
+    return isinstance(local, type) and isinstance(discovery, local)

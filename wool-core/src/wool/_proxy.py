@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from wool import _serialization
+from wool import _log_limit, _serialization
 from wool._candidates import WorkerSet
 from wool._connection import RemoteCall, WorkerConnection
 from wool._credentials import nested_call_credentials
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from wool._task import Task
 
 log = logging.getLogger("wool.proxy")
+_log_limit.install(log, logging.getLogger("wool.connection"))
 
 DROPPED_WORKER_DRAIN_SECONDS = 10.0
 """How long calls in flight on a worker that left discovery may still finish there: a
@@ -51,8 +52,12 @@ class WorkerProxy:
         wait_for_workers: float = 10.0,
         max_in_flight: int | None = None,
         id: str | None = None,
+        forward_logs: int | None = None,
     ) -> None:
         self.id = id or uuid.uuid4().hex
+        self.forward_logs = forward_logs
+        """The lowest level of the log records workers send back for calls made through
+        this proxy (and its copies on workers); None: workers keep them."""
         self.tags = frozenset(tags)
         self.subscriber = subscriber
         self.loadbalancer = loadbalancer
@@ -87,6 +92,7 @@ class WorkerProxy:
                 credentials.server_name if credentials is not None else None,
                 sorted(self.tags),
                 self.wait_for_workers,
+                self.forward_logs,
             ),
         )
 
@@ -152,11 +158,14 @@ class WorkerProxy:
             await self._slots.acquire()
         self.in_flight += 1
         self._idle.clear()
+        scope = _log_limit.scope.set(self.id)  # the sessions opened now log as this pool's
         try:
             call, on_worker_finished = await first_accepting(task, self.loadbalancer, self._context)
         except BaseException:
             self._finished()
             raise
+        finally:
+            _log_limit.scope.reset(scope)
         self._calls.add(call)
 
         def finished() -> None:
@@ -259,6 +268,7 @@ def _restore(
     server_name: str | None,
     tags: list[str],
     wait_for_workers: float,
+    forward_logs: int | None = None,
 ) -> WorkerProxy:
     """The proxy a worker's routines dispatch nested calls through: a TLS pool's connects
     with the worker's own credentials (raises ``ValueError`` where there are none)."""
@@ -269,4 +279,5 @@ def _restore(
         tags=tags,
         wait_for_workers=wait_for_workers,
         id=id,
+        forward_logs=forward_logs,
     )

@@ -7,8 +7,8 @@ import inspect
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from wool import _context_vars
 from wool._caller_lifecycle import coroutine_dispatcher, generator_dispatcher
-from wool._connection import encode_task
 from wool._task import Task, current_proxy, current_task
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -46,7 +46,7 @@ def _new_task(
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
 ) -> Task:
-    """The task of one call of routine ``name``, encoded for the wire."""
+    """The task of one call of routine ``name`` (encoded when it is dispatched)."""
     proxy = current_proxy.get()
     if proxy is None:
         raise RuntimeError(
@@ -63,6 +63,6 @@ def _new_task(
         generator=generator,
         tags=proxy.tags,
         parent_id=parent.id if parent is not None else "",
+        context=_context_vars.snapshot(),
     )
-    task.message = encode_task(task)
     return task

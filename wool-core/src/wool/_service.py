@@ -13,8 +13,10 @@ import grpc
 import grpc.aio
 from google.protobuf.message import DecodeError
 
-from wool import _argcache, _frames, _payload, _serialization
+from wool import _argcache, _context_vars, _frames, _payload, _serialization
 from wool._credentials import WorkerCredentials, serving_as
+from wool._load import CallSlot, WorkerLoad, current_slot
+from wool._log_capture import LogChannel, log_sink_factory
 from wool._metadata import WorkerMetadata
 from wool._proxy import WorkerProxy
 from wool._task import Task, current_proxy, current_task
@@ -30,6 +32,7 @@ from wool._transport import (
 )
 from wool._wire import worker_pb2 as pb
 from wool._worker_lifecycle import WorkerLifecycle
+from wool._worker_stats import WorkerStats
 
 log = logging.getLogger("wool.worker")
 
@@ -45,17 +48,23 @@ class WorkerService:
     """Serves ``wool.v1.Worker/Session``: decodes tasks, runs them, streams back outcomes."""
 
     def __init__(
-        self, metadata: WorkerMetadata, credentials: WorkerCredentials | None = None
+        self,
+        metadata: WorkerMetadata,
+        credentials: WorkerCredentials | None = None,
+        load: WorkerLoad | None = None,
     ) -> None:
         self.metadata = metadata
         self.credentials = credentials
         """What this worker serves with: the identity of its routines' nested calls."""
+        self.load = load or WorkerLoad()
+        """The worker's slots (its concurrency limit) and the load it reports."""
         self.stopping = False
         self._proxies: dict[bytes, WorkerProxy] = {}
         self._routines: dict[bytes, Any] = {}
         self._sessions: set[_Session] = set()
         self.arguments = _argcache.Store()
         """Large arguments kept for the calls that will name them by digest."""
+        self.stats = WorkerStats()
 
     def handler(self) -> grpc.GenericRpcHandler:
         """The gRPC handler to add to a server."""
@@ -66,9 +75,20 @@ class WorkerService:
                     self.session,
                     request_deserializer=_frames.identity,
                     response_serializer=_frames.identity,
-                )
+                ),
+                "Stats": grpc.unary_unary_rpc_method_handler(
+                    self.report_stats,
+                    request_deserializer=pb.StatsRequest.FromString,
+                    response_serializer=pb.StatsReport.SerializeToString,
+                ),
             },
         )
+
+    async def report_stats(
+        self, request: pb.StatsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.StatsReport:
+        """The ``Stats`` RPC: this worker's counts of calls."""
+        return pb.StatsReport(running=self.stats.running, completed=self.stats.completed)
 
     def begin_stop(self) -> None:
         """Refuse new tasks and end the sessions that have none in flight."""
@@ -78,6 +98,7 @@ class WorkerService:
 
     async def close(self) -> None:
         """Stop the proxies that nested dispatch opened on this worker."""
+        self.load.close()
         proxies, self._proxies = list(self._proxies.values()), {}
         await asyncio.gather(*(proxy.stop() for proxy in proxies), return_exceptions=True)
 
@@ -97,16 +118,19 @@ class WorkerService:
         )
         session = _Session(self, peer_limit(context.invocation_metadata()))
         self._sessions.add(session)
+        self.load.watch(session)
         reader = asyncio.get_running_loop().create_task(session.read(requests))
         try:
-            async for batch in _frames.batches(session.outbox, session.limit):
+            async for batch in _frames.batches(session.outbox, session.limit, session.trailer):
                 yield batch
+                session.logs.written()
             if session.malformed is not None:
                 await context.abort(grpc.StatusCode.INVALID_ARGUMENT, session.malformed)
             if self.stopping:
                 context.set_trailing_metadata(((SESSION_HEADER, DRAINED),))
         finally:
             self._sessions.discard(session)
+            self.load.unwatch(session)
             reader.cancel()
             await session.shutdown()
 
@@ -139,9 +163,31 @@ class _Session:
         self.limit = limit
         """The largest message both this worker and the caller accept."""
         self.outbox: asyncio.Queue[_frames.Frame | None] = asyncio.Queue()
+        self.logs = LogChannel(self.outbox)
         self.calls: dict[int, _Call] = {}
         self._reading = True
         self.malformed: str | None = None
+        self.seen_call = 0
+        """The highest call number read on this session (callers count their unreported calls)."""
+        self.told_full = False
+        self.last_running = 0
+        self.last_lag = 0.0
+        self._report_pending = False
+
+    def push_report(self) -> None:
+        """Send the load report on a batch of its own unless one is on its way."""
+        if not self._report_pending:
+            self._report_pending = True
+            self.outbox.put_nowait(b"")
+
+    def trailer(self) -> bytes:
+        """The load report appended to each batch this session writes."""
+        load = self.service.load
+        self._report_pending = False
+        self.last_running = load.running
+        self.last_lag = load.lag
+        self.told_full = load.limit is not None and load.running >= load.limit
+        return _frames.load_field(load.report(self.seen_call))
 
     def send(self, response: pb.Response) -> None:
         self.outbox.put_nowait(_frames.message_frame(response))
@@ -186,6 +232,7 @@ class _Session:
     def _handle(self, request: pb.Request, buffers: list[bytes] | None = None) -> None:
         frame = request.WhichOneof("frame")
         if frame == "start":
+            self.seen_call = max(self.seen_call, request.call)
             if self.service.stopping:
                 reason = f"worker {self.service.metadata.uid} is stopping"
                 rejected = pb.Rejected(reason=reason, transient=True)
@@ -203,7 +250,7 @@ class _Session:
         if call is None:
             return
         if frame == "step":
-            call.step(request.step)
+            call.step(request.step, request.context)
         elif frame == "cancel":
             call.cancel()
 
@@ -231,6 +278,7 @@ class _Call:
         self.routine = message.routine
         self.context = contextvars.Context()
         self.lifecycle: WorkerLifecycle | None = None
+        self.slot: CallSlot | None = None
         self.generator: Any = None
         self.running: asyncio.Task[Any] | None = None
         self.cancelled = False
@@ -255,7 +303,7 @@ class _Call:
             if self.generator is not None:
                 self.running = self._spawn(self._cancel_idle_generator())
             else:
-                self.finish(_cancelled(), "CancelledError")
+                self.finish(_cancelled(), asyncio.CancelledError())
 
     def send(self, response: pb.Response | _frames.Pieces | _frames.Buffered) -> None:
         if isinstance(response, (list, _frames.Buffered)):
@@ -267,14 +315,21 @@ class _Call:
     def finish(
         self,
         response: pb.Response | _frames.Pieces | _frames.Buffered | None,
-        ended_by: str | None = None,
+        ended_by: BaseException | None = None,
     ) -> None:
-        """End the call with its last ``response``; ``ended_by`` names the exception type
-        that ended the routine, if one did (the ``task-stopped`` event carries it)."""
+        """End the call with its last ``response``; ``ended_by`` is the exception that
+        ended the routine, if one did (the ``task-stopped`` event names its type)."""
         if self.closed.is_set():
             return
+        if self.slot is not None:
+            self.slot.end()
         if self.lifecycle is not None:
             self.lifecycle.stopped(ended_by)
+        if isinstance(response, pb.Response) and self.lifecycle is not None:
+            try:
+                response.context = self.lifecycle.context_to_return(self.context)
+            except TypeError as exc:
+                log.warning("worker %s: %s", self.service.metadata.uid, exc)
         if response is not None:
             self.send(response)
         self.closed.set()
@@ -286,6 +341,14 @@ class _Call:
     async def _begin(self) -> None:
         message = self.message
         worker = self.service.metadata
+        load = self.service.load
+        if not load.try_admit():
+            self.session.told_full = True
+            reason = f"worker {worker.uid} is full ({load.limit} calls running, its concurrency)"
+            self.finish(pb.Response(rejected=pb.Rejected(reason=reason, transient=True, full=True)))
+            return
+        self.slot = slot = CallSlot(load, held=True)
+        current_slot.set(slot)
         what = "routine"
         try:
             function = self.service.routine(message.callable)
@@ -295,6 +358,8 @@ class _Call:
             self.buffers = []
             what = "caller's proxy"
             proxy = self.service.proxy(message.proxy)
+            what = "context variables"
+            context = _context_vars.decode(message.context)
         except Exception as exc:
             problem = pickle.UnpicklingError(
                 f"the {what} of routine {message.routine}() could not be unpickled on worker "
@@ -314,8 +379,13 @@ class _Call:
             tags=frozenset(message.tags),
             parent_id=message.parent_id,
             id=message.id,
+            headers=dict(message.headers),
         )
-        self.lifecycle = lifecycle = WorkerLifecycle(task, worker)
+        session = self.session
+        sink = log_sink_factory(session.logs, self.id, proxy.forward_logs)
+        self.lifecycle = lifecycle = WorkerLifecycle(
+            task, worker, context=context, sink=sink, stats=self.service.stats
+        )
         verdict = lifecycle.admit()
         if verdict is not None:
             self.finish(pb.Response(rejected=pb.Rejected(reason=verdict, transient=True)))
@@ -329,17 +399,18 @@ class _Call:
             try:
                 self.generator = target(*args, **kwargs)
             except BaseException as exc:  # e.g. arguments that do not bind
-                self.finish(self._error(exc), _name(exc))
+                self.finish(self._error(exc), exc)
                 return
             self.running = None
+            slot.drop()  # an idle generator holds no slot between steps
             return
         try:
             result = await target(*args, **kwargs)
-        except asyncio.CancelledError:
-            self.finish(_cancelled(), "CancelledError")
+        except asyncio.CancelledError as exc:
+            self.finish(_cancelled(), exc)
             return
         except BaseException as exc:
-            self.finish(self._error(exc), _name(exc))
+            self.finish(self._error(exc), exc)
             return
         self.finish(self._value(result, "result"))
 
@@ -347,15 +418,22 @@ class _Call:
     def service(self) -> WorkerService:
         return self.session.service
 
-    def step(self, step: pb.Step) -> None:
+    def step(self, step: pb.Step, context: bytes = b"") -> None:
         if self.generator is None or self.running is not None or self.closed.is_set():
             return
-        self.running = self._spawn(self._advance(step))
+        self.running = self._spawn(self._advance(step, context))
 
-    async def _advance(self, step: pb.Step) -> None:
-        assert self.lifecycle is not None
+    async def _advance(self, step: pb.Step, context: bytes = b"") -> None:
+        assert self.lifecycle is not None and self.slot is not None
+        if context:
+            try:
+                self.lifecycle.context_arrived(context)
+            except Exception as exc:
+                self.finish(self._error(exc), exc)
+                return
         self.lifecycle.iteration_started(_STEP_NAMES.get(step.kind, f"unknown-{step.kind}"))
         try:
+            await self.slot.hold()
             if step.kind == pb.Step.NEXT:
                 item = await self.generator.__anext__()
             elif step.kind == pb.Step.SEND:
@@ -372,15 +450,17 @@ class _Call:
         except StopAsyncIteration:
             self.finish(_stopped())
             return
-        except asyncio.CancelledError:
+        except asyncio.CancelledError as exc:
             await self._close_generator()
-            self.finish(_cancelled(), "CancelledError")
+            self.finish(_cancelled(), exc)
             return
         except BaseException as exc:
-            self.finish(self._error(exc), _name(exc))
+            self.finish(self._error(exc), exc)
             return
         finally:
             self.running = None
+            self.slot.drop()
+        self.lifecycle.before_item()
         self.send(self._value(item, "yielded value"))
 
     def cancel(self) -> None:
@@ -394,7 +474,7 @@ class _Call:
 
     async def _cancel_idle_generator(self) -> None:
         await self._close_generator()
-        self.finish(_cancelled(), "CancelledError")
+        self.finish(_cancelled(), asyncio.CancelledError())
 
     async def _close_generator(self) -> None:
         try:
@@ -411,8 +491,13 @@ class _Call:
                 f"({type(value).__qualname__}): {exc}"
             )
             return self._error(problem)
+        try:
+            lifecycle = self.lifecycle
+            context = b"" if lifecycle is None else lifecycle.context_to_return(self.context)
+        except TypeError as exc:
+            return self._error(exc)
         limit = self.session.limit
-        size = max([len(payload.data), *map(len, payload.buffers)])
+        size = max([len(payload.data) + len(context), *map(len, payload.buffers)])
         if size > limit - FRAME_OVERHEAD:
             return self._error(
                 ValueError(
@@ -422,7 +507,7 @@ class _Call:
                 )
             )
         buffers = [pb.Buffer(writable=w) for w in payload.writable]
-        frame = _frames.value_frame(self.id, payload.data, buffers)
+        frame = _frames.value_frame(self.id, payload.data, context, buffers)
         return _frames.Buffered(frame, payload.buffers) if payload.buffers else frame
 
     def _error(self, exc: BaseException) -> pb.Response:
@@ -438,7 +523,3 @@ def _cancelled() -> pb.Response:
 
 def _stopped() -> pb.Response:
     return pb.Response(stopped=pb.Stopped())
-
-
-def _name(exc: BaseException) -> str:
-    return type(exc).__qualname__

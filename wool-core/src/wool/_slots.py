@@ -31,6 +31,13 @@ class Slots:
         """Whether an acquire would wait now."""
         return self._free == 0
 
+    def try_acquire(self) -> bool:
+        """Take a slot if one is free and nobody waits for one; never waits."""
+        if self._free and not self._waiters:
+            self._free -= 1
+            return True
+        return False
+
     async def acquire(self) -> None:
         """Take a slot, waiting in FIFO order while none is free."""
         if self._free and not self._waiters:

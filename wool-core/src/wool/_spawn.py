@@ -26,6 +26,7 @@ import sys
 import attrs
 import shortuuid
 
+from wool import _unix_socket
 from wool._credentials import WorkerCredentials
 from wool._metadata import WorkerMetadata
 from wool._settings import Settings, current
@@ -42,7 +43,8 @@ class WorkerConfig:
     """What a parent tells a worker process it spawns."""
 
     tags: frozenset[str]
-    host: str
+    host: str | None
+    """``None``: a unix socket in this user's private directory."""
     credentials: WorkerCredentials | None
     sys_path: tuple[str, ...]
     uid: str
@@ -52,6 +54,9 @@ class WorkerConfig:
     port: int = 0
     advertise: str | None = None
     log_level: int = logging.WARNING
+    concurrency: int | None = None
+    """The most calls the worker runs at once (None: unbounded)."""
+    insecure: bool = False
 
 
 class WorkerStartError(RuntimeError):
@@ -128,10 +133,12 @@ class WorkerSpec:
     """How to start one worker: everything but its uid."""
 
     tags: frozenset[str] = frozenset()
-    host: str = "127.0.0.1"
+    host: str | None = None
     port: int = 0
     advertise: str | None = None
     credentials: WorkerCredentials | None = None
+    concurrency: int | None = None
+    insecure: bool = False
 
 
 class LocalWorker:
@@ -141,14 +148,18 @@ class LocalWorker:
         self,
         *,
         tags: frozenset[str] = frozenset(),
-        host: str = "127.0.0.1",
+        host: str | None = None,
         port: int = 0,
         advertise: str | None = None,
         credentials: WorkerCredentials | None = None,
         settings: Settings | None = None,
         grace: float | None = None,
+        concurrency: int | None = None,
+        insecure: bool = False,
     ) -> None:
-        self.spec = WorkerSpec(tags, host, port, advertise, credentials)
+        self.spec = WorkerSpec(
+            tags, host, port, advertise, credentials, concurrency=concurrency, insecure=insecure
+        )
         self.settings = settings or current()
         self.grace = self.settings.pool_grace if grace is None else grace
         self.uid = f"worker-{shortuuid.uuid()[:12]}"
@@ -170,6 +181,8 @@ class LocalWorker:
             credentials=spec.credentials,
             settings=settings,
             grace=grace,
+            concurrency=spec.concurrency,
+            insecure=spec.insecure,
         )
 
     @property
@@ -221,6 +234,8 @@ class LocalWorker:
             port=spec.port,
             advertise=spec.advertise,
             log_level=logging.getLogger("wool").getEffectiveLevel(),
+            concurrency=spec.concurrency,
+            insecure=spec.insecure,
         )
         try:
             self.process.stdin.write(encode_config(config))
@@ -278,6 +293,7 @@ class LocalWorker:
                 with contextlib.suppress(ConnectionError, RuntimeError):
                     await process.stdin.wait_closed()
             await self._end_pump()
+            self._remove_socket()
 
     def kill(self) -> None:
         """SIGKILL the process now (a second stop signal, a worker past its grace)."""
@@ -292,7 +308,14 @@ class LocalWorker:
         assert self.process is not None
         code = await self.process.wait()
         await self._end_pump()
+        self._remove_socket()
         return code
+
+    def _remove_socket(self) -> None:
+        """Remove the unix socket of an exited worker (one killed could not do it)."""
+        path = _unix_socket.path_of(self.metadata.address) if self.metadata is not None else None
+        if path is not None:
+            _unix_socket.remove(path)
 
     def tail(self) -> str:
         """The last lines the worker wrote to stderr, indented, or ``""``."""

@@ -14,6 +14,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Sequence
 
+from wool._hooks import plugin_manager
 from wool._metadata import DiscoveryEvent
 from wool._protocols import DiscoveryPublisherLike
 from wool._settings import Settings, current
@@ -248,6 +249,13 @@ class WorkerGroup:
                 f"restarted worker {dead.uid} as {metadata.uid} at {metadata.address} "
                 f"(pid {metadata.pid})",
             )
+            assert dead.metadata is not None
+            try:
+                plugin_manager().hook.wool_worker_restarted(
+                    dead=dead.metadata, replacement=metadata
+                )
+            except Exception:
+                log.exception("wool_worker_restarted hook failed")
             return True
 
     def _check_exhausted(self) -> None:

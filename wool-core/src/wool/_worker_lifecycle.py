@@ -8,16 +8,23 @@ context variables) belongs in the methods of :class:`WorkerLifecycle`.
 
 from __future__ import annotations
 
+import contextvars
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from wool import _context_vars
 from wool._event_bus import emit
 from wool._events import TaskEvent
 from wool._hooks import plugin_manager
+from wool._log_capture import current_sink
+from wool._scopes import Scopes, end, notify, open_run
 
 if TYPE_CHECKING:
+    from wool._log_capture import LogSink
     from wool._metadata import WorkerMetadata
     from wool._task import Task
+    from wool._worker_stats import WorkerStats
 
 log = logging.getLogger("wool.worker")
 
@@ -29,13 +36,39 @@ class WorkerLifecycle:
     admission or never decoded has no lifecycle events on the worker.
     """
 
-    __slots__ = ("_state", "_steps", "task", "worker")
+    __slots__ = (
+        "_context",
+        "_make_sink",
+        "_scopes",
+        "_sent",
+        "_sink",
+        "_state",
+        "_stats",
+        "_steps",
+        "task",
+        "worker",
+    )
 
-    def __init__(self, task: Task, worker: WorkerMetadata) -> None:
+    def __init__(
+        self,
+        task: Task,
+        worker: WorkerMetadata,
+        *,
+        context: _context_vars.Values | None = None,
+        sink: Callable[[Task, WorkerMetadata], LogSink] | None = None,
+        stats: WorkerStats | None = None,
+    ) -> None:
         self.task = task
         self.worker = worker
         self._steps = 0
         self._state = "arrived"
+        self._context = context or {}
+        self._sent: _context_vars.Values = {}
+        self._make_sink = sink
+        self._sink: LogSink | None = None
+        self._stats = stats
+        self._scopes: Scopes | None = None
+        """What the ``wool_run_scope`` plugins follow the run with (tracing spans...)."""
 
     def admit(self) -> str | None:
         """Ask the ``wool_admit_task`` plugins: None to run the task, else why it is refused."""
@@ -61,9 +94,42 @@ class WorkerLifecycle:
         return verdict if isinstance(verdict, str) else "refused by a wool_admit_task plugin"
 
     def started(self) -> None:
-        """The task was admitted and its routine is about to run."""
+        """The task was admitted and its routine is about to run.
+
+        Called in the task's context: the caller's ``wool.ContextVar`` values are set in
+        it, and its log sink installed.
+        """
         self._state = "started"
+        if self._stats is not None:
+            self._stats.started()
+        _context_vars.apply(self._context)
+        self._sent = dict(self._context)
+        if self._make_sink is not None:
+            self._sink = self._make_sink(self.task, self.worker)
+            current_sink.set(self._sink)
         emit("task-started", self.task, worker=self.worker.uid)
+        self._scopes = open_run(self.task, self.worker)
+
+    def context_arrived(self, data: bytes) -> None:
+        """A generator step brought values the consumer changed: set them (task context)."""
+        values = _context_vars.decode(data)
+        _context_vars.apply(values)
+        self._sent.update(values)
+
+    def context_to_return(self, context: contextvars.Context) -> bytes:
+        """The ``wool.ContextVar`` values the routine changed since they last travelled.
+
+        Raises ``TypeError`` naming a value that cannot be pickled.
+        """
+        now = _context_vars.snapshot(context)
+        changed = _context_vars.changes(self._sent, now)
+        self._sent = now
+        return _context_vars.encode(changed, self.task.routine)
+
+    def before_item(self) -> None:
+        """An item is about to go to the caller: the records logged before it go first."""
+        if self._sink is not None:
+            self._sink.flush(force=True)
 
     def iteration_started(self, kind: str) -> None:
         """A generator step (``next``, ``send``, ``throw``, ``close``) begins."""
@@ -75,10 +141,20 @@ class WorkerLifecycle:
             step=self._steps,
             kind=kind,
         )
+        if self._scopes:
+            fields = {"worker": self.worker.uid, "step": self._steps, "kind": kind}
+            notify(self._scopes, "task-iteration-started", self.task, self.worker, **fields)
 
-    def stopped(self, exception: str | None) -> None:
-        """The routine ended here (``exception``: the qualified name of what ended it)."""
+    def stopped(self, exception: BaseException | None) -> None:
+        """The routine ended here (``exception``: what ended it, if anything did)."""
         if self._state != "started":
             return
         self._state = "stopped"
-        emit("task-stopped", self.task, worker=self.worker.uid, exception=exception)
+        if self._sink is not None:
+            self._sink.close()
+        if self._stats is not None:
+            self._stats.stopped()
+        name = None if exception is None else type(exception).__qualname__
+        emit("task-stopped", self.task, worker=self.worker.uid, exception=name)
+        if self._scopes:
+            end(self._scopes, self.task, exception)

@@ -18,6 +18,7 @@ from wool import _import_path, _settings
 from wool._open_files import raise_open_file_limit
 from wool._spawn import WorkerConfig, read_config, send_handshake, stop_request
 from wool._worker import Worker
+from wool._worker_logging import configure_worker_logging
 
 log = logging.getLogger("wool.worker")
 
@@ -29,7 +30,7 @@ def main(argv: list[str]) -> int:
     _settings.install(config.settings)
     _import_path.adopt(config.sys_path)
     raise_open_file_limit()
-    logging.basicConfig(level=config.log_level, format="wool worker %(process)d: %(message)s")
+    configure_worker_logging(config.log_level, config.uid)
     # Ctrl-C reaches the whole process group; the parent decides when we stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     stopped_by = asyncio.run(_serve(config, handshake_fd))
@@ -51,6 +52,8 @@ async def _serve(config: WorkerConfig, handshake_fd: int) -> signal.Signals | No
         credentials=config.credentials,
         uid=config.uid,
         advertise=config.advertise,
+        concurrency=config.concurrency,
+        insecure=config.insecure,
     )
     metadata = await worker.start()
     if not send_handshake(handshake_fd, metadata):  # the parent gave up on us meanwhile

@@ -2,13 +2,18 @@
 
 - Hooks: decorate functions with :data:`hookimpl` (named after a hook of
   ``wool_task_event``, ``wool_admit_task``, ``wool_worker_started``,
-  ``wool_worker_stopping``) in a module or on an object, then either publish it in the
+  ``wool_worker_stopping``, ``wool_call_scope``, ``wool_run_scope``,
+  ``wool_worker_restarted``) in a module or on an object, then either publish it in the
   :data:`PLUGIN_GROUP` entry-point group (every wool process loads it) or
   :func:`register` it in this process. :func:`task_event_handler` registers a plain
-  function for some task event types.
+  function for some task event types. The two scope hooks return a :class:`TaskScope`.
 - Discovery and load-balancer plugins are classes published in the
   :data:`DISCOVERY_GROUP` and :data:`LOADBALANCER_GROUP` entry-point groups;
   :func:`load` finds one by name and :func:`installed` lists the names.
+- Local files: :func:`private_directory` is this user's directory for what a plugin keeps
+  on the local filesystem (mode 0700, checked before use; ``$WOOL_LOCAL_DIR`` overrides
+  it), and :func:`open_private` opens a file there without following links, blocking on
+  a FIFO or trusting a file of another user.
 """
 
 from __future__ import annotations
@@ -16,16 +21,28 @@ from __future__ import annotations
 from wool._handlers import remove_task_event_handler, task_event_handler
 from wool._hooks import PLUGIN_GROUP, hookimpl, hookspec, register, unregister
 from wool._plugins import DISCOVERY_GROUP, LOADBALANCER_GROUP, PluginNotFound, installed, load
+from wool._private_files import (
+    DIRECTORY_VARIABLE,
+    check_private_directory,
+    open_private,
+    private_directory,
+)
+from wool._scopes import TaskScope
 
 __all__ = [
+    "DIRECTORY_VARIABLE",
     "DISCOVERY_GROUP",
     "LOADBALANCER_GROUP",
     "PLUGIN_GROUP",
     "PluginNotFound",
+    "TaskScope",
+    "check_private_directory",
     "hookimpl",
     "hookspec",
     "installed",
     "load",
+    "open_private",
+    "private_directory",
     "register",
     "remove_task_event_handler",
     "task_event_handler",

@@ -39,6 +39,12 @@ MAX_STRING = 255
 """The longest ``key=value`` string a TXT record can hold (one length byte)."""
 MAX_TXT = 1300
 """The largest TXT record published: RFC 6763 section 6.2 keeps it within one packet."""
+MAX_TXT_RECEIVED = 9000
+"""The largest TXT record read; a larger one (it cannot be one of ours) is ignored."""
+MAX_TAGS_DEPTH = 2
+"""Tags are a flat JSON array: deeper nesting is refused before it is parsed."""
+MAX_SEQ_DIGITS = 20
+"""A ``seq`` longer than this (more than 64 bits) is not a number we read."""
 
 _LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,62}")
 _TAG_CHUNK = 240
@@ -165,14 +171,41 @@ def parse_txt(text: bytes) -> dict[str, str]:
 
 
 def txt_seq(text: bytes) -> int:
-    """The ``seq`` of a TXT record; 0 when it has none."""
+    """The ``seq`` of a TXT record; 0 when it has none or it is not plain ASCII digits
+    (``"²"`` is a digit to ``str.isdigit`` but not to ``int``), at most 20 of them."""
     value = parse_txt(text).get("seq", "")
-    return int(value) if value.isdigit() else 0
+    if value.isascii() and value.isdigit() and len(value) <= MAX_SEQ_DIGITS:
+        return int(value)
+    return 0
+
+
+def _nesting(text: str) -> int:
+    """How deeply JSON arrays and objects nest in ``text`` (brackets in strings skipped)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
 
 
 def decode_txt(text: bytes) -> WorkerMetadata:
     """The worker a TXT record describes; ``ValueError`` when it is not a wool record of a
     known format version."""
+    if len(text) > MAX_TXT_RECEIVED:
+        raise ValueError(f"TXT record of {len(text)} bytes, over {MAX_TXT_RECEIVED}")
     properties = parse_txt(text)
     if properties.get("txtvers") != TXT_VERSION:
         raise ValueError(f"not a wool TXT record of version {TXT_VERSION}: {properties!r}")
@@ -185,9 +218,13 @@ def decode_txt(text: bytes) -> WorkerMetadata:
             pieces.append(properties[f"tags.{index}"])
             index += 1
         tags_json = "".join(pieces) or "[]"
+    if _nesting(tags_json) > MAX_TAGS_DEPTH:
+        raise ValueError(
+            f"malformed tags: nested deeper than a list of strings ({len(tags_json)} bytes)"
+        )
     try:
         tags = json.loads(tags_json)
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, RecursionError) as exc:
         raise ValueError(f"malformed tags {tags_json!r}: {exc}") from None
     if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
         raise ValueError(f"tags must be a JSON array of strings, got {tags_json!r}")

@@ -13,14 +13,17 @@ from wool_discovery_local._subscriber import DEFAULT_POLL_INTERVAL, LocalSubscri
 class LocalDiscovery:
     """Shared-memory discovery for the worker processes of one machine.
 
-    Every process on the host that uses the same ``namespace`` shares one table of
-    workers: a memory-mapped segment in ``/dev/shm`` (the temp directory where there is
-    none) named ``wool-<namespace>.shm``, guarded by the lock file ``wool-<namespace>.lock``,
-    with change notifications through the folder ``wool-<namespace>.d``. The files exist
-    while something is attached and are removed by the last one to leave; leftovers of a
-    crashed process are reclaimed by the next one to attach, and every attach also removes
-    the files of the other namespaces of the directory that no live process is attached to
-    (the private namespace of a pool whose process was killed, say).
+    Every process of this user on the host that uses the same ``namespace`` shares one
+    table of workers: a memory-mapped segment named ``wool-<namespace>.shm``, guarded by
+    the lock file ``wool-<namespace>.lock``, with change notifications through the folder
+    ``wool-<namespace>.d``, all in the user's private directory
+    (:func:`wool.plugins.private_directory`: ``/dev/shm/wool-<uid>``, mode 0700, or
+    ``$WOOL_LOCAL_DIR``). Other users' namespaces are separate, even with the same name.
+    The files exist while something is attached and are removed by the last one to
+    leave; leftovers of a crashed process are reclaimed by the next one to attach, and
+    every attach also removes the files of the other namespaces of the directory that no
+    live process is attached to (the private namespace of a pool whose process was
+    killed, say).
 
     A namespace is 1 to 100 ASCII letters, digits, ``_``, ``.`` or ``-``; anything else
     raises ``ValueError``. ``poll_interval`` is how often subscribers rescan in case a

@@ -2,26 +2,25 @@
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from pathlib import Path
 
 import attrs
+
+from wool import plugins
 
 PREFIX = "wool-"
 """Every file and folder of every namespace starts with this."""
 
 MAX_NAMESPACE_LENGTH = 100
 _NAMESPACE = re.compile(r"[A-Za-z0-9_.-]+")
-_SHM = Path("/dev/shm")
 
 
 def validate_namespace(namespace: object) -> str:
     """Return ``namespace`` if it is a usable name, else raise a ``ValueError`` saying why.
 
     A namespace is 1 to 100 characters among ASCII letters, digits, ``_``, ``.`` and ``-``:
-    it is used verbatim in file names, so that ``ls /dev/shm`` shows what is in use.
+    it is used verbatim in file names, so that ``ls`` of the directory shows what is in use.
     """
     if not isinstance(namespace, str):
         raise TypeError(f"namespace must be a str, got {type(namespace).__name__}")
@@ -40,25 +39,18 @@ def validate_namespace(namespace: object) -> str:
     return namespace
 
 
-DIRECTORY_VARIABLE = "WOOL_LOCAL_DIR"
-"""Environment variable naming another directory for the namespace files."""
+DIRECTORY_VARIABLE = plugins.DIRECTORY_VARIABLE
+"""Environment variable naming another (private) directory for the namespace files."""
 
 
 def base_directory() -> Path:
-    """Where a namespace's files live.
+    """Where a namespace's files live: this user's private directory.
 
-    ``$WOOL_LOCAL_DIR`` if set (it must exist), else ``/dev/shm`` if usable, else the temp
-    directory.
+    ``$WOOL_LOCAL_DIR`` if set (it must exist), else ``wool-<uid>`` in ``/dev/shm`` (or
+    the temp directory), created on first use. Either way it must be a directory of this
+    user that nobody else can enter (mode 0700); see :func:`wool.plugins.private_directory`.
     """
-    override = os.environ.get(DIRECTORY_VARIABLE)
-    if override:
-        path = Path(override)
-        if not path.is_dir():
-            raise ValueError(f"{DIRECTORY_VARIABLE}={override!r} is not a directory")
-        return path
-    if _SHM.is_dir() and os.access(_SHM, os.W_OK | os.X_OK):
-        return _SHM
-    return Path(tempfile.gettempdir())
+    return plugins.private_directory()
 
 
 @attrs.frozen

@@ -13,6 +13,8 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 
+from wool.plugins import open_private
+
 log = logging.getLogger(__name__)
 
 CHANGED = "changed"
@@ -34,13 +36,17 @@ _QUIET = frozenset({"opened", "closed_no_write"})
 
 
 def touch(folder: Path) -> None:
-    """Signal a change to the watchers of ``folder`` (a no-op if it is gone)."""
+    """Signal a change to the watchers of ``folder`` (a no-op if it is gone).
+
+    The file is written in place, never followed through a link nor truncated (see
+    :func:`wool.plugins.open_private`).
+    """
     try:
-        fd = os.open(folder / CHANGED, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        fd = open_private(folder / CHANGED, os.O_WRONLY, create=True)
     except FileNotFoundError:
         return
     try:
-        os.write(fd, b"\n")
+        os.pwrite(fd, b"\n", 0)
     finally:
         os.close(fd)
 

@@ -34,7 +34,7 @@ class LocalPublisher:
     async def __aenter__(self) -> LocalPublisher:
         if self._attachment is not None:
             raise RuntimeError(f"the publisher of {self.namespace!r} is already entered")
-        self._attachment = Attachment.attach(
+        self._attachment = await Attachment.attach(
             Paths.of(self.namespace), lock_timeout=self.lock_timeout
         )
         return self
@@ -51,14 +51,14 @@ class LocalPublisher:
             return
         try:
             if published:
-                with attachment.locked() as table:
+                async with attachment.locked() as table:
                     changed = [uid for uid in published if table.remove(uid)]
                 if changed:
                     attachment.notify()
         except (OSError, TimeoutError) as exc:
             log.warning("could not withdraw workers from %r: %s", self.namespace, exc)
         finally:
-            attachment.detach()
+            await attachment.detach()
 
     async def publish(self, event: DiscoveryEvent) -> None:
         """Apply ``event`` to the namespace and notify its subscribers."""
@@ -71,7 +71,7 @@ class LocalPublisher:
             )
         metadata = event.metadata
         if event.type == "worker-dropped":
-            with attachment.locked() as table:
+            async with attachment.locked() as table:
                 changed = table.remove(metadata.uid)
             self._published.discard(metadata.uid)
         else:
@@ -79,7 +79,7 @@ class LocalPublisher:
                 raise ValueError(f"worker {metadata.uid!r} has no process id ({metadata.pid})")
             encode(metadata)  # fail on an oversized record before taking the lock
             started = start_time(metadata.pid)
-            with attachment.locked() as table:
+            async with attachment.locked() as table:
                 changed = table.put(metadata, started)
             self._published.add(metadata.uid)
         if changed:

@@ -19,10 +19,12 @@ import mmap
 import os
 import secrets
 import shutil
-from collections.abc import Iterator
+import stat
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from wool import WorkerMetadata
+from wool.plugins import open_private, private_directory
 from wool_discovery_local import _notify
 from wool_discovery_local._liveness import is_alive, start_time
 from wool_discovery_local._lock import DEFAULT_TIMEOUT, FileLock
@@ -56,14 +58,14 @@ class Attachment:
         self.closed = False
 
     @classmethod
-    def attach(cls, paths: Paths, *, lock_timeout: float = DEFAULT_TIMEOUT) -> Attachment:
+    async def attach(cls, paths: Paths, *, lock_timeout: float = DEFAULT_TIMEOUT) -> Attachment:
         """Open (creating if needed) the segment of ``paths`` and register this process."""
         token = secrets.randbits(63) | 1
         pid = os.getpid()
         sweep_abandoned(paths.segment.parent, exclude=paths)
         lock = FileLock(paths.lock, lock_timeout)
-        with lock:
-            fd = os.open(paths.segment, os.O_RDWR | os.O_CREAT, 0o600)
+        async with lock:
+            fd = open_private(paths.segment, os.O_RDWR, create=True)
             try:
                 buffer = _map(fd, paths)
             except BaseException:
@@ -77,7 +79,7 @@ class Attachment:
             try:
                 _prune_attachers(table)
                 dead = _prune_workers(table)
-                paths.notify.mkdir(mode=0o700, exist_ok=True)
+                private_directory(paths.notify)
                 table.add_attacher(pid, start_time(pid), token)
             except BaseException:
                 with contextlib.suppress(Exception):
@@ -89,21 +91,21 @@ class Attachment:
             _notify.touch(paths.notify)
         return cls(paths, fd, buffer, token, lock_timeout)
 
-    @contextlib.contextmanager
-    def locked(self) -> Iterator[Table]:
-        """The table, under the namespace lock."""
+    @contextlib.asynccontextmanager
+    async def locked(self) -> AsyncIterator[Table]:
+        """The table, under the namespace lock (waited for on the event loop)."""
         if self.closed:
             raise RuntimeError(f"{self.paths.segment} is detached")
-        with FileLock(self.paths.lock, self._lock_timeout):
+        async with FileLock(self.paths.lock, self._lock_timeout):
             yield self._table
 
     def generation(self) -> int:
         """The segment's change counter, read without the lock."""
         return self._table.generation
 
-    def live_records(self) -> list[Record]:
+    async def live_records(self) -> list[Record]:
         """The workers whose processes are alive, removing the others from the table."""
-        with self.locked() as table:
+        async with self.locked() as table:
             dead = _prune_workers(table)
             records = table.records()
         if dead:
@@ -114,14 +116,14 @@ class Attachment:
         """Tell every subscriber of the namespace that the table changed."""
         _notify.touch(self.paths.notify)
 
-    def detach(self) -> None:
+    async def detach(self) -> None:
         """Unregister; if this was the last live attachment, remove every file. Idempotent."""
         if self.closed:
             return
         self.closed = True
         try:
             lock = FileLock(self.paths.lock, self._lock_timeout)
-            with lock:
+            async with lock:
                 for attacher in self._table.attachers():
                     if attacher.token == self._token:
                         self._table.remove_attacher(attacher.index)
@@ -186,7 +188,7 @@ def _remove_if_unused(table: Table, paths: Paths, fd: int, lock: FileLock) -> No
 def _unlink_if_same(paths: Paths, fd: int) -> None:
     """Unlink the segment path if it still names the file open on ``fd``."""
     try:
-        on_disk = os.stat(paths.segment)
+        on_disk = os.lstat(paths.segment)
     except FileNotFoundError:
         return
     held = os.fstat(fd)
@@ -237,18 +239,16 @@ def sweep_abandoned(directory: Path, *, exclude: Paths | None = None) -> list[st
 
 
 def _sweep(paths: Paths) -> bool:
-    if _in_use(paths):  # the cheap check, without the lock, for the common case
+    if not _all_ours(paths) or _in_use(paths):  # the cheap checks, without the lock
         return False
     lock = FileLock(paths.lock, timeout=0)
-    try:
-        lock.__enter__()
-    except TimeoutError:
+    if not lock.try_acquire():
         return False  # someone holds it: in use
     try:
         if _in_use(paths):
             return False
         try:
-            fd = os.open(paths.segment, os.O_RDONLY)
+            fd = open_private(paths.segment, os.O_RDONLY)
         except FileNotFoundError:
             fd = None
         if fd is not None:
@@ -260,7 +260,27 @@ def _sweep(paths: Paths) -> bool:
         lock.unlink()
         return True
     finally:
-        lock.__exit__(None, None, None)
+        lock.release()
+
+
+def _all_ours(paths: Paths) -> bool:
+    """Whether each file of the namespace that exists is of the expected kind and ours.
+
+    Checked with ``lstat``, so that a FIFO, a device or a link is never opened.
+    """
+    me = os.geteuid()
+    for path, kind in ((paths.segment, stat.S_ISREG), (paths.lock, stat.S_ISREG)):
+        try:
+            info = os.lstat(path)
+        except FileNotFoundError:
+            continue
+        if not kind(info.st_mode) or info.st_uid != me:
+            return False
+    try:
+        info = os.lstat(paths.notify)
+    except FileNotFoundError:
+        return True
+    return stat.S_ISDIR(info.st_mode) and info.st_uid == me
 
 
 def _in_use(paths: Paths) -> bool:
@@ -270,9 +290,11 @@ def _in_use(paths: Paths) -> bool:
     use; a foreign file is treated as in use, so that it is never removed.
     """
     try:
-        fd = os.open(paths.segment, os.O_RDONLY)
+        fd = open_private(paths.segment, os.O_RDONLY)
     except FileNotFoundError:
         return False
+    except OSError:
+        return True  # not a file of ours: never judged abandoned
     try:
         header = os.pread(fd, HEADER_SIZE, 0)
         if not header.strip(b"\0"):

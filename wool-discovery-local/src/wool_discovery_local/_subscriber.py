@@ -50,7 +50,7 @@ class LocalSubscriber:
 async def _follow(subscriber: LocalSubscriber) -> AsyncGenerator[DiscoveryEvent, None]:
     loop = asyncio.get_running_loop()
     wake = asyncio.Event()
-    attachment = Attachment.attach(
+    attachment = await Attachment.attach(
         Paths.of(subscriber.namespace), lock_timeout=subscriber.lock_timeout
     )
     watch: Watch | None = None
@@ -64,7 +64,7 @@ async def _follow(subscriber: LocalSubscriber) -> AsyncGenerator[DiscoveryEvent,
             if generation != attachment.generation() or not _all_alive(known):
                 seen = attachment.generation()
                 try:
-                    current = {r.metadata.uid: r for r in attachment.live_records()}
+                    current = {r.metadata.uid: r for r in await attachment.live_records()}
                 except TimeoutError as exc:
                     log.warning("%s; retrying in %g s", exc, subscriber.poll_interval)
                 else:
@@ -80,7 +80,7 @@ async def _follow(subscriber: LocalSubscriber) -> AsyncGenerator[DiscoveryEvent,
         exits.close()
         if watch is not None:
             watch.close()
-        attachment.detach()
+        await attachment.detach()
 
 
 def _all_alive(records: dict[str, Record]) -> bool:

@@ -24,39 +24,51 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14wool/v1/worker.proto\x12\x07wool.v1\",\n\x08Requests\x12 \n\x06\x66rames\x18\x01 \x03(\x0b\x32\x10.wool.v1.Request\".\n\tResponses\x12!\n\x06\x66rames\x18\x01 \x03(\x0b\x32\x11.wool.v1.Response\"\xad\x01\n\x04Task\x12\n\n\x02id\x18\x01 \x01(\t\x12\x11\n\tparent_id\x18\x02 \x01(\t\x12\x0f\n\x07routine\x18\x03 \x01(\t\x12\x10\n\x08\x63\x61llable\x18\x04 \x01(\x0c\x12\x11\n\targuments\x18\x05 \x01(\x0c\x12\r\n\x05proxy\x18\x06 \x01(\x0c\x12\x0c\n\x04tags\x18\x07 \x03(\t\x12\x11\n\tgenerator\x18\x08 \x01(\x08\x12 \n\x07\x62uffers\x18\x0b \x03(\x0b\x32\x0f.wool.v1.Buffer\":\n\x06\x42uffer\x12\x10\n\x08writable\x18\x01 \x01(\x08\x12\x0e\n\x06\x64igest\x18\x02 \x01(\x0c\x12\x0e\n\x06\x63\x61\x63hed\x18\x03 \x01(\x08\"i\n\x04Step\x12 \n\x04kind\x18\x01 \x01(\x0e\x32\x12.wool.v1.Step.Kind\x12\r\n\x05value\x18\x02 \x01(\x0c\"0\n\x04Kind\x12\x08\n\x04NEXT\x10\x00\x12\x08\n\x04SEND\x10\x01\x12\t\n\x05THROW\x10\x02\x12\t\n\x05\x43LOSE\x10\x03\"\x08\n\x06\x43\x61ncel\"\x82\x01\n\x07Request\x12\x0c\n\x04\x63\x61ll\x18\x01 \x01(\x04\x12\x1e\n\x05start\x18\x02 \x01(\x0b\x32\r.wool.v1.TaskH\x00\x12\x1d\n\x04step\x18\x03 \x01(\x0b\x32\r.wool.v1.StepH\x00\x12!\n\x06\x63\x61ncel\x18\x04 \x01(\x0b\x32\x0f.wool.v1.CancelH\x00\x42\x07\n\x05\x66rame\"\x1a\n\x08\x41\x63\x63\x65pted\x12\x0e\n\x06worker\x18\x01 \x01(\t\"-\n\x08Rejected\x12\x0e\n\x06reason\x18\x01 \x01(\t\x12\x11\n\ttransient\x18\x02 \x01(\x08\"\t\n\x07Stopped\"\x0b\n\tCancelled\"\x92\x02\n\x08Response\x12\x0c\n\x04\x63\x61ll\x18\x01 \x01(\x04\x12%\n\x08\x61\x63\x63\x65pted\x18\x02 \x01(\x0b\x32\x11.wool.v1.AcceptedH\x00\x12%\n\x08rejected\x18\x03 \x01(\x0b\x32\x11.wool.v1.RejectedH\x00\x12\x0f\n\x05value\x18\x04 \x01(\x0cH\x00\x12\x0f\n\x05\x65rror\x18\x05 \x01(\x0cH\x00\x12#\n\x07stopped\x18\x06 \x01(\x0b\x32\x10.wool.v1.StoppedH\x00\x12\'\n\tcancelled\x18\x07 \x01(\x0b\x32\x12.wool.v1.CancelledH\x00\x12 \n\x07\x62uffers\x18\x0e \x03(\x0b\x32\x0f.wool.v1.Buffer\x12\x0f\n\x07missing\x18\x0f \x03(\x0c\x42\x07\n\x05\x66rame2>\n\x06Worker\x12\x34\n\x07Session\x12\x11.wool.v1.Requests\x1a\x12.wool.v1.Responses(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14wool/v1/worker.proto\x12\x07wool.v1\"\x0e\n\x0cStatsRequest\"1\n\x0bStatsReport\x12\x0f\n\x07running\x18\x01 \x01(\x04\x12\x11\n\tcompleted\x18\x02 \x01(\x04\",\n\x08Requests\x12 \n\x06\x66rames\x18\x01 \x03(\x0b\x32\x10.wool.v1.Request\"Q\n\tResponses\x12!\n\x06\x66rames\x18\x01 \x03(\x0b\x32\x11.wool.v1.Response\x12!\n\x04load\x18\x02 \x01(\x0b\x32\x13.wool.v1.LoadReport\"L\n\nLoadReport\x12\x0f\n\x07running\x18\x01 \x01(\r\x12\r\n\x05limit\x18\x02 \x01(\r\x12\x0b\n\x03lag\x18\x03 \x01(\x02\x12\x11\n\tseen_call\x18\x04 \x01(\x04\"\x9b\x02\n\x04Task\x12\n\n\x02id\x18\x01 \x01(\t\x12\x11\n\tparent_id\x18\x02 \x01(\t\x12\x0f\n\x07routine\x18\x03 \x01(\t\x12\x10\n\x08\x63\x61llable\x18\x04 \x01(\x0c\x12\x11\n\targuments\x18\x05 \x01(\x0c\x12\r\n\x05proxy\x18\x06 \x01(\x0c\x12\x0c\n\x04tags\x18\x07 \x03(\t\x12\x11\n\tgenerator\x18\x08 \x01(\x08\x12\x0f\n\x07\x63ontext\x18\t \x01(\x0c\x12+\n\x07headers\x18\n \x03(\x0b\x32\x1a.wool.v1.Task.HeadersEntry\x12 \n\x07\x62uffers\x18\x0b \x03(\x0b\x32\x0f.wool.v1.Buffer\x1a.\n\x0cHeadersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\":\n\x06\x42uffer\x12\x10\n\x08writable\x18\x01 \x01(\x08\x12\x0e\n\x06\x64igest\x18\x02 \x01(\x0c\x12\x0e\n\x06\x63\x61\x63hed\x18\x03 \x01(\x08\"i\n\x04Step\x12 \n\x04kind\x18\x01 \x01(\x0e\x32\x12.wool.v1.Step.Kind\x12\r\n\x05value\x18\x02 \x01(\x0c\"0\n\x04Kind\x12\x08\n\x04NEXT\x10\x00\x12\x08\n\x04SEND\x10\x01\x12\t\n\x05THROW\x10\x02\x12\t\n\x05\x43LOSE\x10\x03\"\x08\n\x06\x43\x61ncel\"\x93\x01\n\x07Request\x12\x0c\n\x04\x63\x61ll\x18\x01 \x01(\x04\x12\x1e\n\x05start\x18\x02 \x01(\x0b\x32\r.wool.v1.TaskH\x00\x12\x1d\n\x04step\x18\x03 \x01(\x0b\x32\r.wool.v1.StepH\x00\x12!\n\x06\x63\x61ncel\x18\x04 \x01(\x0b\x32\x0f.wool.v1.CancelH\x00\x12\x0f\n\x07\x63ontext\x18\x05 \x01(\x0c\x42\x07\n\x05\x66rame\"\x1a\n\x08\x41\x63\x63\x65pted\x12\x0e\n\x06worker\x18\x01 \x01(\t\";\n\x08Rejected\x12\x0e\n\x06reason\x18\x01 \x01(\t\x12\x11\n\ttransient\x18\x02 \x01(\x08\x12\x0c\n\x04\x66ull\x18\x03 \x01(\x08\"\t\n\x07Stopped\"\x0b\n\tCancelled\"\xc6\x02\n\x08Response\x12\x0c\n\x04\x63\x61ll\x18\x01 \x01(\x04\x12%\n\x08\x61\x63\x63\x65pted\x18\x02 \x01(\x0b\x32\x11.wool.v1.AcceptedH\x00\x12%\n\x08rejected\x18\x03 \x01(\x0b\x32\x11.wool.v1.RejectedH\x00\x12\x0f\n\x05value\x18\x04 \x01(\x0cH\x00\x12\x0f\n\x05\x65rror\x18\x05 \x01(\x0cH\x00\x12#\n\x07stopped\x18\x06 \x01(\x0b\x32\x10.wool.v1.StoppedH\x00\x12\'\n\tcancelled\x18\x07 \x01(\x0b\x32\x12.wool.v1.CancelledH\x00\x12!\n\x03log\x18\x08 \x01(\x0b\x32\x12.wool.v1.LogRecordH\x00\x12\x0f\n\x07\x63ontext\x18\t \x01(\x0c\x12 \n\x07\x62uffers\x18\x0e \x03(\x0b\x32\x0f.wool.v1.Buffer\x12\x0f\n\x07missing\x18\x0f \x03(\x0c\x42\x07\n\x05\x66rame\"\x85\x02\n\tLogRecord\x12\x0e\n\x06logger\x18\x01 \x01(\t\x12\r\n\x05level\x18\x02 \x01(\x05\x12\x0f\n\x07message\x18\x03 \x01(\t\x12\x0f\n\x07\x63reated\x18\x04 \x01(\x01\x12\x11\n\texception\x18\x05 \x01(\t\x12\x10\n\x08pathname\x18\x06 \x01(\t\x12\x0e\n\x06lineno\x18\x07 \x01(\x05\x12\x10\n\x08\x66unction\x18\x08 \x01(\t\x12\x0e\n\x06thread\x18\t \x01(\t\x12\x0f\n\x07process\x18\n \x01(\x05\x12\x0f\n\x07routine\x18\x0b \x01(\t\x12\x0f\n\x07task_id\x18\x0c \x01(\t\x12\x0e\n\x06worker\x18\r \x01(\t\x12\x0c\n\x04host\x18\x0e \x01(\t\x12\x0f\n\x07\x64ropped\x18\x0f \x01(\x04\x32t\n\x06Worker\x12\x34\n\x07Session\x12\x11.wool.v1.Requests\x1a\x12.wool.v1.Responses(\x01\x30\x01\x12\x34\n\x05Stats\x12\x15.wool.v1.StatsRequest\x1a\x14.wool.v1.StatsReportb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'wool.v1.worker_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_REQUESTS']._serialized_start=33
-  _globals['_REQUESTS']._serialized_end=77
-  _globals['_RESPONSES']._serialized_start=79
-  _globals['_RESPONSES']._serialized_end=125
-  _globals['_TASK']._serialized_start=128
-  _globals['_TASK']._serialized_end=301
-  _globals['_BUFFER']._serialized_start=303
-  _globals['_BUFFER']._serialized_end=361
-  _globals['_STEP']._serialized_start=363
-  _globals['_STEP']._serialized_end=468
-  _globals['_STEP_KIND']._serialized_start=420
-  _globals['_STEP_KIND']._serialized_end=468
-  _globals['_CANCEL']._serialized_start=470
-  _globals['_CANCEL']._serialized_end=478
-  _globals['_REQUEST']._serialized_start=481
-  _globals['_REQUEST']._serialized_end=611
-  _globals['_ACCEPTED']._serialized_start=613
-  _globals['_ACCEPTED']._serialized_end=639
-  _globals['_REJECTED']._serialized_start=641
-  _globals['_REJECTED']._serialized_end=686
-  _globals['_STOPPED']._serialized_start=688
-  _globals['_STOPPED']._serialized_end=697
-  _globals['_CANCELLED']._serialized_start=699
-  _globals['_CANCELLED']._serialized_end=710
-  _globals['_RESPONSE']._serialized_start=713
-  _globals['_RESPONSE']._serialized_end=987
-  _globals['_WORKER']._serialized_start=989
-  _globals['_WORKER']._serialized_end=1051
+  _globals['_TASK_HEADERSENTRY']._loaded_options = None
+  _globals['_TASK_HEADERSENTRY']._serialized_options = b'8\001'
+  _globals['_STATSREQUEST']._serialized_start=33
+  _globals['_STATSREQUEST']._serialized_end=47
+  _globals['_STATSREPORT']._serialized_start=49
+  _globals['_STATSREPORT']._serialized_end=98
+  _globals['_REQUESTS']._serialized_start=100
+  _globals['_REQUESTS']._serialized_end=144
+  _globals['_RESPONSES']._serialized_start=146
+  _globals['_RESPONSES']._serialized_end=227
+  _globals['_LOADREPORT']._serialized_start=229
+  _globals['_LOADREPORT']._serialized_end=305
+  _globals['_TASK']._serialized_start=308
+  _globals['_TASK']._serialized_end=591
+  _globals['_TASK_HEADERSENTRY']._serialized_start=545
+  _globals['_TASK_HEADERSENTRY']._serialized_end=591
+  _globals['_BUFFER']._serialized_start=593
+  _globals['_BUFFER']._serialized_end=651
+  _globals['_STEP']._serialized_start=653
+  _globals['_STEP']._serialized_end=758
+  _globals['_STEP_KIND']._serialized_start=710
+  _globals['_STEP_KIND']._serialized_end=758
+  _globals['_CANCEL']._serialized_start=760
+  _globals['_CANCEL']._serialized_end=768
+  _globals['_REQUEST']._serialized_start=771
+  _globals['_REQUEST']._serialized_end=918
+  _globals['_ACCEPTED']._serialized_start=920
+  _globals['_ACCEPTED']._serialized_end=946
+  _globals['_REJECTED']._serialized_start=948
+  _globals['_REJECTED']._serialized_end=1007
+  _globals['_STOPPED']._serialized_start=1009
+  _globals['_STOPPED']._serialized_end=1018
+  _globals['_CANCELLED']._serialized_start=1020
+  _globals['_CANCELLED']._serialized_end=1031
+  _globals['_RESPONSE']._serialized_start=1034
+  _globals['_RESPONSE']._serialized_end=1360
+  _globals['_LOGRECORD']._serialized_start=1363
+  _globals['_LOGRECORD']._serialized_end=1624
+  _globals['_WORKER']._serialized_start=1626
+  _globals['_WORKER']._serialized_end=1742
 # @@protoc_insertion_point(module_scope)

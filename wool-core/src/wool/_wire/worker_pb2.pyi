@@ -7,6 +7,18 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class StatsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class StatsReport(_message.Message):
+    __slots__ = ("running", "completed")
+    RUNNING_FIELD_NUMBER: _ClassVar[int]
+    COMPLETED_FIELD_NUMBER: _ClassVar[int]
+    running: int
+    completed: int
+    def __init__(self, running: _Optional[int] = ..., completed: _Optional[int] = ...) -> None: ...
+
 class Requests(_message.Message):
     __slots__ = ("frames",)
     FRAMES_FIELD_NUMBER: _ClassVar[int]
@@ -14,13 +26,34 @@ class Requests(_message.Message):
     def __init__(self, frames: _Optional[_Iterable[_Union[Request, _Mapping]]] = ...) -> None: ...
 
 class Responses(_message.Message):
-    __slots__ = ("frames",)
+    __slots__ = ("frames", "load")
     FRAMES_FIELD_NUMBER: _ClassVar[int]
+    LOAD_FIELD_NUMBER: _ClassVar[int]
     frames: _containers.RepeatedCompositeFieldContainer[Response]
-    def __init__(self, frames: _Optional[_Iterable[_Union[Response, _Mapping]]] = ...) -> None: ...
+    load: LoadReport
+    def __init__(self, frames: _Optional[_Iterable[_Union[Response, _Mapping]]] = ..., load: _Optional[_Union[LoadReport, _Mapping]] = ...) -> None: ...
+
+class LoadReport(_message.Message):
+    __slots__ = ("running", "limit", "lag", "seen_call")
+    RUNNING_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    LAG_FIELD_NUMBER: _ClassVar[int]
+    SEEN_CALL_FIELD_NUMBER: _ClassVar[int]
+    running: int
+    limit: int
+    lag: float
+    seen_call: int
+    def __init__(self, running: _Optional[int] = ..., limit: _Optional[int] = ..., lag: _Optional[float] = ..., seen_call: _Optional[int] = ...) -> None: ...
 
 class Task(_message.Message):
-    __slots__ = ("id", "parent_id", "routine", "callable", "arguments", "proxy", "tags", "generator", "buffers")
+    __slots__ = ("id", "parent_id", "routine", "callable", "arguments", "proxy", "tags", "generator", "context", "headers", "buffers")
+    class HeadersEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     ID_FIELD_NUMBER: _ClassVar[int]
     PARENT_ID_FIELD_NUMBER: _ClassVar[int]
     ROUTINE_FIELD_NUMBER: _ClassVar[int]
@@ -29,6 +62,8 @@ class Task(_message.Message):
     PROXY_FIELD_NUMBER: _ClassVar[int]
     TAGS_FIELD_NUMBER: _ClassVar[int]
     GENERATOR_FIELD_NUMBER: _ClassVar[int]
+    CONTEXT_FIELD_NUMBER: _ClassVar[int]
+    HEADERS_FIELD_NUMBER: _ClassVar[int]
     BUFFERS_FIELD_NUMBER: _ClassVar[int]
     id: str
     parent_id: str
@@ -38,8 +73,10 @@ class Task(_message.Message):
     proxy: bytes
     tags: _containers.RepeatedScalarFieldContainer[str]
     generator: bool
+    context: bytes
+    headers: _containers.ScalarMap[str, str]
     buffers: _containers.RepeatedCompositeFieldContainer[Buffer]
-    def __init__(self, id: _Optional[str] = ..., parent_id: _Optional[str] = ..., routine: _Optional[str] = ..., callable: _Optional[bytes] = ..., arguments: _Optional[bytes] = ..., proxy: _Optional[bytes] = ..., tags: _Optional[_Iterable[str]] = ..., generator: _Optional[bool] = ..., buffers: _Optional[_Iterable[_Union[Buffer, _Mapping]]] = ...) -> None: ...
+    def __init__(self, id: _Optional[str] = ..., parent_id: _Optional[str] = ..., routine: _Optional[str] = ..., callable: _Optional[bytes] = ..., arguments: _Optional[bytes] = ..., proxy: _Optional[bytes] = ..., tags: _Optional[_Iterable[str]] = ..., generator: _Optional[bool] = ..., context: _Optional[bytes] = ..., headers: _Optional[_Mapping[str, str]] = ..., buffers: _Optional[_Iterable[_Union[Buffer, _Mapping]]] = ...) -> None: ...
 
 class Buffer(_message.Message):
     __slots__ = ("writable", "digest", "cached")
@@ -74,16 +111,18 @@ class Cancel(_message.Message):
     def __init__(self) -> None: ...
 
 class Request(_message.Message):
-    __slots__ = ("call", "start", "step", "cancel")
+    __slots__ = ("call", "start", "step", "cancel", "context")
     CALL_FIELD_NUMBER: _ClassVar[int]
     START_FIELD_NUMBER: _ClassVar[int]
     STEP_FIELD_NUMBER: _ClassVar[int]
     CANCEL_FIELD_NUMBER: _ClassVar[int]
+    CONTEXT_FIELD_NUMBER: _ClassVar[int]
     call: int
     start: Task
     step: Step
     cancel: Cancel
-    def __init__(self, call: _Optional[int] = ..., start: _Optional[_Union[Task, _Mapping]] = ..., step: _Optional[_Union[Step, _Mapping]] = ..., cancel: _Optional[_Union[Cancel, _Mapping]] = ...) -> None: ...
+    context: bytes
+    def __init__(self, call: _Optional[int] = ..., start: _Optional[_Union[Task, _Mapping]] = ..., step: _Optional[_Union[Step, _Mapping]] = ..., cancel: _Optional[_Union[Cancel, _Mapping]] = ..., context: _Optional[bytes] = ...) -> None: ...
 
 class Accepted(_message.Message):
     __slots__ = ("worker",)
@@ -92,12 +131,14 @@ class Accepted(_message.Message):
     def __init__(self, worker: _Optional[str] = ...) -> None: ...
 
 class Rejected(_message.Message):
-    __slots__ = ("reason", "transient")
+    __slots__ = ("reason", "transient", "full")
     REASON_FIELD_NUMBER: _ClassVar[int]
     TRANSIENT_FIELD_NUMBER: _ClassVar[int]
+    FULL_FIELD_NUMBER: _ClassVar[int]
     reason: str
     transient: bool
-    def __init__(self, reason: _Optional[str] = ..., transient: _Optional[bool] = ...) -> None: ...
+    full: bool
+    def __init__(self, reason: _Optional[str] = ..., transient: _Optional[bool] = ..., full: _Optional[bool] = ...) -> None: ...
 
 class Stopped(_message.Message):
     __slots__ = ()
@@ -108,7 +149,7 @@ class Cancelled(_message.Message):
     def __init__(self) -> None: ...
 
 class Response(_message.Message):
-    __slots__ = ("call", "accepted", "rejected", "value", "error", "stopped", "cancelled", "buffers", "missing")
+    __slots__ = ("call", "accepted", "rejected", "value", "error", "stopped", "cancelled", "log", "context", "buffers", "missing")
     CALL_FIELD_NUMBER: _ClassVar[int]
     ACCEPTED_FIELD_NUMBER: _ClassVar[int]
     REJECTED_FIELD_NUMBER: _ClassVar[int]
@@ -116,6 +157,8 @@ class Response(_message.Message):
     ERROR_FIELD_NUMBER: _ClassVar[int]
     STOPPED_FIELD_NUMBER: _ClassVar[int]
     CANCELLED_FIELD_NUMBER: _ClassVar[int]
+    LOG_FIELD_NUMBER: _ClassVar[int]
+    CONTEXT_FIELD_NUMBER: _ClassVar[int]
     BUFFERS_FIELD_NUMBER: _ClassVar[int]
     MISSING_FIELD_NUMBER: _ClassVar[int]
     call: int
@@ -125,6 +168,42 @@ class Response(_message.Message):
     error: bytes
     stopped: Stopped
     cancelled: Cancelled
+    log: LogRecord
+    context: bytes
     buffers: _containers.RepeatedCompositeFieldContainer[Buffer]
     missing: _containers.RepeatedScalarFieldContainer[bytes]
-    def __init__(self, call: _Optional[int] = ..., accepted: _Optional[_Union[Accepted, _Mapping]] = ..., rejected: _Optional[_Union[Rejected, _Mapping]] = ..., value: _Optional[bytes] = ..., error: _Optional[bytes] = ..., stopped: _Optional[_Union[Stopped, _Mapping]] = ..., cancelled: _Optional[_Union[Cancelled, _Mapping]] = ..., buffers: _Optional[_Iterable[_Union[Buffer, _Mapping]]] = ..., missing: _Optional[_Iterable[bytes]] = ...) -> None: ...
+    def __init__(self, call: _Optional[int] = ..., accepted: _Optional[_Union[Accepted, _Mapping]] = ..., rejected: _Optional[_Union[Rejected, _Mapping]] = ..., value: _Optional[bytes] = ..., error: _Optional[bytes] = ..., stopped: _Optional[_Union[Stopped, _Mapping]] = ..., cancelled: _Optional[_Union[Cancelled, _Mapping]] = ..., log: _Optional[_Union[LogRecord, _Mapping]] = ..., context: _Optional[bytes] = ..., buffers: _Optional[_Iterable[_Union[Buffer, _Mapping]]] = ..., missing: _Optional[_Iterable[bytes]] = ...) -> None: ...
+
+class LogRecord(_message.Message):
+    __slots__ = ("logger", "level", "message", "created", "exception", "pathname", "lineno", "function", "thread", "process", "routine", "task_id", "worker", "host", "dropped")
+    LOGGER_FIELD_NUMBER: _ClassVar[int]
+    LEVEL_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    CREATED_FIELD_NUMBER: _ClassVar[int]
+    EXCEPTION_FIELD_NUMBER: _ClassVar[int]
+    PATHNAME_FIELD_NUMBER: _ClassVar[int]
+    LINENO_FIELD_NUMBER: _ClassVar[int]
+    FUNCTION_FIELD_NUMBER: _ClassVar[int]
+    THREAD_FIELD_NUMBER: _ClassVar[int]
+    PROCESS_FIELD_NUMBER: _ClassVar[int]
+    ROUTINE_FIELD_NUMBER: _ClassVar[int]
+    TASK_ID_FIELD_NUMBER: _ClassVar[int]
+    WORKER_FIELD_NUMBER: _ClassVar[int]
+    HOST_FIELD_NUMBER: _ClassVar[int]
+    DROPPED_FIELD_NUMBER: _ClassVar[int]
+    logger: str
+    level: int
+    message: str
+    created: float
+    exception: str
+    pathname: str
+    lineno: int
+    function: str
+    thread: str
+    process: int
+    routine: str
+    task_id: str
+    worker: str
+    host: str
+    dropped: int
+    def __init__(self, logger: _Optional[str] = ..., level: _Optional[int] = ..., message: _Optional[str] = ..., created: _Optional[float] = ..., exception: _Optional[str] = ..., pathname: _Optional[str] = ..., lineno: _Optional[int] = ..., function: _Optional[str] = ..., thread: _Optional[str] = ..., process: _Optional[int] = ..., routine: _Optional[str] = ..., task_id: _Optional[str] = ..., worker: _Optional[str] = ..., host: _Optional[str] = ..., dropped: _Optional[int] = ...) -> None: ...

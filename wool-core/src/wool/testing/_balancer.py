@@ -73,6 +73,10 @@ class LoadBalancerConformance:
         for size in (3, 1, 6, 2, 0, 5, 6, 1):
             candidates = tuple(
                 Candidate(m, in_flight=i % 3, reported_running=None if i % 2 else i)
+                if i % 3
+                else Candidate(
+                    m, i % 2, reported_running=i, loop_lag=0.5, unreported=i, concurrency=1
+                )
                 for i, m in enumerate(pool[:size])
             )
             for routine in ("add", "fib", "stream"):

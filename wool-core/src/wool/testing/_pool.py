@@ -30,7 +30,8 @@ class InProcessPool:
     importable here and hooks registered in this process apply to them; nothing is
     spawned, which makes it quick. ``workers`` holds their metadata, ``proxy`` the
     ``wool.WorkerProxy`` the routines go through. ``others`` are more workers to route
-    to, announced before these (a :class:`RogueWorker`'s metadata, say).
+    to, announced before these (a :class:`RogueWorker`'s metadata, say). ``concurrency``
+    bounds the calls each of these workers runs at once.
     """
 
     def __init__(
@@ -40,12 +41,14 @@ class InProcessPool:
         loadbalancer: LoadBalancerLike | str | type = DEFAULT_LOADBALANCER,
         others: Iterable[WorkerMetadata] = (),
         timeout: float = 10.0,
+        concurrency: int | None = None,
     ) -> None:
         if isinstance(size, bool) or not isinstance(size, int) or size < 1:
             raise ValueError(f"size must be a positive integer, got {size!r}")
         self.size = size
         self.tags = frozenset(tags)
         self.timeout = timeout
+        self.concurrency = concurrency
         self._loadbalancer = loadbalancer
         self.others = tuple(others)
         self.workers: list[WorkerMetadata] = []
@@ -68,7 +71,9 @@ class InProcessPool:
         stack = contextlib.AsyncExitStack()
         try:
             workers = [
-                await stack.enter_async_context(InProcessWorker(*self.tags))
+                await stack.enter_async_context(
+                    InProcessWorker(*self.tags, concurrency=self.concurrency)
+                )
                 for _ in range(self.size)
             ]
             everyone = [*self.others, *workers]

@@ -68,10 +68,13 @@ class InProcessWorker:
 
     ``async with InProcessWorker() as metadata:`` starts it and stops it. Routines it
     runs must be importable here; plugin hooks registered in this process apply to it.
+    ``concurrency`` bounds the calls it runs at once, as ``WorkerPool(concurrency=...)``.
     """
 
-    def __init__(self, *tags: str, uid: str | None = None) -> None:
-        self._worker = Worker(tags=frozenset(tags), host="127.0.0.1", uid=uid)
+    def __init__(self, *tags: str, uid: str | None = None, concurrency: int | None = None) -> None:
+        self._worker = Worker(
+            tags=frozenset(tags), host="127.0.0.1", uid=uid, concurrency=concurrency
+        )
 
     @property
     def uid(self) -> str:

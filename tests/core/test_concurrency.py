@@ -1,0 +1,168 @@
+"""A worker's concurrency limit: refusals as "full", waiting callers, nested calls.
+
+Real workers (served in this process, or spawned) with real gRPC sessions. What is
+checked: how many calls a worker runs at once, that calls beyond every worker's limit
+wait at the caller in arrival order and never fail for it, and that nested calls (a
+parent awaiting its children on the same full workers) finish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+import wool
+from tests.core import routines as r
+from tests.lb_leastbusy import routines as lr
+from wool.testing import InProcessPool, InProcessWorker
+
+TIMEOUT = 10.0
+
+
+@pytest.fixture(autouse=True)
+def fresh_gates():
+    lr.reset()
+    yield
+    for event in list(lr.GATES.values()):
+        event.set()
+    lr.reset()
+
+
+async def started(*labels: str) -> None:
+    async with asyncio.timeout(TIMEOUT):
+        for label in labels:
+            await lr.gate(f"started:{label}").wait()
+
+
+async def until(predicate, what: str) -> None:
+    """Wait (bounded) until ``predicate()`` holds."""
+    try:
+        async with asyncio.timeout(TIMEOUT):
+            while not predicate():
+                await asyncio.sleep(0.01)
+    except TimeoutError:
+        raise AssertionError(f"timed out waiting until {what}") from None
+
+
+def waiting(pool: InProcessPool) -> int:
+    return pool.proxy._context.capacity.waiting
+
+
+@pytest.mark.parametrize("balancer", ["roundrobin", "leastbusy"])
+async def test_calls_beyond_every_workers_limit_wait_in_arrival_order(balancer):
+    # One call ends at a time, so exactly one slot frees and exactly one waiting call
+    # may start (two calls started on two workers at once may start in either order).
+    async with InProcessPool(2, loadbalancer=balancer, concurrency=1) as pool:
+        blockers = [asyncio.create_task(lr.hold(f"end:b{i}", f"b{i}")) for i in range(2)]
+        await started("b0", "b1")
+        queued = []
+        for i in range(5):
+            queued.append(asyncio.create_task(lr.hold(f"end:w{i}", f"w{i}")))
+            await until(lambda n=i + 1: waiting(pool) == n, f"call w{i} waits")
+        assert sorted(lr.STARTED) == ["b0", "b1"]  # nobody ran beyond the limit
+        order = ["w0", "w1", "w2", "w3", "w4"]
+        endings = ["b0", "b1", "w0", "w1", "w2"]
+        for index, (ending, label) in enumerate(zip(endings, order, strict=True)):
+            lr.gate(f"end:{ending}").set()
+            await started(label)
+            assert lr.STARTED[2:] == order[: index + 1]  # first come, first served
+        lr.gate("end:w3").set()
+        lr.gate("end:w4").set()
+        assert sorted(await asyncio.gather(*blockers)) == ["b0", "b1"]
+        assert await asyncio.gather(*queued) == order
+
+
+async def test_a_caller_waiting_on_another_callers_calls_is_woken_by_the_workers_report(
+    monkeypatch,
+):
+    import wool._capacity
+
+    monkeypatch.setattr(wool._capacity, "RECHECK_SECONDS", 60.0)  # only the report wakes it
+    async with InProcessWorker(concurrency=1) as metadata:
+        subscriber = wool.testing.StaticSubscriber([metadata])
+        theirs = wool.WorkerProxy(subscriber, wool.LeastBusyLoadBalancer())
+        ours = wool.WorkerProxy(subscriber, wool.LeastBusyLoadBalancer())
+        try:
+            task = wool.Task(
+                routine="hold", callable=lr.hold, args=("go", "t"), kwargs={}, proxy=theirs
+            )
+            held = await theirs.dispatch(task)
+            add = wool.Task(routine="add", callable=r.add, args=(1, 2), kwargs={}, proxy=ours)
+            waiting_call = asyncio.create_task(ours.dispatch(add))
+            await until(lambda: ours._context.capacity.waiting == 1, "our call waits")
+            lr.gate("go").set()
+            assert await held.result() == "t"
+            async with asyncio.timeout(TIMEOUT):
+                call = await waiting_call
+            assert await call.result() == 3
+        finally:
+            await theirs.stop()
+            await ours.stop()
+
+
+async def test_a_full_worker_refuses_a_call_as_transient_naming_its_limit():
+    async with InProcessWorker(concurrency=1) as metadata:
+        proxy = wool.WorkerProxy(
+            wool.testing.StaticSubscriber([metadata]), wool.RoundRobinLoadBalancer()
+        )
+        connection = wool.WorkerConnection(metadata)
+        try:
+            held = await connection.dispatch(
+                wool.Task(
+                    routine="hold", callable=lr.hold, args=("go", "a"), kwargs={}, proxy=proxy
+                )
+            )
+            extra = wool.Task(routine="add", callable=r.add, args=(1, 2), kwargs={}, proxy=proxy)
+            with pytest.raises(wool.TransientDispatchError, match="is full"):
+                await connection.dispatch(extra)
+            lr.gate("go").set()
+            assert await held.result() == "a"
+            assert await (await connection.dispatch(extra)).result() == 3  # room again
+        finally:
+            await connection.close()
+            await proxy.stop()
+
+
+async def test_a_call_to_a_full_worker_goes_to_one_with_room():
+    async with InProcessPool(2, concurrency=1) as pool:  # round-robin: would alternate
+        first = asyncio.create_task(lr.hold("go", "a"))
+        await started("a")
+        for _ in range(4):
+            task = wool.Task(
+                routine="add", callable=r.add, args=(1, 2), kwargs={}, proxy=pool.proxy
+            )
+            call = await pool.proxy.dispatch(task)
+            assert await call.result() == 3
+        busy = {c.uid for c in pool.proxy._context.candidates() if c.reported_running == 1}
+        assert len(busy) == 1
+        lr.gate("go").set()
+        assert await first == "a"
+
+
+@pytest.mark.parametrize("size", [1, 2])
+async def test_nested_calls_finish_under_a_limit_of_one(size):
+    async with InProcessPool(size, loadbalancer="leastbusy", concurrency=1):
+        assert await r.fib(8) == 21
+
+
+async def test_an_idle_generator_holds_no_slot_between_steps():
+    async with InProcessPool(1, concurrency=1):
+        stream = r.count_up(3)
+        assert await anext(stream) == 0
+        assert await r.add(1, 1) == 2  # would wait for ever if the generator held the slot
+        assert [item async for item in stream] == [1, 2]
+
+
+async def test_spawned_workers_run_at_most_their_limit_and_nest():
+    async with wool.WorkerPool(size=2, loadbalancer="leastbusy", concurrency=1):
+        peaks = await asyncio.gather(*(r.running_peak(0.05) for _ in range(6)))
+        assert max(peaks) == 1
+        value, calls, pids = await r.fib_traced(6)
+        assert value == 8 and calls == 25 and len(pids) == 2
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True, "2"])
+def test_a_bad_concurrency_is_refused_before_anything_starts(bad):
+    with pytest.raises(ValueError, match="concurrency must be a positive integer"):
+        wool.WorkerPool(size=1, concurrency=bad)
