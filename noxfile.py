@@ -138,8 +138,9 @@ def bench(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def soak(session: nox.Session) -> None:
     """The soak (tests/soak/soak.py): 100,000 mixed tasks through 2 workers with every
-    outcome accounted for, 1,000 pools opened and closed, 1,000 fuzzed frames; checks that
-    memory, descriptors and threads stay flat. A few minutes on 2 cores.
+    outcome accounted for, 1,000 pools opened and closed, 2,000 caller pools making nested
+    calls through one `wool worker`, 1,000 fuzzed frames; checks that memory, descriptors
+    and threads stay flat. A few minutes on 2 cores.
 
     nox -s soak -- --tasks 20000 --pools 100   # smaller counts
     nox -s soak -- --json soak.json            # also write the figures as JSON

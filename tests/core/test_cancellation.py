@@ -23,9 +23,20 @@ async def test_cancelling_the_await_cancels_the_remote_task():
 
 async def test_timeout_around_a_routine_cancels_it_remotely():
     async with wool.WorkerPool(size=1):
-        with pytest.raises(TimeoutError):
-            async with asyncio.timeout(0.5):
+        timeouts: list[asyncio.Timeout] = []
+
+        async def timed() -> None:
+            async with asyncio.timeout(None) as timeout:
+                timeouts.append(timeout)
                 await r.wait_forever("timed-out", "timed-out-started")
+
+        call = asyncio.ensure_future(timed())
+        # Expire the timeout once the routine runs (a call cancelled before its worker
+        # started it never starts, and has no finally to run).
+        assert await r.finally_ran("timed-out-started")
+        timeouts[0].reschedule(asyncio.get_running_loop().time())
+        with pytest.raises(TimeoutError):
+            await call
         assert await r.finally_ran("timed-out")
 
 

@@ -143,3 +143,31 @@ async def raise_refusing() -> None:
 async def yield_unpicklable():
     yield 1
     yield threading.Lock()
+
+
+@wool.routine
+async def nested_add(x: int, y: int) -> int:
+    """``x + y`` computed by a nested call, through the caller's proxy on the worker."""
+    return await add(x, y)
+
+
+@wool.routine
+async def block_loop(path: str, seconds: float) -> int:
+    """Announces its worker, then blocks that worker's event loop for ``seconds``."""
+    announce(path)
+    time.sleep(seconds)
+    return os.getpid()
+
+
+@wool.routine
+async def mark(folder: str, key: str) -> int:
+    """Appends this worker's pid to the file ``key`` in ``folder``: one line per run."""
+    with open(os.path.join(folder, key), "a") as f:
+        f.write(f"{os.getpid()}\n")
+    return os.getpid()
+
+
+@wool.routine
+async def sleep_blocking(seconds: float) -> None:
+    """Blocks its worker's event loop for ``seconds``."""
+    time.sleep(seconds)

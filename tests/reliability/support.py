@@ -207,6 +207,7 @@ def task_batch(
     generator: bool = False,
     proxy: bytes = b"",
     routine: str = "",
+    accept_by: int = 0,
 ) -> bytes:
     """A ``Requests`` batch holding one start frame, as a caller would encode it."""
     pieces = _frames.task_pieces(
@@ -219,7 +220,7 @@ def task_batch(
         tags=[],
         generator=generator,
     )
-    return b"".join(_frames.start_frame(call, pieces))
+    return b"".join(_frames.start_frame(call, pieces, accept_by))
 
 
 def request_batch(*requests: pb.Request) -> bytes:
@@ -344,3 +345,49 @@ def namespace_files(namespace: str) -> list[Path]:
 
     paths = Paths.of(namespace)
     return [p for p in (paths.segment, paths.lock, paths.notify) if p.exists()]
+
+
+# -- a `wool worker` deployment ------------------------------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def wool_worker(namespace: str, *options: str) -> AsyncIterator[list[int]]:
+    """``wool worker --namespace NAMESPACE OPTIONS`` running; yields its workers' pids.
+
+    Stopped with SIGTERM (and waited for) when the block ends.
+    """
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), *sys.path])}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "wool",
+        "worker",
+        "--namespace",
+        namespace,
+        *options,
+        stdout=asyncio.subprocess.PIPE,
+        cwd=ROOT,
+        env=env,
+    )
+    assert process.stdout is not None
+    try:
+        pids: list[int] = []
+        async with asyncio.timeout(60):
+            while True:
+                line = (await process.stdout.readline()).decode()
+                if not line:
+                    raise RuntimeError(f"wool worker exited with {await process.wait()}")
+                if line.startswith("worker ") and "(pid " in line:
+                    pids.append(int(line.rsplit("(pid ", 1)[1].rstrip(")\n")))
+                if line.startswith("ready:"):
+                    break
+        yield pids
+    finally:
+        if process.returncode is None:
+            process.terminate()
+        try:
+            async with asyncio.timeout(30):
+                await process.communicate()
+        except TimeoutError:
+            process.kill()
+            await process.wait()

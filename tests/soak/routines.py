@@ -61,3 +61,9 @@ async def yield_then_block():
     yield 0
     await asyncio.Event().wait()
     yield 1
+
+
+@wool.routine
+async def nested(number: int) -> int:
+    """``work(number) + 1``, with ``work`` a nested call through the caller's proxy."""
+    return await work(number) + 1

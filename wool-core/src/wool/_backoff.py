@@ -166,9 +166,9 @@ class PausingConnection(WorkerConnection):
         self.connected_once = False
         """Whether a call or a background try ever got through to the worker."""
 
-    async def dispatch(self, task: Task) -> RemoteCall:
+    async def dispatch(self, task: Task, *, patient: bool = False) -> RemoteCall:
         try:
-            call = await super().dispatch(task)
+            call = await super().dispatch(task, patient=patient)
         except DispatchError:
             if not self._connected():
                 self._pauses.failed(self)

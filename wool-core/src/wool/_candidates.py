@@ -111,6 +111,11 @@ class WorkerSet:
         if not self.known_full(connection):
             self.capacity.wake()
 
+    def unresponsive(self, uid: str) -> bool:
+        """Whether ``uid`` left a call unaccepted while silent (dispatch tries it last)."""
+        connection = self._known.get(uid)
+        return connection is not None and connection.unresponsive
+
     def connection(self, uid: str) -> WorkerConnection | None:
         """The connection of a routable worker, if it still is one."""
         connection = self._known.get(uid)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import grpc
 import grpc.aio
 
-from wool import _argcache, _context_vars, _frames, _payload, _serialization
+from wool import _argcache, _context_vars, _frames, _payload, _serialization, _settings
 from wool._errors import DispatchError, TransientDispatchError, WorkerFull, WorkerLost
 from wool._metadata import UNIX_PREFIX, WorkerMetadata
 from wool._transport import (
@@ -48,6 +48,10 @@ STEP_KINDS = {
 }
 
 
+class WorkerUnresponsive(TransientDispatchError):
+    """The worker did not accept a call within ``settings.accept_timeout``; it did not start it."""
+
+
 class WorkerConnection:
     """A caller's link to one worker: a gRPC channel carrying one multiplexed session."""
 
@@ -59,6 +63,7 @@ class WorkerConnection:
         self._channel: grpc.aio.Channel | None = None
         self._session: _Session | None = None
         self._closed = False
+        self._unanswered = False
         self.report: pb.LoadReport | None = None
         """The worker's latest load report (None until it sent one)."""
         self.on_report: Callable[[WorkerConnection], None] | None = None
@@ -80,20 +85,36 @@ class WorkerConnection:
     def __repr__(self) -> str:
         return f"<WorkerConnection {self.metadata.uid} {self.metadata.address}>"
 
-    async def dispatch(self, task: Task) -> RemoteCall:
+    async def dispatch(self, task: Task, *, patient: bool = False) -> RemoteCall:
         """Start ``task`` on this worker and wait until the worker accepts it.
 
         Raises ``TransientDispatchError`` or ``DispatchError`` when the worker did not
-        take the task (it did not run there).
+        take the task (it did not run there): ``WorkerUnresponsive`` when it did not
+        accept within ``settings.accept_timeout``, unless ``patient`` (then it waits as long as
+        it takes).
         """
         if self._closed:
             raise TransientDispatchError(f"connection to worker {self._label} is closed")
         if task.message is None:
             task.message = encode_task(task)
         session = self._current_session()
-        await session.answered()
+        timeout = _settings.current().accept_timeout
+        give_up_at = None if patient else asyncio.get_running_loop().time() + timeout
+        try:
+            async with asyncio.timeout_at(give_up_at):
+                await session.answered()
+        except TimeoutError:
+            # Start afresh next time: a channel stuck on a silent peer may not recover.
+            self._unanswered = True
+            session.abort()
+            raise WorkerUnresponsive(
+                f"worker {self._label} did not answer within {timeout:g}s (is its "
+                f"event loop blocked?); {task.routine}() goes to another worker",
+                worker=self.metadata.uid,
+            ) from None
         if session.broken is not None:
             raise session.unsent_failure()
+        self._unanswered = False
         size = task.message.size
         if size > session.limit - FRAME_OVERHEAD:
             raise ValueError(
@@ -101,9 +122,17 @@ class WorkerConnection:
                 f"message size limit of {session.limit} bytes of worker "
                 f"{self.metadata.uid} at {self.metadata.address} (WOOL_MAX_MESSAGE_BYTES)"
             )
-        call = session.start(task)
-        await call.accepted()
+        call = session.start(task, give_up_at)
+        await call.accepted(give_up_at)
         return call
+
+    @property
+    def unresponsive(self) -> bool:
+        """Whether the worker left a call unanswered past ``settings.accept_timeout`` and has sent
+        nothing since (dispatch tries such a worker last)."""
+        session = self._session
+        silent = session is not None and session.broken is None and session.silent
+        return silent or self._unanswered
 
     async def close(self, *, drain: float = 0.0) -> None:
         """Close the channel, first giving the calls in flight up to ``drain`` seconds.
@@ -168,10 +197,13 @@ class OutgoingTask(NamedTuple):
         """The largest message the task takes (the frame, or one of its buffers)."""
         return max([sum(map(len, self.pieces)), *map(len, self.buffers)])
 
-    def start_frame(self, call: int, holdings: _argcache.Holdings) -> _frames.Frame:
-        """The frame that starts call ``call``, sending the buffers the worker lacks."""
+    def start_frame(
+        self, call: int, holdings: _argcache.Holdings, accept_by: int = 0
+    ) -> _frames.Frame:
+        """The frame that starts call ``call`` (by ``accept_by``, ms of the session; 0: no
+        deadline), sending the buffers the worker lacks."""
         if not self.buffers:
-            return _frames.start_frame(call, self.pieces)
+            return _frames.start_frame(call, self.pieces, accept_by)
         specs: list[pb.Buffer] = []
         sent: list[bytes] = []
         for data, writable, digest in zip(self.buffers, self.writable, self.digests, strict=True):
@@ -182,7 +214,7 @@ class OutgoingTask(NamedTuple):
                 holdings.sent(digest, len(data))
             specs.append(pb.Buffer(writable=writable, digest=digest))
             sent.append(data)
-        frame = _frames.start_frame(call, [*self.pieces, _frames.task_buffers(specs)])
+        frame = _frames.start_frame(call, [*self.pieces, _frames.task_buffers(specs)], accept_by)
         return _frames.Buffered(frame, sent) if sent else frame
 
 
@@ -242,6 +274,11 @@ class _Session:
         self._answered = asyncio.Event()
         self._awaited = False
         """Whether a call waited for the worker's answer (a failure to open then warns)."""
+        self._epoch = 0.0
+        self.last_heard = 0.0
+        """Loop time of the last frame (or the answer) from the worker."""
+        self.silent = False
+        """Set when a call went unaccepted past its deadline; cleared by any frame read."""
         self._calls: dict[int, RemoteCall] = {}
         self._ids = itertools.count(1)
         self._outbox: asyncio.Queue[_frames.Frame | None] = asyncio.Queue()
@@ -262,20 +299,36 @@ class _Session:
         )
         self._reader = asyncio.get_running_loop().create_task(self._read())
 
-    def start(self, task: Task) -> RemoteCall:
+    def start(self, task: Task, give_up_at: float | None) -> RemoteCall:
+        """Send ``task``'s start, to be started by the worker before ``give_up_at``
+        (loop time; ``None``: no deadline), when this caller gives up on it."""
         self.last_call = call_id = next(self._ids)
         call = RemoteCall(self, call_id, task)
         self._calls[call_id] = call
         self._idle.clear()
         if self.broken is None:
-            self._outbox.put_nowait(task.message.start_frame(call_id, self.holdings))
+            self._outbox.put_nowait(
+                task.message.start_frame(call_id, self.holdings, self._accept_by(give_up_at))
+            )
+        call.give_up_at = give_up_at
         return call
 
     def restart(self, call: RemoteCall, missing: list[bytes]) -> None:
         """Send ``call``'s start again, with the cached arguments the worker lacked."""
         self.holdings.lost(missing)
         if self.broken is None:
-            self._outbox.put_nowait(call.task.message.start_frame(call.id, self.holdings))
+            accept_by = self._accept_by(call.give_up_at)
+            self._outbox.put_nowait(
+                call.task.message.start_frame(call.id, self.holdings, accept_by)
+            )
+
+    def _accept_by(self, give_up_at: float | None) -> int:
+        return 0 if give_up_at is None else self.deadline_ms(give_up_at)
+
+    def deadline_ms(self, give_up_at: float) -> int:
+        """``give_up_at`` (loop time) in whole milliseconds of the session, rounded down:
+        on the worker's clock never later than on ours."""
+        return max(1, int((give_up_at - self._epoch) * 1000))
 
     def send(self, request: pb.Request) -> None:
         self.send_frame(_frames.message_frame(request))
@@ -322,6 +375,10 @@ class _Session:
         code: grpc.StatusCode | None = None
         try:
             headers = await self._stream.initial_metadata()
+            # The session's clock starts when its answer arrives, after the worker's
+            # started (when it sent the answer): deadlines measured from here are, on
+            # the worker's clock, never later than the caller's.
+            self._epoch = self.last_heard = asyncio.get_running_loop().time()
             self._established = any(key == PROTOCOL_HEADER for key, _ in headers or ())
             self.limit = peer_limit(headers)
             self._answered.set()
@@ -330,13 +387,20 @@ class _Session:
             stream = self._stream
             while (message := await stream.read()) is not _EOF:
                 batch = pb.Responses.FromString(message)  # type: ignore[arg-type]
+                self.silent = False
+                self.last_heard = asyncio.get_running_loop().time()
                 for response in batch.frames:
                     # A frame with buffers is the last of its batch; they follow it.
                     buffers = None
                     if response.buffers:
                         buffers = [await _buffer(stream) for _ in response.buffers]
                     call = calls.get(response.call)
-                    if call is not None:
+                    if call is None:
+                        continue  # a call this caller gave up on, or finished
+                    if response.confirm:
+                        # The worker got to the call late; this caller still waits for it.
+                        self.send(pb.Request(call=response.call, confirmed=True))
+                    else:
                         call._deliver(response, buffers)
                 if on_report is not None and batch.HasField("load"):
                     on_report(batch.load)
@@ -368,16 +432,17 @@ class _Session:
                 log.warning("cannot open a session with %s: %s", where, detail)
         self._detail = detail
         for call in list(self._calls.values()):
-            if not call.is_accepted and self._drained:
-                # The worker is stopping and said so: it never read this call's start.
-                failure: BaseException = TransientDispatchError(
-                    f"{where} is stopping", worker=self.worker.uid
+            if call.taken:
+                failure: BaseException = WorkerLost(
+                    f"lost {where} during {call.task.routine}(): {detail}"
                 )
-            elif call.is_accepted or self._established:
-                failure = WorkerLost(f"lost {where} during {call.task.routine}(): {detail}")
-            elif code in TRANSIENT_CODES:
+            elif self._drained:
+                # The worker is stopping and said so: it never read this call's start.
+                failure = TransientDispatchError(f"{where} is stopping", worker=self.worker.uid)
+            elif self._established or code in TRANSIENT_CODES:
+                # The worker never accepted this call: another worker may always take it.
                 failure = TransientDispatchError(
-                    f"{where} is unavailable ({code.name if code else ''}): {detail}",
+                    f"{where} is unavailable{f' ({code.name})' if code else ''}: {detail}",
                     worker=self.worker.uid,
                 )
             else:
@@ -471,6 +536,9 @@ class RemoteCall:
         self.task = task
         self.worker = session.worker
         self.is_accepted = False
+        self.taken = False
+        """Whether the worker answered with anything but a refusal (it took the call),
+        even if that answer is not read yet."""
         self._session = session
         self._id = call_id
         # Lists, not deques: they rarely hold more than one item, and an empty list costs
@@ -486,12 +554,17 @@ class RemoteCall:
         """The ``wool.ContextVar`` values the routine changed, with the last frame read."""
         self._next_frame: bytes | None = None
         self._buffers: list[list[bytes]] = []
+        self.give_up_at: float | None = None
+        """When this caller gives up on the worker taking the call (loop time; None: never)."""
 
     def _deliver(
         self, item: pb.Response | BaseException, buffers: list[bytes] | None = None
     ) -> None:
         if buffers:
             self._buffers.append(buffers)
+        # A request for missing cached arguments (no frame) is no answer yet.
+        if isinstance(item, pb.Response) and item.WhichOneof("frame") not in ("rejected", None):
+            self.taken = True
         self._inbox.append(item)
         waiter = self._waiter
         if waiter is not None and not waiter.done():
@@ -532,11 +605,20 @@ class RemoteCall:
         self._inbox.clear()
         self._deliver(error)
 
-    async def accepted(self) -> None:
-        """Wait for the worker's verdict on the task."""
+    async def accepted(self, give_up_at: float | None) -> None:
+        """Wait for the worker's verdict on the task until ``give_up_at`` (loop time).
+
+        Past it, a call the worker has not taken is given up if the worker was silent
+        meanwhile: its cancel is sent (the worker never starts a call it reads a cancel
+        for, nor one past the deadline the start frame carries) and
+        ``WorkerUnresponsive`` sends it to another worker. A worker that is busy but
+        answers other calls is given another ``accept_timeout``, and told so. A worker
+        that lacks cached arguments gets the start again, with them.
+        """
+        self.give_up_at = give_up_at
         for _ in range(RESTARTS_FOR_MISSING_ARGUMENTS + 1):
             try:
-                response = await self._next()
+                response = await self._verdict(self.give_up_at)
             except asyncio.CancelledError:
                 await self._cancel()
                 raise
@@ -564,6 +646,8 @@ class RemoteCall:
                 if rejected.transient
                 else DispatchError
             )
+            if response.late:
+                error = WorkerUnresponsive  # slow, not unfit: it may be waited for
             raise error(
                 f"worker {self.worker.uid} at {self.worker.address} refused "
                 f"{self.task.routine}(): {response.rejected.reason}",
@@ -572,6 +656,42 @@ class RemoteCall:
         # A worker that fails to even decode the task answers with its error at once.
         self.is_accepted = True
         self._inbox.insert(0, response)
+
+    async def _verdict(self, give_up_at: float | None) -> pb.Response:
+        session = self._session
+        while True:
+            try:
+                async with asyncio.timeout_at(give_up_at):
+                    return await self._next()
+            except TimeoutError:
+                if self.taken:
+                    return await self._next()  # the worker took it in time; not yet read
+                timeout = _settings.current().accept_timeout
+                now = asyncio.get_running_loop().time()
+                if session.last_heard < now - timeout:
+                    raise self._give_up() from None
+                self.give_up_at = give_up_at = now + timeout
+                accept_by = session.deadline_ms(give_up_at)
+                session.send(pb.Request(call=self._id, accept_by=accept_by))
+
+    def _give_up(self) -> WorkerUnresponsive:
+        self._session.send(pb.Request(call=self._id, cancel=pb.Cancel()))
+        self._session.silent = True
+        self._finish()
+        log.warning(
+            "worker %s at %s did not accept %s() within %gs; marked unresponsive until it "
+            "answers; the call goes to another worker if one accepts it",
+            self.worker.uid,
+            self.worker.address,
+            self.task.routine,
+            _settings.current().accept_timeout,
+        )
+        return WorkerUnresponsive(
+            f"worker {self.worker.uid} at {self.worker.address} did not accept "
+            f"{self.task.routine}() within {_settings.current().accept_timeout:g}s (is its "
+            "event loop blocked?)",
+            worker=self.worker.uid,
+        )
 
     async def result(self) -> Any:
         """Wait for a coroutine routine's result, or raise its exception."""

@@ -12,16 +12,22 @@ a worker fails is decided here, once, for every balancer:
   load report shows full, is skipped too; when the pass found only full workers (and
   failures), the task waits for capacity at the caller, in arrival order
   (:mod:`wool._capacity`), and never fails for that reason;
+- a worker that left a call unaccepted past ``settings.accept_timeout`` while silent (its
+  loop is blocked, or it stopped answering) is unresponsive: the balancer does not see
+  it, and it is tried only after every other worker, until it answers again; when no
+  worker accepted and one was only slow, the task waits for that one as long as it takes;
 - after a full pass without a full worker, ``NoWorkersAvailable`` names each failure.
 """
 
 from __future__ import annotations
 
 import inspect
+import itertools
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from wool._candidates import Candidate, WorkerSet
+from wool._connection import WorkerUnresponsive
 from wool._errors import DispatchError, NoWorkersAvailable, TransientDispatchError, WorkerFull
 
 if TYPE_CHECKING:
@@ -79,24 +85,40 @@ async def _one_pass(
 
     ``sending()`` is called before the task is first sent to a worker.
     """
-    candidates = workers.candidates()
+    candidates: list[Candidate] = []
+    unresponsive: list[Candidate] = []
+    for candidate in workers.candidates():
+        (unresponsive if workers.unresponsive(candidate.uid) else candidates).append(candidate)
     full = 0
     failures: list[str] = []
     tried = 0
-    for candidate in _full_pass(balancer, task, candidates):
+    slow: Candidate | None = None
+
+    def attempts() -> Iterator[tuple[bool, Candidate]]:
+        for candidate in itertools.chain(_full_pass(balancer, task, candidates), unresponsive):
+            yield False, candidate
+        if slow is not None and not full:
+            # No worker accepted and one was only slow: wait for it as long as it takes
+            # (a blocked loop, or a first call importing for long).
+            yield True, slow
+
+    for patient, candidate in attempts():
         connection = workers.connection(candidate.uid)
         if connection is None:
             continue  # it left discovery, or another dispatch evicted it, meanwhile
         if workers.known_full(connection):
             full += 1
             continue
-        tried += 1
+        tried += 0 if patient else 1
         sending()
         finished = workers.started(candidate.uid)
         try:
-            return await connection.dispatch(task), finished
+            return await connection.dispatch(task, patient=patient), finished
         except WorkerFull:
             full += 1
+        except WorkerUnresponsive as exc:
+            slow = slow or candidate
+            failures.append(str(exc))
         except TransientDispatchError as exc:
             failures.append(str(exc))
         except DispatchError as exc:

@@ -55,6 +55,7 @@ if _CALL != _key(pb.Response, "call"):  # pragma: no cover
     raise ImportError("wool.v1.Request and Response must number their call field alike")
 _LOAD = _key(pb.Responses, "load")
 _START = _key(pb.Request, "start")
+_ACCEPT_BY = _key(pb.Request, "accept_by")
 _VALUE = _key(pb.Response, "value")
 _TASK_ID = _key(pb.Task, "id")
 _TASK_PARENT_ID = _key(pb.Task, "parent_id")
@@ -165,11 +166,14 @@ def _call(call: int) -> bytes:
     return _CALL + varint(call) if call else b""
 
 
-def start_frame(call: int, task: Pieces) -> Pieces:
-    """A ``Request`` frame that starts ``task`` as call number ``call``."""
+def start_frame(call: int, task: Pieces, accept_by: int = 0) -> Pieces:
+    """A ``Request`` frame that starts ``task`` as call number ``call``, to be started
+    by ``accept_by`` (milliseconds of the session; 0 for no deadline)."""
     size = sum(map(len, task))
     request_head = _call(call) + _START + varint(size)
-    return [_FRAMES + varint(len(request_head) + size) + request_head, *task]
+    tail = [_ACCEPT_BY + varint(accept_by)] if accept_by else []
+    size += sum(map(len, tail))
+    return [_FRAMES + varint(len(request_head) + size) + request_head, *task, *tail]
 
 
 def value_frame(

@@ -13,12 +13,12 @@ import grpc
 import grpc.aio
 from google.protobuf.message import DecodeError
 
-from wool import _argcache, _context_vars, _frames, _payload, _serialization
-from wool._credentials import WorkerCredentials, serving_as
+from wool import _argcache, _context_vars, _frames, _payload, _serialization, _settings
+from wool._credentials import WorkerCredentials
 from wool._load import CallSlot, WorkerLoad, current_slot
 from wool._log_capture import LogChannel, log_sink_factory
 from wool._metadata import WorkerMetadata
-from wool._proxy import WorkerProxy
+from wool._proxy_cache import ProxyCache
 from wool._task import Task, current_proxy, current_task
 from wool._transport import (
     DRAINED,
@@ -59,7 +59,7 @@ class WorkerService:
         self.load = load or WorkerLoad()
         """The worker's slots (its concurrency limit) and the load it reports."""
         self.stopping = False
-        self._proxies: dict[bytes, WorkerProxy] = {}
+        self._proxies = ProxyCache(credentials)
         self._routines: dict[bytes, Any] = {}
         self._sessions: set[_Session] = set()
         self.arguments = _argcache.Store()
@@ -99,8 +99,7 @@ class WorkerService:
     async def close(self) -> None:
         """Stop the proxies that nested dispatch opened on this worker."""
         self.load.close()
-        proxies, self._proxies = list(self._proxies.values()), {}
-        await asyncio.gather(*(proxy.stop() for proxy in proxies), return_exceptions=True)
+        await self._proxies.close()
 
     async def session(
         self, requests: AsyncIterator[bytes], context: grpc.aio.ServicerContext
@@ -113,17 +112,23 @@ class WorkerService:
                 f"wool protocol version mismatch: the caller speaks {version or 'none'}, "
                 f"worker {self.metadata.uid} speaks {PROTOCOL_VERSION}",
             )
+        # The session's clock starts before the caller's (which starts when this answer
+        # arrives), so a caller's deadline is never later on this clock than on its own.
+        session = _Session(self, peer_limit(context.invocation_metadata()))
         await context.send_initial_metadata(
             ((PROTOCOL_HEADER, PROTOCOL_VERSION), (LIMIT_HEADER, str(max_message_bytes())))
         )
-        session = _Session(self, peer_limit(context.invocation_metadata()))
         self._sessions.add(session)
         self.load.watch(session)
         reader = asyncio.get_running_loop().create_task(session.read(requests))
         try:
             async for batch in _frames.batches(session.outbox, session.limit, session.trailer):
-                yield batch
+                written = session.take_flush_waiters()
+                yield batch  # resumed once gRPC took the batch
                 session.logs.written()
+                for waiter in written:
+                    if not waiter.done():
+                        waiter.set_result(None)
             if session.malformed is not None:
                 await context.abort(grpc.StatusCode.INVALID_ARGUMENT, session.malformed)
             if self.stopping:
@@ -144,17 +149,10 @@ class WorkerService:
             self._routines[data] = routine
         return routine
 
-    def proxy(self, data: bytes) -> WorkerProxy:
-        """The proxy a task came with, unpickled once per distinct proxy."""
-        proxy = self._proxies.get(data)
-        if proxy is None:
-            with serving_as(self.credentials):
-                proxy = _serialization.loads(data)
-            if not isinstance(proxy, WorkerProxy):
-                kind = type(proxy).__qualname__
-                raise TypeError(f"malformed task: its proxy is a {kind}, not a wool proxy")
-            self._proxies[data] = proxy
-        return proxy
+    @property
+    def proxies(self) -> ProxyCache:
+        """The caller proxies this worker keeps for nested calls."""
+        return self._proxies
 
 
 class _Session:
@@ -167,12 +165,32 @@ class _Session:
         self.calls: dict[int, _Call] = {}
         self._reading = True
         self.malformed: str | None = None
+        self.epoch = asyncio.get_running_loop().time()
+        self._flush_waiters: list[asyncio.Future[None]] = []
         self.seen_call = 0
         """The highest call number read on this session (callers count their unreported calls)."""
         self.told_full = False
         self.last_running = 0
         self.last_lag = 0.0
         self._report_pending = False
+
+    def elapsed_ms(self) -> float:
+        """Milliseconds since this worker answered the session (the callers' deadlines'
+        clock)."""
+        return (asyncio.get_running_loop().time() - self.epoch) * 1000
+
+    async def flushed(self) -> None:
+        """Wait until every frame queued so far was handed to gRPC (to the network)."""
+        waiter = asyncio.get_running_loop().create_future()
+        self._flush_waiters.append(waiter)
+        await waiter
+
+    def take_flush_waiters(self) -> list[asyncio.Future[None]]:
+        # A frame queued before a batch is taken from the queue is in it (or in an
+        # earlier one), except a frame too big to join it, rare for the small frames
+        # that are waited for.
+        waiters, self._flush_waiters = self._flush_waiters, []
+        return waiters
 
     def push_report(self) -> None:
         """Send the load report on a batch of its own unless one is on its way."""
@@ -243,13 +261,17 @@ class _Session:
                 if missing:
                     self.send(pb.Response(call=request.call, missing=missing))
                     return
-                call = _Call.start(self, request.call, request.start, buffers)
+                call = _Call.start(self, request.call, request.start, buffers, request.accept_by)
                 self.calls[request.call] = call
             return
         call = self.calls.get(request.call)
         if call is None:
             return
-        if frame == "step":
+        if request.confirmed:
+            call.confirm()
+        elif frame is None and request.accept_by:
+            call.accept_by = max(call.accept_by, request.accept_by)  # the caller waits longer
+        elif frame == "step":
             call.step(request.step, request.context)
         elif frame == "cancel":
             call.cancel()
@@ -269,12 +291,21 @@ class _Call:
     """One task on this worker: a coroutine run, or a generator advanced step by step."""
 
     def __init__(
-        self, session: _Session, call_id: int, message: pb.Task, buffers: list[bytes]
+        self,
+        session: _Session,
+        call_id: int,
+        message: pb.Task,
+        buffers: list[bytes],
+        accept_by: int = 0,
     ) -> None:
         self.session = session
         self.id = call_id
         self.message = message
         self.buffers = buffers
+        self.accept_by = accept_by
+        """The caller's deadline to start this call (ms of the session; 0: none)."""
+        self.confirmed: asyncio.Future[None] | None = None
+        self.first_step: tuple[pb.Step, bytes] | None = None
         self.routine = message.routine
         self.context = contextvars.Context()
         self.lifecycle: WorkerLifecycle | None = None
@@ -283,14 +314,39 @@ class _Call:
         self.running: asyncio.Task[Any] | None = None
         self.cancelled = False
         self.closed = asyncio.Event()
+        self.proxy_key: bytes | None = None
 
     @classmethod
     def start(
-        cls, session: _Session, call_id: int, message: pb.Task, buffers: list[bytes]
+        cls,
+        session: _Session,
+        call_id: int,
+        message: pb.Task,
+        buffers: list[bytes],
+        accept_by: int,
     ) -> _Call:
-        call = cls(session, call_id, message, buffers)
+        call = cls(session, call_id, message, buffers, accept_by)
         call.running = call._spawn(call._begin())
         return call
+
+    def _late(self) -> bool:
+        """Whether the caller may give up on this call before our answer reaches it."""
+        margin_ms = _settings.current().accept_margin * 1000
+        return bool(self.accept_by) and self.session.elapsed_ms() > self.accept_by - margin_ms
+
+    def confirm(self) -> None:
+        if self.confirmed is not None and not self.confirmed.done():
+            self.confirmed.set_result(None)
+
+    async def _until_caller_still_waits(self) -> None:
+        """Hand ``accepted`` to the network; if that was late, ask the caller whether it
+        still waits: it answers ``confirmed``, or has sent ``cancel`` (which cancels this
+        task while it waits here)."""
+        await self.session.flushed()
+        if self._late():
+            self.confirmed = asyncio.get_running_loop().create_future()
+            self.session.send(pb.Response(call=self.id, confirm=True))
+            await self.confirmed
 
     def _spawn(self, coroutine: Any) -> asyncio.Task[Any]:
         task = asyncio.get_running_loop().create_task(coroutine, context=self.context)
@@ -325,6 +381,9 @@ class _Call:
             self.slot.end()
         if self.lifecycle is not None:
             self.lifecycle.stopped(ended_by)
+        if self.proxy_key is not None:
+            self.service.proxies.release(self.proxy_key)
+            self.proxy_key = None
         if isinstance(response, pb.Response) and self.lifecycle is not None:
             try:
                 response.context = self.lifecycle.context_to_return(self.context)
@@ -357,7 +416,8 @@ class _Call:
             args, kwargs = _payload.loads(message.arguments, self.buffers, writable)
             self.buffers = []
             what = "caller's proxy"
-            proxy = self.service.proxy(message.proxy)
+            proxy = self.service.proxies.acquire(message.proxy)
+            self.proxy_key = message.proxy
             what = "context variables"
             context = _context_vars.decode(message.context)
         except Exception as exc:
@@ -390,9 +450,21 @@ class _Call:
         if verdict is not None:
             self.finish(pb.Response(rejected=pb.Rejected(reason=verdict, transient=True)))
             return
+        if self._late():
+            # The caller has given up (or will before our answer reaches it): never start.
+            reason = f"worker {worker.uid} got to the call after its caller's deadline"
+            rejected = pb.Rejected(reason=reason, transient=True)
+            self.finish(pb.Response(rejected=rejected, late=True))
+            return
         current_task.set(task)
         current_proxy.set(proxy)
         self.send(pb.Response(accepted=pb.Accepted(worker=worker.uid)))
+        if self.accept_by:
+            try:
+                await self._until_caller_still_waits()
+            except asyncio.CancelledError:
+                self.finish(_cancelled(), asyncio.CancelledError())  # never started
+                return
         lifecycle.started()
         target = getattr(function, "__wool_function__", function)
         if message.generator:
@@ -403,6 +475,9 @@ class _Call:
                 return
             self.running = None
             slot.drop()  # an idle generator holds no slot between steps
+            first_step, self.first_step = self.first_step, None
+            if first_step is not None:
+                self.step(*first_step)
             return
         try:
             result = await target(*args, **kwargs)
@@ -419,7 +494,13 @@ class _Call:
         return self.session.service
 
     def step(self, step: pb.Step, context: bytes = b"") -> None:
-        if self.generator is None or self.running is not None or self.closed.is_set():
+        if self.closed.is_set():
+            return
+        if self.generator is None and self.running is not None and self.message.generator:
+            # It came before the generator was made (see _begin).
+            self.first_step = (step, context)
+            return
+        if self.generator is None or self.running is not None:
             return
         self.running = self._spawn(self._advance(step, context))
 

@@ -75,6 +75,25 @@ class Settings:
     stderr_tail_lines: int = 20
     """Lines of a spawned worker's error output kept to explain why it could not start."""
 
+    accept_timeout: float = 2.0
+    """How long a caller waits for a worker to accept a call before giving the call to
+    another worker: a worker whose event loop is blocked (a routine calling time.sleep)
+    answers nothing, and calls should not queue behind it while others are idle."""
+
+    accept_margin: float = 0.5
+    """A worker starts a call without asking its caller only if its ``accepted`` frame left
+    this long before the caller's deadline: the time that frame may take to reach the
+    caller (and the drift of the two clocks over a session) must stay below it."""
+
+    proxy_cache_size: int = 32
+    """Idle caller proxies a worker keeps for nested calls (about one per caller pool that
+    made some lately); beyond it the least recently used are stopped: each holds
+    connections."""
+
+    proxy_idle: float = 60.0
+    """How long a worker keeps a caller proxy no task uses: a caller pool that left sends
+    it no more, one that comes back only pays for reconnecting."""
+
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Settings with the values the environment overrides; ``ValueError`` names a bad one."""

@@ -75,8 +75,10 @@ class Watch:
     def __init__(
         self, folder: Path, loop: asyncio.AbstractEventLoop, callback: Callable[[], None]
     ) -> None:
-        self._observer: BaseObserver | None = Observer()
+        self._observer: BaseObserver | None = None
         try:
+            # Creating the observer may already fail (EMFILE: the per-user inotify limit).
+            self._observer = Observer()
             self._observer.schedule(_Bridge(loop, callback), str(folder), recursive=False)
             self._observer.start()
         except OSError as exc:

@@ -111,18 +111,22 @@ class Cancel(_message.Message):
     def __init__(self) -> None: ...
 
 class Request(_message.Message):
-    __slots__ = ("call", "start", "step", "cancel", "context")
+    __slots__ = ("call", "start", "step", "cancel", "context", "accept_by", "confirmed")
     CALL_FIELD_NUMBER: _ClassVar[int]
     START_FIELD_NUMBER: _ClassVar[int]
     STEP_FIELD_NUMBER: _ClassVar[int]
     CANCEL_FIELD_NUMBER: _ClassVar[int]
     CONTEXT_FIELD_NUMBER: _ClassVar[int]
+    ACCEPT_BY_FIELD_NUMBER: _ClassVar[int]
+    CONFIRMED_FIELD_NUMBER: _ClassVar[int]
     call: int
     start: Task
     step: Step
     cancel: Cancel
     context: bytes
-    def __init__(self, call: _Optional[int] = ..., start: _Optional[_Union[Task, _Mapping]] = ..., step: _Optional[_Union[Step, _Mapping]] = ..., cancel: _Optional[_Union[Cancel, _Mapping]] = ..., context: _Optional[bytes] = ...) -> None: ...
+    accept_by: int
+    confirmed: bool
+    def __init__(self, call: _Optional[int] = ..., start: _Optional[_Union[Task, _Mapping]] = ..., step: _Optional[_Union[Step, _Mapping]] = ..., cancel: _Optional[_Union[Cancel, _Mapping]] = ..., context: _Optional[bytes] = ..., accept_by: _Optional[int] = ..., confirmed: _Optional[bool] = ...) -> None: ...
 
 class Accepted(_message.Message):
     __slots__ = ("worker",)
@@ -149,7 +153,7 @@ class Cancelled(_message.Message):
     def __init__(self) -> None: ...
 
 class Response(_message.Message):
-    __slots__ = ("call", "accepted", "rejected", "value", "error", "stopped", "cancelled", "log", "context", "buffers", "missing")
+    __slots__ = ("call", "accepted", "rejected", "value", "error", "stopped", "cancelled", "log", "context", "confirm", "late", "buffers", "missing")
     CALL_FIELD_NUMBER: _ClassVar[int]
     ACCEPTED_FIELD_NUMBER: _ClassVar[int]
     REJECTED_FIELD_NUMBER: _ClassVar[int]
@@ -159,6 +163,8 @@ class Response(_message.Message):
     CANCELLED_FIELD_NUMBER: _ClassVar[int]
     LOG_FIELD_NUMBER: _ClassVar[int]
     CONTEXT_FIELD_NUMBER: _ClassVar[int]
+    CONFIRM_FIELD_NUMBER: _ClassVar[int]
+    LATE_FIELD_NUMBER: _ClassVar[int]
     BUFFERS_FIELD_NUMBER: _ClassVar[int]
     MISSING_FIELD_NUMBER: _ClassVar[int]
     call: int
@@ -170,9 +176,11 @@ class Response(_message.Message):
     cancelled: Cancelled
     log: LogRecord
     context: bytes
+    confirm: bool
+    late: bool
     buffers: _containers.RepeatedCompositeFieldContainer[Buffer]
     missing: _containers.RepeatedScalarFieldContainer[bytes]
-    def __init__(self, call: _Optional[int] = ..., accepted: _Optional[_Union[Accepted, _Mapping]] = ..., rejected: _Optional[_Union[Rejected, _Mapping]] = ..., value: _Optional[bytes] = ..., error: _Optional[bytes] = ..., stopped: _Optional[_Union[Stopped, _Mapping]] = ..., cancelled: _Optional[_Union[Cancelled, _Mapping]] = ..., log: _Optional[_Union[LogRecord, _Mapping]] = ..., context: _Optional[bytes] = ..., buffers: _Optional[_Iterable[_Union[Buffer, _Mapping]]] = ..., missing: _Optional[_Iterable[bytes]] = ...) -> None: ...
+    def __init__(self, call: _Optional[int] = ..., accepted: _Optional[_Union[Accepted, _Mapping]] = ..., rejected: _Optional[_Union[Rejected, _Mapping]] = ..., value: _Optional[bytes] = ..., error: _Optional[bytes] = ..., stopped: _Optional[_Union[Stopped, _Mapping]] = ..., cancelled: _Optional[_Union[Cancelled, _Mapping]] = ..., log: _Optional[_Union[LogRecord, _Mapping]] = ..., context: _Optional[bytes] = ..., confirm: _Optional[bool] = ..., late: _Optional[bool] = ..., buffers: _Optional[_Iterable[_Union[Buffer, _Mapping]]] = ..., missing: _Optional[_Iterable[bytes]] = ...) -> None: ...
 
 class LogRecord(_message.Message):
     __slots__ = ("logger", "level", "message", "created", "exception", "pathname", "lineno", "function", "thread", "process", "routine", "task_id", "worker", "host", "dropped")

@@ -1,0 +1,174 @@
+"""A worker whose event loop is blocked: calls it does not accept within the accept
+timeout (the setting ``accept_timeout``, 2 s) go to another worker, and it never runs
+them when it wakes up; it is skipped meanwhile, and used again once it answers."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import tempfile
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import grpc
+import grpc.aio
+import pytest
+
+import wool
+from tests.reliability import routines as r
+from tests.reliability.support import (
+    PROTOCOL_HEADER,
+    SESSION_METHOD,
+    Rendezvous,
+    identity,
+    proxy_bytes,
+    request_batch,
+    task_batch,
+)
+from wool._settings import DEFAULTS
+from wool._transport import PROTOCOL_VERSION
+from wool._wire import worker_pb2 as pb
+
+BLOCK_SECONDS = DEFAULTS.accept_timeout + 4.0
+"""Long enough that calls sent to the blocked worker are given up on before it wakes."""
+STEP_SECONDS = 30.0
+QUICK = 4
+
+
+def runs(folder: Path) -> dict[str, list[int]]:
+    return {p.name: [int(x) for x in p.read_text().split()] for p in folder.iterdir()}
+
+
+async def test_calls_go_around_a_blocked_worker_and_it_never_runs_the_ones_given_up(
+    caplog: pytest.LogCaptureFixture,
+):
+    caplog.set_level(logging.WARNING, logger="wool.connection")
+    folder = Path(tempfile.mkdtemp(prefix="woolmark-"))
+    try:
+        async with Rendezvous() as rv, wool.WorkerPool(size=2) as pool:
+            pids = {w.metadata.pid for w in pool.workers if w.metadata}
+            blocker = asyncio.ensure_future(r.block_loop(rv.path, BLOCK_SECONDS))
+            blocked = await rv.next_pid(STEP_SECONDS)
+            (other,) = pids - {blocked}
+            async with asyncio.timeout(STEP_SECONDS):
+                # Concurrent calls: some are sent to the blocked worker, then given up.
+                concurrent = await asyncio.gather(
+                    *(r.mark(str(folder), f"concurrent-{n}") for n in range(QUICK))
+                )
+                given_up = sum("did not accept" in m for m in caplog.messages)
+                # The blocked worker is now skipped: these go straight to the other one.
+                sequential = [await r.mark(str(folder), f"sequential-{n}") for n in range(QUICK)]
+                skipped = sum("did not accept" in m for m in caplog.messages) == given_up
+            assert concurrent == [other] * QUICK
+            assert sequential == [other] * QUICK
+            assert given_up >= 1  # some calls really were sent to the blocked worker
+            assert skipped
+            async with asyncio.timeout(STEP_SECONDS):
+                assert await blocker == blocked
+                # Once it answers again, the worker is used again. Its session reads
+                # frames in order: by the time it serves this call, it has read (and
+                # refused) the starts of the calls given up on.
+                served = set()
+                for n in range(20):
+                    served.add(await r.mark(str(folder), f"after-{n}"))
+                    if blocked in served:
+                        break
+            assert blocked in served
+        # Every call ran exactly once, and the blocked worker ran none given up on.
+        ran = runs(folder)
+        expected = {f"concurrent-{n}" for n in range(QUICK)} | {
+            f"sequential-{n}" for n in range(QUICK)
+        }
+        assert expected <= set(ran)
+        assert {key: pids_ for key, pids_ in ran.items() if key in expected} == {
+            key: [other] for key in expected
+        }
+        assert all(len(v) == 1 for v in ran.values())
+    finally:
+        for path in folder.iterdir():
+            path.unlink()
+        os.rmdir(folder)
+
+
+class Session:
+    """A raw session driven frame by frame, as a caller's would be."""
+
+    def __init__(self, channel: grpc.aio.Channel) -> None:
+        self.outbox: asyncio.Queue[bytes | None] = asyncio.Queue()
+        method = channel.stream_stream(
+            SESSION_METHOD, request_serializer=identity, response_deserializer=identity
+        )
+        self.call = method(self._requests(), metadata=((PROTOCOL_HEADER, PROTOCOL_VERSION),))
+        self.frames: list[pb.Response] = []
+
+    async def _requests(self) -> AsyncIterator[bytes]:
+        while (batch := await self.outbox.get()) is not None:
+            yield batch
+
+    async def until(self, predicate: Callable[[pb.Response], bool]) -> pb.Response:
+        while True:
+            for frame in self.frames:
+                if predicate(frame):
+                    return frame
+            message = await self.call.read()
+            assert message is not grpc.aio.EOF, "the worker ended the session"
+            self.frames.extend(pb.Responses.FromString(message).frames)
+
+
+@pytest.mark.parametrize("caller", ["still waits", "gave up"])
+async def test_a_call_accepted_late_starts_only_if_its_caller_confirms(caller: str):
+    # One batch, two calls: the first blocks the worker's loop right after both are
+    # accepted, so the second's "accepted" leaves for the network too close to its
+    # deadline; the worker then asks its caller before starting it.
+    folder = Path(tempfile.mkdtemp(prefix="woolmark-"))
+    try:
+        async with wool.WorkerPool(size=1) as pool:
+            assert await r.mark(str(folder), "warm-up") > 0  # routines imported there
+            metadata = pool.workers[0].metadata
+            assert metadata is not None
+            async with grpc.aio.insecure_channel(metadata.address) as channel:
+                session = Session(channel)
+                await session.call.initial_metadata()
+                proxy = proxy_bytes()
+                deadline_ms = 2000  # late (margin 0.5 s) once the first call blocked 3 s
+                session.outbox.put_nowait(
+                    task_batch(1, r.sleep_blocking, (3.0,), proxy=proxy, accept_by=60_000)
+                    + task_batch(
+                        2, r.mark, (str(folder), "late"), proxy=proxy, accept_by=deadline_ms
+                    )
+                )
+                async with asyncio.timeout(STEP_SECONDS):
+                    accepted = await session.until(lambda f: f.call == 2)
+                    assert accepted.WhichOneof("frame") == "accepted"
+                    await session.until(lambda f: f.call == 2 and f.confirm)
+                    if caller == "still waits":
+                        session.outbox.put_nowait(request_batch(pb.Request(call=2, confirmed=True)))
+                        end = await session.until(
+                            lambda f: (
+                                f.call == 2
+                                and f.WhichOneof("frame") is not None
+                                and f.WhichOneof("frame") != "accepted"
+                            )
+                        )
+                        assert end.WhichOneof("frame") == "value"
+                    else:
+                        session.outbox.put_nowait(
+                            request_batch(pb.Request(call=2, cancel=pb.Cancel()))
+                        )
+                        end = await session.until(
+                            lambda f: (
+                                f.call == 2
+                                and f.WhichOneof("frame") is not None
+                                and f.WhichOneof("frame") != "accepted"
+                            )
+                        )
+                        assert end.WhichOneof("frame") == "cancelled"
+                    session.outbox.put_nowait(None)
+                    session.call.cancel()
+        ran = runs(folder)
+        assert ran.get("late", []) == ([metadata.pid] if caller == "still waits" else [])
+    finally:
+        for path in folder.iterdir():
+            path.unlink()
+        os.rmdir(folder)
