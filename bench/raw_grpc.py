@@ -12,7 +12,12 @@ Methods (bytes in, bytes out, no (de)serialisers):
 - ``/bench.Raw/Pull``  bidi: the first request names the generator, every request (the
   first included) asks for one item, every reply is one pickled item; ``b""`` ends;
 - ``/bench.Raw/Push``  server streaming: the server iterates the generator and pushes
-  every item without waiting for a request (a reference, not a floor for pull semantics).
+  every item without waiting for a request (a reference, not a floor for pull semantics);
+- ``/bench.Raw/Length`` unary: the request *is* the payload (the ``bytes`` object itself,
+  no pickle, no envelope), the reply its length as 8 bytes: the floor for moving an
+  argument;
+- ``/bench.Raw/Make``  unary: the request is a length as 8 bytes, the reply that many
+  bytes, as they are: the floor for moving a result.
 
 The server prints its port on stdout, then serves until its stdin closes.
 """
@@ -60,6 +65,14 @@ async def _call(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
     return pickle.dumps(await fn(*args, **kwargs), PROTOCOL)
 
 
+async def _length(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+    return len(request).to_bytes(8, "little")
+
+
+async def _make(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+    return bytes(int.from_bytes(request, "little"))
+
+
 async def _pull(
     requests: AsyncIterator[bytes], context: grpc.aio.ServicerContext
 ) -> AsyncIterator[bytes]:
@@ -100,6 +113,8 @@ async def serve() -> None:
                     "Call": grpc.unary_unary_rpc_method_handler(_call),
                     "Pull": grpc.stream_stream_rpc_method_handler(_pull),
                     "Push": grpc.unary_stream_rpc_method_handler(_push),
+                    "Length": grpc.unary_unary_rpc_method_handler(_length),
+                    "Make": grpc.unary_unary_rpc_method_handler(_make),
                 },
             ),
         )
@@ -179,6 +194,8 @@ class RawCluster:
         self.unary = [c.unary_unary("/bench.Raw/Call") for c in self.channels]
         self.pull = [c.stream_stream("/bench.Raw/Pull") for c in self.channels]
         self.push = [c.unary_stream("/bench.Raw/Push") for c in self.channels]
+        self.length_calls = [c.unary_unary("/bench.Raw/Length") for c in self.channels]
+        self.make_calls = [c.unary_unary("/bench.Raw/Make") for c in self.channels]
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -195,6 +212,15 @@ class RawCluster:
     async def call(self, fn: Callable[..., Any], *args: Any) -> Any:
         reply = await self.unary[self.pick()](encode_call(fn, *args))
         return pickle.loads(reply)
+
+    async def length(self, data: bytes) -> int:
+        """The raw bytes floor for an argument: ``data`` is the request as it is."""
+        reply = await self.length_calls[self.pick()](data)
+        return int.from_bytes(reply, "little")
+
+    async def make(self, n: int) -> bytes:
+        """The raw bytes floor for a result: ``n`` bytes come back as the reply itself."""
+        return await self.make_calls[self.pick()](n.to_bytes(8, "little"))
 
 
 if __name__ == "__main__":

@@ -40,6 +40,18 @@ async def length(data: bytes) -> int:
 
 
 @wool.routine
+async def add(a: int, b: int) -> int:
+    """Return ``a + b``: the script workload's importable twin (bench/script_probe.py)."""
+    return a + b
+
+
+@wool.routine
+async def make(n: int) -> bytes:
+    """Return ``n`` zero bytes: the payload workload, result direction."""
+    return bytes(n)
+
+
+@wool.routine
 async def fib(n: int) -> int:
     """The contract's TaskGroup Fibonacci: every call is a dispatch (fib(15): 1,973)."""
     if n <= 1:
@@ -98,6 +110,10 @@ async def length_plain(data: bytes) -> int:
     return len(data)
 
 
+async def make_plain(n: int) -> bytes:
+    return bytes(n)
+
+
 # --- plain sync twins, run by ProcessPoolExecutor -------------------------------------------
 
 
@@ -107,6 +123,10 @@ def nop_sync() -> None:
 
 def length_sync(data: bytes) -> int:
     return len(data)
+
+
+def make_sync(n: int) -> bytes:
+    return bytes(n)
 
 
 def spin_sync(seconds: float) -> float:

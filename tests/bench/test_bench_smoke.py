@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-TIMEOUT = 150
+TIMEOUT = 300
 
 WORKLOADS = {
     "startup",
@@ -23,6 +23,10 @@ WORKLOADS = {
     "throughput",
     "streaming",
     "payload",
+    "result",
+    "repeated",
+    "script",
+    "scale",
     "nested",
     "events",
     "discovery",
@@ -36,7 +40,11 @@ BACKENDS = {
     "latency": {"wool", "wool_tcp", "ppe", "grpc", "wool_lb"},
     "throughput": {"wool", "ppe", "grpc", "wool_lb"},
     "streaming": {"wool", "grpc_pull", "grpc_push"},
-    "payload": {"wool", "ppe", "grpc"},
+    "payload": {"wool", "ppe", "grpc_bytes", "grpc"},
+    "result": {"wool", "ppe", "grpc_bytes", "grpc"},
+    "repeated": {"wool", "ppe", "grpc_bytes"},
+    "script": {"wool", "importable"},
+    "scale": {"wool", "wool_small", "ppe_scale"},
     "nested": {"wool"},
     "events": {"none", "noop", "sleep", "otel"},
     "discovery": {"local", "etcd"},

@@ -17,6 +17,9 @@ DATA = st.one_of(
     st.builds(lambda n, b: b * n, st.integers(1 << 14, 1 << 17), st.binary(min_size=1, max_size=1)),
 )
 CALLS = st.one_of(st.integers(0, 300), st.integers(0, 2**64 - 1))
+BUFFERS = st.lists(
+    st.builds(pb.Buffer, writable=st.booleans(), digest=DATA, cached=st.booleans()), max_size=3
+)
 
 
 def task_fields():
@@ -33,6 +36,7 @@ def task_fields():
             "context": DATA,
             # one entry at most: protobuf orders several map entries as it likes
             "headers": st.dictionaries(TEXT, TEXT, max_size=1),
+            "buffers": BUFFERS,
         }
     )
 
@@ -65,10 +69,11 @@ def test_a_start_frame_encodes_as_protobuf_does(call, fields):
 
 
 @settings(max_examples=300, deadline=None)
-@given(CALLS, DATA, DATA)
-def test_a_value_frame_encodes_as_protobuf_does(call, payload, context):
-    frame = _frames.value_frame(call, payload, context)
-    expected = pb.Responses(frames=[pb.Response(call=call, value=payload, context=context)])
+@given(CALLS, DATA, DATA, BUFFERS)
+def test_a_value_frame_encodes_as_protobuf_does(call, payload, context, buffers):
+    frame = _frames.value_frame(call, payload, context, buffers)
+    response = pb.Response(call=call, value=payload, context=context, buffers=buffers)
+    expected = pb.Responses(frames=[response])
     assert b"".join(frame) == expected.SerializeToString()
     assert frame[1] is payload, "the payload stays a piece of its own"
 

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import collections
 import itertools
 import logging
 import pickle
 from collections.abc import AsyncIterator, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import grpc
 import grpc.aio
 
-from wool import _context_vars, _frames, _serialization, _settings
+from wool import _argcache, _context_vars, _frames, _payload, _serialization, _settings
 from wool._errors import DispatchError, TransientDispatchError, WorkerFull, WorkerLost
 from wool._metadata import UNIX_PREFIX, WorkerMetadata
 from wool._transport import (
@@ -39,6 +38,7 @@ if TYPE_CHECKING:
     from wool._task import Task
 
 log = logging.getLogger("wool.connection")
+_EOF: Any = grpc.aio.EOF  # pyright: ignore[reportAttributeAccessIssue] (missing in the stub)
 
 STEP_KINDS = {
     "next": pb.Step.NEXT,
@@ -115,7 +115,7 @@ class WorkerConnection:
         if session.broken is not None:
             raise session.unsent_failure()
         self._unanswered = False
-        size = _frames.frame_size(task.message)
+        size = task.message.size
         if size > session.limit - FRAME_OVERHEAD:
             raise ValueError(
                 f"the call of routine {task.routine}() pickles to {size} bytes, over the "
@@ -182,22 +182,67 @@ class WorkerConnection:
         return grpc.aio.insecure_channel(self.metadata.address, options=CHANNEL_OPTIONS)
 
 
-def encode_task(task: Task) -> _frames.Pieces:
-    """The wire form of ``task``; raises ``TypeError`` naming an argument that cannot be pickled."""
-    arguments = _serialization.encode_arguments(task.routine, task.callable, task.args, task.kwargs)
+class OutgoingTask(NamedTuple):
+    """A task's wire form, built once; its start frame is made per session (cached buffers)."""
+
+    pieces: _frames.Pieces
+    """The ``Task`` message without its buffers field."""
+    buffers: list[bytes]
+    writable: list[bool]
+    digests: list[bytes]
+    """Per buffer: its content address if the worker may keep it, else ``b""``."""
+
+    @property
+    def size(self) -> int:
+        """The largest message the task takes (the frame, or one of its buffers)."""
+        return max([sum(map(len, self.pieces)), *map(len, self.buffers)])
+
+    def start_frame(
+        self, call: int, holdings: _argcache.Holdings, accept_by: int = 0
+    ) -> _frames.Frame:
+        """The frame that starts call ``call`` (by ``accept_by``, ms of the session; 0: no
+        deadline), sending the buffers the worker lacks."""
+        if not self.buffers:
+            return _frames.start_frame(call, self.pieces, accept_by)
+        specs: list[pb.Buffer] = []
+        sent: list[bytes] = []
+        for data, writable, digest in zip(self.buffers, self.writable, self.digests, strict=True):
+            if digest and holdings.holds(digest):
+                specs.append(pb.Buffer(writable=writable, digest=digest, cached=True))
+                continue
+            if digest:
+                holdings.sent(digest, len(data))
+            specs.append(pb.Buffer(writable=writable, digest=digest))
+            sent.append(data)
+        frame = _frames.start_frame(call, [*self.pieces, _frames.task_buffers(specs)], accept_by)
+        return _frames.Buffered(frame, sent) if sent else frame
+
+
+def encode_task(task: Task) -> OutgoingTask:
+    """The wire form of ``task``; raises ``TypeError`` naming an argument that cannot be pickled.
+
+    Large bytes-like arguments travel out of band (``wool._payload``), after the frame,
+    and large immutable ones once per worker (``wool._argcache``).
+    """
+    arguments = _payload.encode_arguments(task.routine, task.callable, task.args, task.kwargs)
     pieces = _frames.task_pieces(
         id=task.id,
         parent_id=task.parent_id,
         routine=task.routine,
         callable=_serialization.dumps_routine(task.callable),
-        arguments=arguments,
+        arguments=arguments.data,
         proxy=task.proxy.pickled(),
         tags=sorted(task.tags),
         generator=task.generator,
         context=_context_vars.encode(task.context, task.routine),
         headers=task.headers,
     )
-    size = sum(map(len, pieces))
+    digests = [
+        _argcache.digest_of(data, writable)
+        for data, writable in zip(arguments.buffers, arguments.writable, strict=True)
+    ]
+    outgoing = OutgoingTask(pieces, arguments.buffers, arguments.writable, digests)
+    size = outgoing.size
     limit = max_message_bytes()
     if size > limit - FRAME_OVERHEAD:
         raise ValueError(
@@ -205,7 +250,7 @@ def encode_task(task: Task) -> _frames.Pieces:
             f"message size limit of {limit} bytes (set WOOL_MAX_MESSAGE_BYTES "
             "on callers and workers to raise it)"
         )
-    return pieces
+    return outgoing
 
 
 class _Session:
@@ -227,6 +272,8 @@ class _Session:
         self._code: grpc.StatusCode | None = None
         self._detail = ""
         self._answered = asyncio.Event()
+        self._awaited = False
+        """Whether a call waited for the worker's answer (a failure to open then warns)."""
         self._epoch = 0.0
         self.last_heard = 0.0
         """Loop time of the last frame (or the answer) from the worker."""
@@ -240,10 +287,12 @@ class _Session:
         method = channel.stream_stream(
             SESSION_METHOD,
             request_serializer=_frames.identity,
-            response_deserializer=pb.Responses.FromString,
+            response_deserializer=_frames.identity,
         )
         self.limit = max_message_bytes()
         """The largest message both ends accept, known once the worker answered."""
+        self.holdings = _argcache.Holdings()
+        """The large arguments this worker keeps (as far as this session knows)."""
         self._stream = method(
             self._requests(),
             metadata=((PROTOCOL_HEADER, PROTOCOL_VERSION), (LIMIT_HEADER, str(self.limit))),
@@ -258,9 +307,23 @@ class _Session:
         self._calls[call_id] = call
         self._idle.clear()
         if self.broken is None:
-            accept_by = 0 if give_up_at is None else self.deadline_ms(give_up_at)
-            self._outbox.put_nowait(_frames.start_frame(call_id, task.message, accept_by))
+            self._outbox.put_nowait(
+                task.message.start_frame(call_id, self.holdings, self._accept_by(give_up_at))
+            )
+        call.give_up_at = give_up_at
         return call
+
+    def restart(self, call: RemoteCall, missing: list[bytes]) -> None:
+        """Send ``call``'s start again, with the cached arguments the worker lacked."""
+        self.holdings.lost(missing)
+        if self.broken is None:
+            accept_by = self._accept_by(call.give_up_at)
+            self._outbox.put_nowait(
+                call.task.message.start_frame(call.id, self.holdings, accept_by)
+            )
+
+    def _accept_by(self, give_up_at: float | None) -> int:
+        return 0 if give_up_at is None else self.deadline_ms(give_up_at)
 
     def deadline_ms(self, give_up_at: float) -> int:
         """``give_up_at`` (loop time) in whole milliseconds of the session, rounded down:
@@ -276,6 +339,7 @@ class _Session:
 
     async def answered(self) -> None:
         """Wait until the worker answered the session (or it failed)."""
+        self._awaited = True
         if not self._answered.is_set():
             await self._answered.wait()
 
@@ -320,10 +384,16 @@ class _Session:
             self._answered.set()
             calls = self._calls
             on_report = self._on_report
-            async for batch in self._stream:
+            stream = self._stream
+            while (message := await stream.read()) is not _EOF:
+                batch = pb.Responses.FromString(message)  # type: ignore[arg-type]
                 self.silent = False
                 self.last_heard = asyncio.get_running_loop().time()
                 for response in batch.frames:
+                    # A frame with buffers is the last of its batch; they follow it.
+                    buffers = None
+                    if response.buffers:
+                        buffers = [await _buffer(stream) for _ in response.buffers]
                     call = calls.get(response.call)
                     if call is None:
                         continue  # a call this caller gave up on, or finished
@@ -331,7 +401,7 @@ class _Session:
                         # The worker got to the call late; this caller still waits for it.
                         self.send(pb.Request(call=response.call, confirmed=True))
                     else:
-                        call._deliver(response)
+                        call._deliver(response, buffers)
                 if on_report is not None and batch.HasField("load"):
                     on_report(batch.load)
             trailers = await self._stream.trailing_metadata()
@@ -357,7 +427,8 @@ class _Session:
         where = f"worker {self.worker.uid} at {self.worker.address}"
         if not self._established and isinstance(error, grpc.aio.AioRpcError):
             detail = _connect_problem(self.worker, detail or "")
-            if self._calls:
+            # The read loop may see the failure before the waiting call is started.
+            if self._calls or self._awaited:
                 log.warning("cannot open a session with %s: %s", where, detail)
         self._detail = detail
         for call in list(self._calls.values()):
@@ -398,6 +469,14 @@ class _Session:
             )
         detail = self._detail
         return DispatchError(f"{where} failed ({code.name}): {detail}", worker=self.worker.uid)
+
+
+async def _buffer(stream: Any) -> bytes:
+    """The next message of ``stream``: an out-of-band buffer announced by a frame."""
+    message = await stream.read()
+    if message is _EOF:
+        raise ConnectionError("the worker ended the session inside a frame's buffers")
+    return message
 
 
 def _connect_problem(worker: WorkerMetadata, detail: str) -> str:
@@ -462,7 +541,9 @@ class RemoteCall:
         even if that answer is not read yet."""
         self._session = session
         self._id = call_id
-        self._inbox: collections.deque[pb.Response | BaseException] = collections.deque()
+        # Lists, not deques: they rarely hold more than one item, and an empty list costs
+        # a sixth of an empty deque in each of the (up to max_in_flight) calls in flight.
+        self._inbox: list[pb.Response | BaseException] = []
         self._waiter: asyncio.Future[None] | None = None
         self._finished = False
         self._in_step = False
@@ -472,9 +553,17 @@ class RemoteCall:
         self.returned_context = b""
         """The ``wool.ContextVar`` values the routine changed, with the last frame read."""
         self._next_frame: bytes | None = None
+        self._buffers: list[list[bytes]] = []
+        self.give_up_at: float | None = None
+        """When this caller gives up on the worker taking the call (loop time; None: never)."""
 
-    def _deliver(self, item: pb.Response | BaseException) -> None:
-        if isinstance(item, pb.Response) and item.WhichOneof("frame") != "rejected":
+    def _deliver(
+        self, item: pb.Response | BaseException, buffers: list[bytes] | None = None
+    ) -> None:
+        if buffers:
+            self._buffers.append(buffers)
+        # A request for missing cached arguments (no frame) is no answer yet.
+        if isinstance(item, pb.Response) and item.WhichOneof("frame") not in ("rejected", None):
             self.taken = True
         self._inbox.append(item)
         waiter = self._waiter
@@ -489,7 +578,7 @@ class RemoteCall:
                     await self._waiter
                 finally:
                     self._waiter = None
-            item = self._inbox.popleft()
+            item = self._inbox.pop(0)
             if isinstance(item, BaseException):
                 self._finish()
                 raise item
@@ -523,13 +612,26 @@ class RemoteCall:
         meanwhile: its cancel is sent (the worker never starts a call it reads a cancel
         for, nor one past the deadline the start frame carries) and
         ``WorkerUnresponsive`` sends it to another worker. A worker that is busy but
-        answers other calls is given another ``accept_timeout``, and told so.
+        answers other calls is given another ``accept_timeout``, and told so. A worker
+        that lacks cached arguments gets the start again, with them.
         """
-        try:
-            response = await self._verdict(give_up_at)
-        except asyncio.CancelledError:
-            await self._cancel()
-            raise
+        self.give_up_at = give_up_at
+        for _ in range(RESTARTS_FOR_MISSING_ARGUMENTS + 1):
+            try:
+                response = await self._verdict(self.give_up_at)
+            except asyncio.CancelledError:
+                await self._cancel()
+                raise
+            if not response.missing:
+                break
+            self._session.restart(self, list(response.missing))
+        else:
+            self._finish()
+            raise TransientDispatchError(
+                f"worker {self.worker.uid} at {self.worker.address} kept losing the cached "
+                f"arguments of {self.task.routine}() before they could be used",
+                worker=self.worker.uid,
+            )
         frame = response.WhichOneof("frame")
         if frame == "accepted":
             self.is_accepted = True
@@ -553,7 +655,7 @@ class RemoteCall:
             )
         # A worker that fails to even decode the task answers with its error at once.
         self.is_accepted = True
-        self._inbox.appendleft(response)
+        self._inbox.insert(0, response)
 
     async def _verdict(self, give_up_at: float | None) -> pb.Response:
         session = self._session
@@ -568,7 +670,7 @@ class RemoteCall:
                 now = asyncio.get_running_loop().time()
                 if session.last_heard < now - timeout:
                     raise self._give_up() from None
-                give_up_at = now + timeout
+                self.give_up_at = give_up_at = now + timeout
                 accept_by = session.deadline_ms(give_up_at)
                 session.send(pb.Request(call=self._id, accept_by=accept_by))
 
@@ -653,7 +755,7 @@ class RemoteCall:
             self._in_step = False
         frame = response.WhichOneof("frame")
         if frame == "value":
-            return self._unpickle(response.value, "item yielded by")
+            return self._unpickle(response, "item yielded by")
         self._finish()
         if frame == "stopped":
             raise StopAsyncIteration
@@ -691,9 +793,10 @@ class RemoteCall:
             )
         return data
 
-    def _unpickle(self, data: bytes, what: str) -> Any:
+    def _unpickle(self, response: pb.Response, what: str) -> Any:
+        buffers = self._buffers.pop(0) if response.buffers else []
         try:
-            return _serialization.loads(data)
+            return _payload.loads(response.value, buffers, [b.writable for b in response.buffers])
         except Exception as exc:
             raise pickle.UnpicklingError(
                 f"the {what} routine {self.task.routine}() on worker {self.worker.uid} could "
@@ -704,7 +807,7 @@ class RemoteCall:
     def _decode(self, response: pb.Response) -> Any:
         frame = response.WhichOneof("frame")
         if frame == "value":
-            return self._unpickle(response.value, "result of")
+            return self._unpickle(response, "result of")
         if frame == "error":
             raise _serialization.decode_exception(
                 response.error, routine=self.task.routine, worker=self.worker.uid
@@ -714,6 +817,11 @@ class RemoteCall:
                 f"routine {self.task.routine}() was cancelled on its worker"
             )
         raise WorkerLost(f"unexpected {frame!r} frame from worker {self.worker.uid}")
+
+    @property
+    def id(self) -> int:
+        """This call's number on its session."""
+        return self._id
 
     async def _cancel(self) -> None:
         """Cancel the remote task and wait (briefly) until its ``finally`` blocks ran."""
@@ -732,5 +840,8 @@ class RemoteCall:
             self._finish()
 
 
+RESTARTS_FOR_MISSING_ARGUMENTS = 3
+"""How often a call is sent again to a worker that lost its cached arguments meanwhile
+(each time with them): more means another caller evicts them faster than they arrive."""
 CANCEL_CONFIRM_SECONDS = 5.0
 """How long a cancelled caller waits for the worker to confirm that the task stopped."""

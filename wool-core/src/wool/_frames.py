@@ -9,7 +9,8 @@ or ``Responses`` batch is the concatenation of its ``frames`` fields.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from typing import NamedTuple
 
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
@@ -64,6 +65,8 @@ _TASK_ARGUMENTS = _key(pb.Task, "arguments")
 _TASK_PROXY = _key(pb.Task, "proxy")
 _TASK_TAGS = _key(pb.Task, "tags")
 _TASK_GENERATOR = _key(pb.Task, "generator")
+_TASK_BUFFERS = _key(pb.Task, "buffers")
+_RESPONSE_BUFFERS = _key(pb.Response, "buffers")
 _TASK_CONTEXT = _key(pb.Task, "context")
 _RESPONSE_CONTEXT = _key(pb.Response, "context")
 _TASK_HEADERS = _key(pb.Task, "headers")
@@ -88,6 +91,7 @@ def task_pieces(
     generator: bool,
     context: bytes = b"",
     headers: Mapping[str, str] | None = None,
+    buffers: Sequence[pb.Buffer] = (),
 ) -> Pieces:
     """A ``wool.v1.Task`` as pieces; ``arguments`` stays a piece of its own.
 
@@ -105,14 +109,50 @@ def task_pieces(
     )
     tail = b"".join(
         (
-            _field(_TASK_PROXY, proxy),
-            *(_TASK_TAGS + varint(len(data)) + data for data in map(str.encode, tags)),
-            _TASK_GENERATOR + b"\x01" if generator else b"",
+            _task_tail(proxy, tuple(tags), generator),
             _field(_TASK_CONTEXT, context),
             *(_header(name, value) for name, value in (headers or {}).items()),
         )
     )
+    if buffers:
+        tail += task_buffers(buffers)
     return [head, arguments, tail]
+
+
+_tails: dict[tuple[bytes, tuple[str, ...], bool], bytes] = {}
+TAILS_CACHE_SIZE = 256
+"""Distinct (proxy, tags, kind) tails kept: one per pool and routine kind in practice."""
+
+
+def _task_tail(proxy: bytes, tags: tuple[str, ...], generator: bool) -> bytes:
+    """The fields after ``arguments`` up to ``context``, shared by every task of one proxy
+    (a pending call then costs no copy of the proxy's pickle). ``context`` and ``headers``
+    vary per call and follow it; ``buffers`` come last."""
+    key = (proxy, tags, generator)
+    tail = _tails.get(key)
+    if tail is None:
+        tail = b"".join(
+            (
+                _field(_TASK_PROXY, proxy),
+                *(_TASK_TAGS + varint(len(data)) + data for data in map(str.encode, tags)),
+                _TASK_GENERATOR + b"\x01" if generator else b"",
+            )
+        )
+        if len(_tails) >= TAILS_CACHE_SIZE:
+            _tails.clear()
+        _tails[key] = tail
+    return tail
+
+
+def task_buffers(buffers: Sequence[pb.Buffer]) -> bytes:
+    """The ``buffers`` field of a ``Task`` (its last), to append to its pieces."""
+    return b"".join(_message_field(_TASK_BUFFERS, buffer) for buffer in buffers)
+
+
+def _message_field(key: bytes, message: Message) -> bytes:
+    """A message-typed field, present even when the message is empty (as protobuf does)."""
+    data = message.SerializeToString()
+    return key + varint(len(data)) + data
 
 
 def _header(name: str, value: str) -> bytes:
@@ -136,10 +176,15 @@ def start_frame(call: int, task: Pieces, accept_by: int = 0) -> Pieces:
     return [_FRAMES + varint(len(request_head) + size) + request_head, *task, *tail]
 
 
-def value_frame(call: int, payload: bytes, context: bytes = b"") -> Pieces:
-    """A ``Response`` frame carrying a pickled value (and the routine's changed context)."""
+def value_frame(
+    call: int, payload: bytes, context: bytes = b"", buffers: Sequence[pb.Buffer] = ()
+) -> Pieces:
+    """A ``Response`` frame carrying a pickled value (then the routine's changed context
+    and the list of the value's buffers)."""
     head = _call(call) + _VALUE + varint(len(payload))
-    tail = _field(_RESPONSE_CONTEXT, context)
+    tail = _field(_RESPONSE_CONTEXT, context) + b"".join(
+        _message_field(_RESPONSE_BUFFERS, buffer) for buffer in buffers
+    )
     size = len(head) + len(payload) + len(tail)
     frame = [_FRAMES + varint(size) + head, payload]
     if tail:
@@ -164,13 +209,25 @@ def identity(data: bytes) -> bytes:
     return data
 
 
-Frame = bytes | Pieces
-"""One encoded frame: bytes, or pieces to be joined when the batch is written."""
+class Buffered(NamedTuple):
+    """A frame whose out-of-band buffers follow its batch, one message each, as they are."""
+
+    frame: Pieces
+    buffers: list[bytes]
+
+
+Frame = bytes | Pieces | Buffered
+"""One encoded frame: bytes, pieces to be joined when the batch is written, or a frame
+with buffers to write after it."""
 
 
 def frame_size(frame: Frame) -> int:
-    """The encoded length of a frame."""
-    return len(frame) if isinstance(frame, bytes) else sum(map(len, frame))
+    """The encoded length of a frame (its buffers, which travel apart, not counted)."""
+    if isinstance(frame, bytes):
+        return len(frame)
+    if isinstance(frame, Buffered):
+        return sum(map(len, frame.frame))
+    return sum(map(len, frame))
 
 
 def batch(first: Frame, more: list[Frame], tail: bytes = b"") -> bytes:
@@ -179,6 +236,8 @@ def batch(first: Frame, more: list[Frame], tail: bytes = b"") -> bytes:
     for frame in (first, *more):
         if isinstance(frame, bytes):
             parts.append(frame)
+        elif isinstance(frame, Buffered):
+            parts.extend(frame.frame)
         else:
             parts.extend(frame)
     if tail:
@@ -196,7 +255,8 @@ async def batches(
     Each message holds every frame that is ready when it is written, up to ``limit``
     bytes; a frame never splits, and a frame larger than ``limit`` goes alone (the
     producers keep frames under the limit). ``trailer()``, if given, is appended to each
-    message as it is written (a worker's load report).
+    message as it is written (a worker's load report). A :class:`Buffered` frame ends its
+    batch, and each of its buffers follows as a message of its own, uncopied.
     """
     carry: Frame | None = None
     while True:
@@ -205,8 +265,9 @@ async def batches(
         if first is None:
             return
         more: list[Frame] = []
+        last = first
         size = frame_size(first)
-        while not outbox.empty():
+        while not isinstance(last, Buffered) and not outbox.empty():
             frame = outbox.get_nowait()
             if frame is None:
                 yield batch(first, more, trailer() if trailer else b"")
@@ -216,5 +277,9 @@ async def batches(
                 carry = frame
                 break
             more.append(frame)
+            last = frame
             size += length
         yield batch(first, more, trailer() if trailer else b"")
+        if isinstance(last, Buffered):
+            for buffer in last.buffers:
+                yield buffer

@@ -34,25 +34,85 @@ def dumps(obj: object) -> bytes:
 
 
 _by_reference: dict[Callable[..., Any], bytes] = {}
+_by_value: dict[Callable[..., Any], tuple[tuple[object, ...], bytes]] = {}
+BY_VALUE_CACHE_SIZE = 1024
+"""Routines whose by-value pickle a process keeps (a notebook redefines them freely)."""
 
 
 def dumps_routine(routine: Callable[..., Any]) -> bytes:
-    """Pickle a routine; routines pickled by reference are pickled once per process.
+    """Pickle a routine once per process, however many times it is called.
 
     A function that the standard pickle accepts is importable by name, so its pickle
-    never changes; one that needs cloudpickle (a closure, a ``__main__`` function) is
-    pickled by value on every call, so that it carries its current globals.
+    never changes. One that needs cloudpickle (a closure, a ``__main__`` or notebook
+    function) is pickled by value, with the module globals it reads; that pickle is kept
+    and reused for as long as the function, its defaults, its closure cells and each
+    global it names are the very same objects. So rebinding such a global (``LIMIT = 5``,
+    redefining a helper) is seen by the next call, while mutating one in place
+    (``CONFIG["x"] = 1``, appending to a list) is not: workers keep the value of the
+    call that pickled it.
     """
     data = _by_reference.get(routine)
-    if data is None:
-        if getattr(routine, "__module__", "__main__") == "__main__":
-            return dumps(routine)
+    if data is not None:
+        return data
+    if getattr(routine, "__module__", "__main__") != "__main__":
         try:
             data = pickle.dumps(routine, protocol=PROTOCOL)
         except Exception:
-            return dumps(routine)
-        _by_reference[routine] = data
+            data = None
+        if data is not None and b"__main__" not in data:
+            _by_reference[routine] = data
+            return data
+    state = _by_value_state(routine)
+    cached = _by_value.get(routine)
+    if cached is not None and _same(cached[0], state):
+        return cached[1]
+    data = dumps(routine)
+    if len(_by_value) >= BY_VALUE_CACHE_SIZE:
+        _by_value.clear()
+    _by_value[routine] = (state, data)
     return data
+
+
+def _by_value_state(routine: Callable[..., Any]) -> tuple[object, ...]:
+    """What a by-value pickle of ``routine`` depends on, as objects compared by identity."""
+    function = getattr(routine, "__wool_function__", routine)
+    code = getattr(function, "__code__", None)
+    if code is None:
+        return (function,)
+    namespace = getattr(function, "__globals__", {})
+    cells = []
+    for cell in getattr(function, "__closure__", None) or ():
+        try:
+            cells.append(cell.cell_contents)
+        except ValueError:  # an empty cell
+            cells.append(_EMPTY)
+    globals_read = [namespace.get(name, _EMPTY) for name in _global_names(code)]
+    defaults = (function.__defaults__, function.__kwdefaults__)
+    return (function, code, *defaults, *cells, *globals_read)
+
+
+_EMPTY = object()
+_names_of_code: dict[Any, tuple[str, ...]] = {}
+
+
+def _global_names(code: Any) -> tuple[str, ...]:
+    """The names ``code`` (and the code nested in it) may read from its module."""
+    names = _names_of_code.get(code)
+    if names is None:
+        found: set[str] = set()
+        pending = [code]
+        while pending:
+            current = pending.pop()
+            found.update(current.co_names)
+            pending.extend(c for c in current.co_consts if hasattr(c, "co_names"))
+        if len(_names_of_code) >= BY_VALUE_CACHE_SIZE:
+            _names_of_code.clear()
+        names = _names_of_code[code] = tuple(sorted(found))
+    return names
+
+
+def _same(old: tuple[object, ...], new: tuple[object, ...]) -> bool:
+    return len(old) == len(new) and all(a is b for a, b in zip(old, new, strict=True))
 
 
 def loads(data: bytes) -> Any:
@@ -67,13 +127,14 @@ def encode_arguments(
     try:
         return dumps((args, kwargs))
     except Exception as exc:
-        name = _unpicklable_argument(function, args, kwargs)
+        name = unpicklable_argument(function, args, kwargs)
         raise TypeError(f"argument {name} of routine {routine}() cannot be pickled: {exc}") from exc
 
 
-def _unpicklable_argument(
+def unpicklable_argument(
     function: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> str:
+    """The name (or position) of the first argument that cannot be pickled."""
     try:
         bound = inspect.signature(function).bind_partial(*args, **kwargs).arguments
     except (TypeError, ValueError):

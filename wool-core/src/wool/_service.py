@@ -13,7 +13,7 @@ import grpc
 import grpc.aio
 from google.protobuf.message import DecodeError
 
-from wool import _context_vars, _frames, _serialization, _settings
+from wool import _argcache, _context_vars, _frames, _payload, _serialization, _settings
 from wool._credentials import WorkerCredentials
 from wool._load import CallSlot, WorkerLoad, current_slot
 from wool._log_capture import LogChannel, log_sink_factory
@@ -62,6 +62,8 @@ class WorkerService:
         self._proxies = ProxyCache(credentials)
         self._routines: dict[bytes, Any] = {}
         self._sessions: set[_Session] = set()
+        self.arguments = _argcache.Store()
+        """Large arguments kept for the calls that will name them by digest."""
         self.stats = WorkerStats()
 
     def handler(self) -> grpc.GenericRpcHandler:
@@ -71,7 +73,7 @@ class WorkerService:
             {
                 "Session": grpc.stream_stream_rpc_method_handler(
                     self.session,
-                    request_deserializer=pb.Requests.FromString,
+                    request_deserializer=_frames.identity,
                     response_serializer=_frames.identity,
                 ),
                 "Stats": grpc.unary_unary_rpc_method_handler(
@@ -100,7 +102,7 @@ class WorkerService:
         await self._proxies.close()
 
     async def session(
-        self, requests: AsyncIterator[pb.Requests], context: grpc.aio.ServicerContext
+        self, requests: AsyncIterator[bytes], context: grpc.aio.ServicerContext
     ) -> AsyncIterator[bytes]:
         """One caller's session: many calls multiplexed on one stream."""
         version = dict(context.invocation_metadata() or ()).get(PROTOCOL_HEADER)
@@ -208,7 +210,7 @@ class _Session:
     def send(self, response: pb.Response) -> None:
         self.outbox.put_nowait(_frames.message_frame(response))
 
-    def send_pieces(self, pieces: _frames.Pieces) -> None:
+    def send_pieces(self, pieces: _frames.Pieces | _frames.Buffered) -> None:
         self.outbox.put_nowait(pieces)
 
     def finished(self, call_id: int) -> None:
@@ -220,11 +222,17 @@ class _Session:
         if not self.calls:
             self.outbox.put_nowait(None)
 
-    async def read(self, requests: AsyncIterator[pb.Requests]) -> None:
+    async def read(self, requests: AsyncIterator[bytes]) -> None:
         try:
-            async for batch in requests:
-                for request in batch.frames:
-                    self._handle(request)
+            messages = aiter(requests)
+            async for message in messages:
+                for request in pb.Requests.FromString(message).frames:
+                    # A frame with buffers is the last of its batch; they follow it.
+                    if request.start.buffers:
+                        sent = [b for b in request.start.buffers if not b.cached]
+                        self._handle(request, [await anext(messages) for _ in sent])
+                    else:
+                        self._handle(request)
         except asyncio.CancelledError:
             raise
         except DecodeError as exc:
@@ -239,7 +247,7 @@ class _Session:
         if not self.calls:
             self.outbox.put_nowait(None)
 
-    def _handle(self, request: pb.Request) -> None:
+    def _handle(self, request: pb.Request, buffers: list[bytes] | None = None) -> None:
         frame = request.WhichOneof("frame")
         if frame == "start":
             self.seen_call = max(self.seen_call, request.call)
@@ -248,7 +256,12 @@ class _Session:
                 rejected = pb.Rejected(reason=reason, transient=True)
                 self.send(pb.Response(call=request.call, rejected=rejected))
             elif request.call not in self.calls:
-                call = _Call.start(self, request.call, request.start, request.accept_by)
+                specs = request.start.buffers
+                buffers, missing = self.service.arguments.resolve(specs, buffers or [])
+                if missing:
+                    self.send(pb.Response(call=request.call, missing=missing))
+                    return
+                call = _Call.start(self, request.call, request.start, buffers, request.accept_by)
                 self.calls[request.call] = call
             return
         call = self.calls.get(request.call)
@@ -278,11 +291,17 @@ class _Call:
     """One task on this worker: a coroutine run, or a generator advanced step by step."""
 
     def __init__(
-        self, session: _Session, call_id: int, message: pb.Task, accept_by: int = 0
+        self,
+        session: _Session,
+        call_id: int,
+        message: pb.Task,
+        buffers: list[bytes],
+        accept_by: int = 0,
     ) -> None:
         self.session = session
         self.id = call_id
         self.message = message
+        self.buffers = buffers
         self.accept_by = accept_by
         """The caller's deadline to start this call (ms of the session; 0: none)."""
         self.confirmed: asyncio.Future[None] | None = None
@@ -298,8 +317,15 @@ class _Call:
         self.proxy_key: bytes | None = None
 
     @classmethod
-    def start(cls, session: _Session, call_id: int, message: pb.Task, accept_by: int) -> _Call:
-        call = cls(session, call_id, message, accept_by)
+    def start(
+        cls,
+        session: _Session,
+        call_id: int,
+        message: pb.Task,
+        buffers: list[bytes],
+        accept_by: int,
+    ) -> _Call:
+        call = cls(session, call_id, message, buffers, accept_by)
         call.running = call._spawn(call._begin())
         return call
 
@@ -335,15 +361,17 @@ class _Call:
             else:
                 self.finish(_cancelled(), asyncio.CancelledError())
 
-    def send(self, response: pb.Response | _frames.Pieces) -> None:
-        if isinstance(response, list):
+    def send(self, response: pb.Response | _frames.Pieces | _frames.Buffered) -> None:
+        if isinstance(response, (list, _frames.Buffered)):
             self.session.send_pieces(response)
         else:
             response.call = self.id
             self.session.send(response)
 
     def finish(
-        self, response: pb.Response | _frames.Pieces | None, ended_by: BaseException | None = None
+        self,
+        response: pb.Response | _frames.Pieces | _frames.Buffered | None,
+        ended_by: BaseException | None = None,
     ) -> None:
         """End the call with its last ``response``; ``ended_by`` is the exception that
         ended the routine, if one did (the ``task-stopped`` event names its type)."""
@@ -384,7 +412,9 @@ class _Call:
         try:
             function = self.service.routine(message.callable)
             what = "arguments"
-            args, kwargs = _serialization.loads(message.arguments)
+            writable = [buffer.writable for buffer in message.buffers]
+            args, kwargs = _payload.loads(message.arguments, self.buffers, writable)
+            self.buffers = []
             what = "caller's proxy"
             proxy = self.service.proxies.acquire(message.proxy)
             self.proxy_key = message.proxy
@@ -533,9 +563,9 @@ class _Call:
         except BaseException:
             log.debug("generator %s raised while closing", self.routine, exc_info=True)
 
-    def _value(self, value: Any, what: str) -> pb.Response | _frames.Pieces:
+    def _value(self, value: Any, what: str) -> pb.Response | _frames.Pieces | _frames.Buffered:
         try:
-            payload = _serialization.dumps(value)
+            payload = _payload.dumps(_payload.wrap_result(value))
         except Exception as exc:
             problem = TypeError(
                 f"{what} of routine {self.routine}() cannot be pickled "
@@ -548,15 +578,18 @@ class _Call:
         except TypeError as exc:
             return self._error(exc)
         limit = self.session.limit
-        if len(payload) + len(context) > limit - FRAME_OVERHEAD:
+        size = max([len(payload.data) + len(context), *map(len, payload.buffers)])
+        if size > limit - FRAME_OVERHEAD:
             return self._error(
                 ValueError(
-                    f"{what} of routine {self.routine}() pickles to {len(payload)} bytes, over "
+                    f"{what} of routine {self.routine}() pickles to {size} bytes, over "
                     f"the message size limit of {limit} bytes that this worker and the "
                     "caller share (WOOL_MAX_MESSAGE_BYTES)"
                 )
             )
-        return _frames.value_frame(self.id, payload, context)
+        buffers = [pb.Buffer(writable=w) for w in payload.writable]
+        frame = _frames.value_frame(self.id, payload.data, context, buffers)
+        return _frames.Buffered(frame, payload.buffers) if payload.buffers else frame
 
     def _error(self, exc: BaseException) -> pb.Response:
         data = _serialization.encode_exception(

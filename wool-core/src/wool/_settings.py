@@ -67,6 +67,11 @@ class Settings:
     """A worker that served this long before dying counts as healthy: its next restart
     starts the count of tries (and the backoff) afresh."""
 
+    argument_cache_bytes: int = 256 * 1024 * 1024
+    """Memory a worker keeps of large arguments it received (so a repeated one is not
+    sent again), and that a caller assumes each worker keeps: room for a few arrays of
+    tens of megabytes, a small part of a worker machine's memory."""
+
     stderr_tail_lines: int = 20
     """Lines of a spawned worker's error output kept to explain why it could not start."""
 

@@ -46,7 +46,7 @@ class LoadReport(_message.Message):
     def __init__(self, running: _Optional[int] = ..., limit: _Optional[int] = ..., lag: _Optional[float] = ..., seen_call: _Optional[int] = ...) -> None: ...
 
 class Task(_message.Message):
-    __slots__ = ("id", "parent_id", "routine", "callable", "arguments", "proxy", "tags", "generator", "context", "headers")
+    __slots__ = ("id", "parent_id", "routine", "callable", "arguments", "proxy", "tags", "generator", "context", "headers", "buffers")
     class HeadersEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -64,6 +64,7 @@ class Task(_message.Message):
     GENERATOR_FIELD_NUMBER: _ClassVar[int]
     CONTEXT_FIELD_NUMBER: _ClassVar[int]
     HEADERS_FIELD_NUMBER: _ClassVar[int]
+    BUFFERS_FIELD_NUMBER: _ClassVar[int]
     id: str
     parent_id: str
     routine: str
@@ -74,7 +75,18 @@ class Task(_message.Message):
     generator: bool
     context: bytes
     headers: _containers.ScalarMap[str, str]
-    def __init__(self, id: _Optional[str] = ..., parent_id: _Optional[str] = ..., routine: _Optional[str] = ..., callable: _Optional[bytes] = ..., arguments: _Optional[bytes] = ..., proxy: _Optional[bytes] = ..., tags: _Optional[_Iterable[str]] = ..., generator: _Optional[bool] = ..., context: _Optional[bytes] = ..., headers: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    buffers: _containers.RepeatedCompositeFieldContainer[Buffer]
+    def __init__(self, id: _Optional[str] = ..., parent_id: _Optional[str] = ..., routine: _Optional[str] = ..., callable: _Optional[bytes] = ..., arguments: _Optional[bytes] = ..., proxy: _Optional[bytes] = ..., tags: _Optional[_Iterable[str]] = ..., generator: _Optional[bool] = ..., context: _Optional[bytes] = ..., headers: _Optional[_Mapping[str, str]] = ..., buffers: _Optional[_Iterable[_Union[Buffer, _Mapping]]] = ...) -> None: ...
+
+class Buffer(_message.Message):
+    __slots__ = ("writable", "digest", "cached")
+    WRITABLE_FIELD_NUMBER: _ClassVar[int]
+    DIGEST_FIELD_NUMBER: _ClassVar[int]
+    CACHED_FIELD_NUMBER: _ClassVar[int]
+    writable: bool
+    digest: bytes
+    cached: bool
+    def __init__(self, writable: _Optional[bool] = ..., digest: _Optional[bytes] = ..., cached: _Optional[bool] = ...) -> None: ...
 
 class Step(_message.Message):
     __slots__ = ("kind", "value")
@@ -141,7 +153,7 @@ class Cancelled(_message.Message):
     def __init__(self) -> None: ...
 
 class Response(_message.Message):
-    __slots__ = ("call", "accepted", "rejected", "value", "error", "stopped", "cancelled", "log", "context", "confirm", "late")
+    __slots__ = ("call", "accepted", "rejected", "value", "error", "stopped", "cancelled", "log", "context", "confirm", "late", "buffers", "missing")
     CALL_FIELD_NUMBER: _ClassVar[int]
     ACCEPTED_FIELD_NUMBER: _ClassVar[int]
     REJECTED_FIELD_NUMBER: _ClassVar[int]
@@ -153,6 +165,8 @@ class Response(_message.Message):
     CONTEXT_FIELD_NUMBER: _ClassVar[int]
     CONFIRM_FIELD_NUMBER: _ClassVar[int]
     LATE_FIELD_NUMBER: _ClassVar[int]
+    BUFFERS_FIELD_NUMBER: _ClassVar[int]
+    MISSING_FIELD_NUMBER: _ClassVar[int]
     call: int
     accepted: Accepted
     rejected: Rejected
@@ -164,7 +178,9 @@ class Response(_message.Message):
     context: bytes
     confirm: bool
     late: bool
-    def __init__(self, call: _Optional[int] = ..., accepted: _Optional[_Union[Accepted, _Mapping]] = ..., rejected: _Optional[_Union[Rejected, _Mapping]] = ..., value: _Optional[bytes] = ..., error: _Optional[bytes] = ..., stopped: _Optional[_Union[Stopped, _Mapping]] = ..., cancelled: _Optional[_Union[Cancelled, _Mapping]] = ..., log: _Optional[_Union[LogRecord, _Mapping]] = ..., context: _Optional[bytes] = ..., confirm: _Optional[bool] = ..., late: _Optional[bool] = ...) -> None: ...
+    buffers: _containers.RepeatedCompositeFieldContainer[Buffer]
+    missing: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, call: _Optional[int] = ..., accepted: _Optional[_Union[Accepted, _Mapping]] = ..., rejected: _Optional[_Union[Rejected, _Mapping]] = ..., value: _Optional[bytes] = ..., error: _Optional[bytes] = ..., stopped: _Optional[_Union[Stopped, _Mapping]] = ..., cancelled: _Optional[_Union[Cancelled, _Mapping]] = ..., log: _Optional[_Union[LogRecord, _Mapping]] = ..., context: _Optional[bytes] = ..., confirm: _Optional[bool] = ..., late: _Optional[bool] = ..., buffers: _Optional[_Iterable[_Union[Buffer, _Mapping]]] = ..., missing: _Optional[_Iterable[bytes]] = ...) -> None: ...
 
 class LogRecord(_message.Message):
     __slots__ = ("logger", "level", "message", "created", "exception", "pathname", "lineno", "function", "thread", "process", "routine", "task_id", "worker", "host", "dropped")
