@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 import grpc
 
-from wool._connection import RemoteCall, WorkerConnection
+from wool._caller_connection import CallerConnection, RemoteCall
 from wool._errors import DispatchError
 
 if TYPE_CHECKING:
@@ -154,7 +154,7 @@ class Pauses:
             self.failed(connection)
 
 
-class PausingConnection(WorkerConnection):
+class PausingConnection(CallerConnection):
     """A worker connection that tells ``pauses`` about failed connections and accepted
     calls."""
 
