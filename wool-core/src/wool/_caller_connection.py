@@ -12,9 +12,18 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import grpc
 import grpc.aio
 
-from wool import _argcache, _context_vars, _frames, _payload, _serialization, _settings
+from wool import (
+    _argcache,
+    _context_vars,
+    _frames,
+    _payload,
+    _routine_slots,
+    _serialization,
+    _settings,
+)
 from wool._errors import DispatchError, TransientDispatchError, WorkerFull, WorkerLost
 from wool._metadata import UNIX_PREFIX, WorkerMetadata
+from wool._routine_slots import CallerSlots
 from wool._transport import (
     CHANNEL_OPTIONS,
     DRAINED,
@@ -191,19 +200,28 @@ class OutgoingTask(NamedTuple):
     writable: list[bool]
     digests: list[bytes]
     """Per buffer: its content address if the worker may keep it, else ``b""``."""
+    routine: bytes = b""
+    """The routine's pickle, sent once per session (``wool._routine_slots``)."""
 
     @property
     def size(self) -> int:
         """The largest message the task takes (the frame, or one of its buffers)."""
-        return max([sum(map(len, self.pieces)), *map(len, self.buffers)])
+        frame = sum(map(len, self.pieces)) + len(self.routine)
+        return max([frame, *map(len, self.buffers)])
 
     def start_frame(
-        self, call: int, holdings: _argcache.Holdings, accept_by: int = 0
+        self,
+        call: int,
+        holdings: _argcache.Holdings,
+        accept_by: int = 0,
+        routines: CallerSlots | None = None,
     ) -> _frames.Frame:
         """The frame that starts call ``call`` (by ``accept_by``, ms of the session; 0: no
-        deadline), sending the buffers the worker lacks."""
+        deadline), sending the buffers and the routine the worker lacks."""
+        slot, new = routines.place(self.routine) if routines is not None else (0, True)
+        pieces = [_frames.routine_field(self.routine, slot, new), *self.pieces]
         if not self.buffers:
-            return _frames.start_frame(call, self.pieces, accept_by)
+            return _frames.start_frame(call, pieces, accept_by)
         specs: list[pb.Buffer] = []
         sent: list[bytes] = []
         for data, writable, digest in zip(self.buffers, self.writable, self.digests, strict=True):
@@ -214,7 +232,7 @@ class OutgoingTask(NamedTuple):
                 holdings.sent(digest, len(data))
             specs.append(pb.Buffer(writable=writable, digest=digest))
             sent.append(data)
-        frame = _frames.start_frame(call, [*self.pieces, _frames.task_buffers(specs)], accept_by)
+        frame = _frames.start_frame(call, [*pieces, _frames.task_buffers(specs)], accept_by)
         return _frames.Buffered(frame, sent) if sent else frame
 
 
@@ -229,7 +247,7 @@ def encode_task(task: Task) -> OutgoingTask:
         id=task.id,
         parent_id=task.parent_id,
         routine=task.routine,
-        callable=_serialization.dumps_routine(task.callable),
+        callable=b"",  # sent by start_frame, once per session
         arguments=arguments.data,
         proxy=task.proxy.pickled(),
         tags=sorted(task.tags),
@@ -241,7 +259,8 @@ def encode_task(task: Task) -> OutgoingTask:
         _argcache.digest_of(data, writable)
         for data, writable in zip(arguments.buffers, arguments.writable, strict=True)
     ]
-    outgoing = OutgoingTask(pieces, arguments.buffers, arguments.writable, digests)
+    routine = _serialization.dumps_routine(task.callable)
+    outgoing = OutgoingTask(pieces, arguments.buffers, arguments.writable, digests, routine)
     size = outgoing.size
     limit = max_message_bytes()
     if size > limit - FRAME_OVERHEAD:
@@ -293,6 +312,8 @@ class CallerSession:
         """The largest message both ends accept, known once the worker answered."""
         self.holdings = _argcache.Holdings()
         """The large arguments this worker keeps (as far as this session knows)."""
+        self.routines: CallerSlots | None = None
+        """The routines this worker keeps for this session (None: it keeps none)."""
         self._stream = method(
             self._requests(),
             metadata=((PROTOCOL_HEADER, PROTOCOL_VERSION), (LIMIT_HEADER, str(self.limit))),
@@ -308,7 +329,9 @@ class CallerSession:
         self._idle.clear()
         if self.broken is None:
             self._outbox.put_nowait(
-                task.message.start_frame(call_id, self.holdings, self._accept_by(give_up_at))
+                task.message.start_frame(
+                    call_id, self.holdings, self._accept_by(give_up_at), self.routines
+                )
             )
         call.give_up_at = give_up_at
         return call
@@ -319,7 +342,7 @@ class CallerSession:
         if self.broken is None:
             accept_by = self._accept_by(call.give_up_at)
             self._outbox.put_nowait(
-                call.task.message.start_frame(call.id, self.holdings, accept_by)
+                call.task.message.start_frame(call.id, self.holdings, accept_by, self.routines)
             )
 
     def _accept_by(self, give_up_at: float | None) -> int:
@@ -381,6 +404,8 @@ class CallerSession:
             self._epoch = self.last_heard = asyncio.get_running_loop().time()
             self._established = any(key == PROTOCOL_HEADER for key, _ in headers or ())
             self.limit = peer_limit(headers)
+            slots = _routine_slots.advertised(headers)
+            self.routines = CallerSlots(slots) if slots else None
             self._answered.set()
             calls = self._calls
             on_report = self._on_report
