@@ -18,6 +18,7 @@ import contextlib
 import contextvars
 import gc
 import importlib.metadata
+import importlib.util
 import json
 import multiprocessing
 import os
@@ -121,6 +122,7 @@ BACKENDS = {
     "noop": "wool, 1 no-op handler",
     "sleep": "wool, 1 handler sleeping 1 ms",
     "otel": "wool, wool-opentelemetry, no SDK",
+    "uvloop": "wool, WOOL_LOOP=uvloop, no handler",
     "local": "LocalDiscovery",
     "etcd": "EtcdDiscovery (TTL 5 s)",
     "wool_lb": "wool, leastbusy",
@@ -157,6 +159,8 @@ LATENCY_METRICS = (
     Metric("p99_us", "p99 per call", "us", "lower"),
 )
 WALL = (Metric("wall_s", "wall time", "s", "lower"),)
+UVLOOP = importlib.util.find_spec("uvloop") is not None
+"""Whether the optional event loop (``wool[uvloop]``) can be measured."""
 WORKLOADS = (
     Workload(
         "startup",
@@ -229,7 +233,12 @@ WORKLOADS = (
         },
     ),
     Workload(
-        "events", LATENCY_METRICS, ("none", "noop", "sleep", "otel"), "none", per_reference=True
+        "events",
+        LATENCY_METRICS,
+        ("none", "noop", "sleep", "otel", *(("uvloop",) if UVLOOP else ())),
+        "none",
+        per_reference=True,
+        unavailable={} if UVLOOP else {"uvloop": "skipped: uvloop is not installed"},
     ),
     Workload(
         "discovery",
@@ -280,6 +289,7 @@ TARGETS = (
     Target("startup", "first_result_s", "wool", "absolute", "<", 1.0, "< 1 s"),
     Target("startup", "teardown_s", "wool", "absolute", "<", 0.5, "< 0.5 s"),
     Target("latency", "p50_us", "grpc", "ratio", "<=", 1.3, "<= 1.3x"),
+    Target("latency", "p50_us", "ppe", "ratio", "<=", 1.5, "<= 1.5x", "issue 15"),
     Target("throughput", "tasks_per_s", "grpc", "ratio", ">=", 1.5, ">= 1.5x"),
     Target("throughput", "tasks_per_s", "ppe", "ratio", ">=", 1.0, ">= 1.0x"),
     Target("streaming", "items_per_s", "grpc_pull", "ratio", ">=", 0.8, ">= 0.8x"),
@@ -893,6 +903,9 @@ class Measure:
         calls = self.c.event_calls
         path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
         env = dict(os.environ, PYTHONPATH=path)
+        env.pop("WOOL_LOOP", None)
+        if mode == "uvloop":
+            env["WOOL_LOOP"] = "uvloop"
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
@@ -934,6 +947,9 @@ class Measure:
 
     async def events_otel(self, warmup: bool) -> Run:
         return await self._events("otel", warmup)
+
+    async def events_uvloop(self, warmup: bool) -> Run:
+        return await self._events("uvloop", warmup)
 
     # discovery: a fresh process per measurement (bench/discovery_probe.py)
 

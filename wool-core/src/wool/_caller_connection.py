@@ -21,6 +21,7 @@ from wool import (
     _serialization,
     _settings,
 )
+from wool._caller_slots import Slots
 from wool._errors import DispatchError, TransientDispatchError, WorkerFull, WorkerLost
 from wool._metadata import UNIX_PREFIX, WorkerMetadata
 from wool._routine_slots import CallerSlots
@@ -131,9 +132,39 @@ class CallerConnection:
                 f"message size limit of {session.limit} bytes of worker "
                 f"{self.metadata.uid} at {self.metadata.address} (WOOL_MAX_MESSAGE_BYTES)"
             )
-        call = session.start(task, give_up_at)
-        await call.accepted(give_up_at)
+        if not session.unaccepted.try_acquire():
+            await self._turn(session, task, patient)
+            if not patient:  # the deadline runs from when the start is sent
+                give_up_at = asyncio.get_running_loop().time() + timeout
+        try:
+            call = session.start(task, give_up_at)
+            await call.accepted(give_up_at)
+        finally:
+            session.unaccepted.release()
         return call
+
+    async def _turn(self, session: CallerSession, task: Task, patient: bool) -> None:
+        """Wait until fewer than ``UNACCEPTED_PER_SESSION`` calls await the worker's verdict.
+
+        A burst of calls thus reaches the worker in a window it can answer within the
+        accept timeout, instead of all at once with deadlines it cannot meet. The calls
+        ahead carry the deadlines: when one gives up on a silent worker, every call
+        waiting here raises ``WorkerUnresponsive`` at once (unless ``patient``: it waits on).
+        """
+        while True:
+            try:
+                await session.unaccepted.acquire()
+            except WorkerUnresponsive as exc:
+                if patient:
+                    continue
+                raise WorkerUnresponsive(
+                    f"{exc}; {task.routine}() waited behind those calls and goes to another worker",
+                    worker=self.metadata.uid,
+                ) from None
+            if session.broken is not None:
+                session.unaccepted.release()
+                raise session.unsent_failure()
+            return
 
     @property
     def unresponsive(self) -> bool:
@@ -312,6 +343,8 @@ class CallerSession:
         """The largest message both ends accept, known once the worker answered."""
         self.holdings = _argcache.Holdings()
         """The large arguments this worker keeps (as far as this session knows)."""
+        self.unaccepted = Slots(UNACCEPTED_PER_SESSION)
+        """Room for calls sent to the worker that await its verdict (accepted or not)."""
         self.routines: CallerSlots | None = None
         """The routines this worker keeps for this session (None: it keeps none)."""
         self._stream = method(
@@ -702,6 +735,13 @@ class RemoteCall:
     def _give_up(self) -> WorkerUnresponsive:
         self._session.send(pb.Request(call=self._id, cancel=pb.Cancel()))
         self._session.silent = True
+        self._session.unaccepted.fail_waiters(
+            WorkerUnresponsive(
+                f"worker {self.worker.uid} at {self.worker.address} accepted no call within "
+                f"{_settings.current().accept_timeout:g}s",
+                worker=self.worker.uid,
+            )
+        )
         self._finish()
         log.warning(
             "worker %s at %s did not accept %s() within %gs; marked unresponsive until it "
@@ -865,6 +905,10 @@ class RemoteCall:
             self._finish()
 
 
+UNACCEPTED_PER_SESSION = 512
+"""Calls a caller sends a worker before the worker accepted (or refused) earlier ones:
+enough to keep a worker busy, few enough that it answers them all well within the
+accept timeout on a loaded machine (more wait at the caller, without a deadline)."""
 RESTARTS_FOR_MISSING_ARGUMENTS = 3
 """How often a call is sent again to a worker that lost its cached arguments meanwhile
 (each time with them): more means another caller evicts them faster than they arrive."""

@@ -52,6 +52,13 @@ class Slots:
                 self.release()  # the slot arrived as we were cancelled: pass it on
             raise
 
+    def fail_waiters(self, error: BaseException) -> None:
+        """Make every acquirer waiting now raise ``error`` (slots held stay held)."""
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_exception(error)
+
     def release(self) -> None:
         """Give a slot back: to the longest waiter, or to the free count."""
         while self._waiters:
