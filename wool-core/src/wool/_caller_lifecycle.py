@@ -35,7 +35,7 @@ class CallerLifecycle:
         self.worker = ""
         """The uid of the worker that took the task ("" until one did)."""
         self._steps = 0
-        self._sent = dict(task.context)
+        self._sent = task.context  # replaced, never changed in place
         self._scopes: Scopes | None = None
         """What the ``wool_call_scope`` plugins follow the call with (tracing spans...)."""
         self._metadata: WorkerMetadata | None = None
@@ -144,7 +144,7 @@ class CallerLifecycle:
             return
         values = _context_vars.decode(data)
         _context_vars.apply(values)
-        self._sent.update(values)
+        self._sent = {**self._sent, **values}
 
     def _context_to_send(self) -> bytes:
         """The consumer's values that changed since they last went to the generator."""

@@ -109,13 +109,15 @@ def task_pieces(
             _TASK_ARGUMENTS + varint(len(arguments)) if arguments else b"",
         )
     )
-    tail = b"".join(
-        (
-            _task_tail(proxy, tuple(tags), generator),
-            _field(_TASK_CONTEXT, context),
-            *(_header(name, value) for name, value in (headers or {}).items()),
+    tail = _task_tail(proxy, tuple(tags), generator)  # shared: no copy per pending call
+    if context or headers:
+        tail = b"".join(
+            (
+                tail,
+                _field(_TASK_CONTEXT, context),
+                *(_header(name, value) for name, value in (headers or {}).items()),
+            )
         )
-    )
     if buffers:
         tail += task_buffers(buffers)
     return [head, arguments, tail]
