@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
-from wool import _context_vars
+from wool import _caller_gc, _context_vars
 from wool._caller_connection import encode_task
 from wool._caller_log_reemit import reemit
 from wool._event_bus import emit
@@ -121,15 +121,19 @@ class CallerLifecycle:
 
     async def run(self) -> Any:
         """A coroutine routine's whole call: its result, or its exception."""
-        async with parked():  # one park for the dispatch and the wait
-            call = await self.dispatch()
-            try:
-                result = await call.result()
-            except BaseException as exc:
+        _caller_gc.call_started()
+        try:
+            async with parked():  # one park for the dispatch and the wait
+                call = await self.dispatch()
+                try:
+                    result = await call.result()
+                except BaseException as exc:
+                    self.context_returned(call)
+                    self.completed(exc)
+                    raise
                 self.context_returned(call)
-                self.completed(exc)
-                raise
-            self.context_returned(call)
+        finally:
+            _caller_gc.call_ended()
         self.completed(None)
         return result
 
