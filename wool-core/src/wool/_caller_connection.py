@@ -286,10 +286,14 @@ def encode_task(task: Task) -> OutgoingTask:
         context=_context_vars.encode(task.context, task.routine),
         headers=task.headers,
     )
-    digests = [
-        _argcache.digest_of(data, writable)
-        for data, writable in zip(arguments.buffers, arguments.writable, strict=True)
-    ]
+    digests = (
+        [
+            _argcache.digest_of(data, writable)
+            for data, writable in zip(arguments.buffers, arguments.writable, strict=True)
+        ]
+        if arguments.buffers
+        else arguments.buffers
+    )  # the shared empty list
     routine = _serialization.dumps_routine(task.callable)
     outgoing = OutgoingTask(pieces, arguments.buffers, arguments.writable, digests, routine)
     size = outgoing.size
