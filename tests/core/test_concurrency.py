@@ -76,13 +76,13 @@ async def test_calls_beyond_every_workers_limit_wait_in_arrival_order(balancer):
 async def test_a_caller_waiting_on_another_callers_calls_is_woken_by_the_workers_report(
     monkeypatch,
 ):
-    import wool._capacity
+    import wool._caller_capacity
 
-    monkeypatch.setattr(wool._capacity, "RECHECK_SECONDS", 60.0)  # only the report wakes it
+    monkeypatch.setattr(wool._caller_capacity, "RECHECK_SECONDS", 60.0)  # only the report wakes it
     async with InProcessWorker(concurrency=1) as metadata:
         subscriber = wool.testing.StaticSubscriber([metadata])
-        theirs = wool.WorkerProxy(subscriber, wool.LeastBusyLoadBalancer())
-        ours = wool.WorkerProxy(subscriber, wool.LeastBusyLoadBalancer())
+        theirs = wool.CallerProxy(subscriber, wool.LeastBusyLoadBalancer())
+        ours = wool.CallerProxy(subscriber, wool.LeastBusyLoadBalancer())
         try:
             task = wool.Task(
                 routine="hold", callable=lr.hold, args=("go", "t"), kwargs={}, proxy=theirs
@@ -103,10 +103,10 @@ async def test_a_caller_waiting_on_another_callers_calls_is_woken_by_the_workers
 
 async def test_a_full_worker_refuses_a_call_as_transient_naming_its_limit():
     async with InProcessWorker(concurrency=1) as metadata:
-        proxy = wool.WorkerProxy(
+        proxy = wool.CallerProxy(
             wool.testing.StaticSubscriber([metadata]), wool.RoundRobinLoadBalancer()
         )
-        connection = wool.WorkerConnection(metadata)
+        connection = wool.CallerConnection(metadata)
         try:
             held = await connection.dispatch(
                 wool.Task(

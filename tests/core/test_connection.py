@@ -1,4 +1,4 @@
-"""WorkerConnection against a worker that is gone: errors, never a hang."""
+"""CallerConnection against a worker that is gone: errors, never a hang."""
 
 from __future__ import annotations
 
@@ -21,8 +21,8 @@ def _closed_port() -> int:
 
 async def test_dispatch_to_a_dead_address_is_transient_every_time():
     metadata = wool.WorkerMetadata("gone", f"127.0.0.1:{_closed_port()}", 1, "0")
-    proxy = wool.WorkerProxy(wool.testing.StaticSubscriber([metadata]), RoundRobinLoadBalancer())
-    connection = wool.WorkerConnection(metadata)
+    proxy = wool.CallerProxy(wool.testing.StaticSubscriber([metadata]), RoundRobinLoadBalancer())
+    connection = wool.CallerConnection(metadata)
     try:
         for _ in range(3):  # the first session fails, and so does every new one
             task = wool.Task(routine="add", callable=r.add, args=(1, 2), kwargs={}, proxy=proxy)

@@ -66,7 +66,7 @@ async def dispatch_to(
     """Send ``add(*args)`` to ``worker`` of ``pool`` only; its task id and result."""
     proxy = pool.proxy
     task = wool.Task(routine="add", callable=r.add, args=args, kwargs={}, proxy=proxy)
-    connection = wool.WorkerConnection(worker)
+    connection = wool.CallerConnection(worker)
     try:
         call = await connection.dispatch(task)
         return task.id, await call.result()

@@ -166,7 +166,7 @@ def test_the_scan_catches_every_form_of_private_import(tmp_path: Path):
         "from wool._task import current_proxy\n"
         "from wool import _events\n"
         "import wool\n"
-        "wool._proxy.WorkerProxy\n"
+        "wool._caller_proxy.CallerProxy\n"
         "wool.__version__\n"
         "from wool.testing import InProcessPool\n"
     )
@@ -175,7 +175,7 @@ def test_the_scan_catches_every_form_of_private_import(tmp_path: Path):
         "2: wool._task",
         "2: wool._task.current_proxy",
         "3: wool._events",
-        "5: wool._proxy",
+        "5: wool._caller_proxy",
     ]
 
 

@@ -9,7 +9,7 @@ import signal
 import pytest
 
 from wool import _settings
-from wool._spawn import (
+from wool._supervisor_spawn import (
     WorkerConfig,
     describe_exit,
     encode_config,
@@ -103,12 +103,12 @@ def test_an_exit_is_described_by_code_or_signal(code: int, text: str):
 @pytest.mark.parametrize("host", ["0.0.0.0", "::", ""])
 def test_the_wildcard_rule_is_the_same_for_a_pool_and_a_worker(host: str):
     import wool
-    from wool._worker import Worker
+    from wool._worker_server import WorkerServer
 
     with pytest.raises(ValueError, match="advertise='198.18.0.2'") as from_pool:
         wool.WorkerPool(size=1, host=host)
     with pytest.raises(ValueError) as from_worker:
-        Worker(host=host)
+        WorkerServer(host=host)
     assert str(from_pool.value) == str(from_worker.value)
     pool = wool.WorkerPool(size=1, host=host, advertise="198.18.0.2", insecure=True)
     assert pool.advertise == "198.18.0.2"

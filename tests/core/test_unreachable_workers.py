@@ -14,7 +14,7 @@ import wool
 from tests.core import routines as r
 from tests.support.directory_discovery import DirectoryDiscovery
 from wool._log_limit import BURST
-from wool._spawn import LocalWorker
+from wool._supervisor_spawn import WorkerProcess
 
 
 class Slammer:
@@ -50,7 +50,7 @@ def fake(uid: str, port: int) -> wool.WorkerMetadata:
     return wool.WorkerMetadata(uid, f"127.0.0.1:{port}", os.getpid(), "fake")
 
 
-def uids(proxy: wool.WorkerProxy) -> set[str]:
+def uids(proxy: wool.CallerProxy) -> set[str]:
     return {m.uid for m in proxy.workers}
 
 
@@ -92,7 +92,7 @@ async def test_a_paused_worker_comes_back_once_it_can_be_connected_to(tmp_path):
             while "late" in uids(proxy):
                 assert await r.add(1, 1) == 2
         await door.close()
-        worker = LocalWorker(host="127.0.0.1", port=door.port)  # a real worker answers there
+        worker = WorkerProcess(host="127.0.0.1", port=door.port)  # a real worker answers there
         await worker.start()
         stack.push_async_callback(worker.stop, 0)
         async with asyncio.timeout(30):

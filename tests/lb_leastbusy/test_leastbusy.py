@@ -33,21 +33,21 @@ def candidate(uid: str, **load_fields) -> wool.Candidate:
     return wool.Candidate(worker_metadata(uid), **load_fields)
 
 
-def task(proxy: wool.WorkerProxy, release: str, label: str) -> wool.Task:
+def task(proxy: wool.CallerProxy, release: str, label: str) -> wool.Task:
     return wool.Task(
         routine="hold", callable=lr.hold, args=(release, label), kwargs={}, proxy=proxy
     )
 
 
-def adding(proxy: wool.WorkerProxy) -> wool.Task:
+def adding(proxy: wool.CallerProxy) -> wool.Task:
     from tests.core import routines as r
 
     return wool.Task(routine="add", callable=r.add, args=(1, 2), kwargs={}, proxy=proxy)
 
 
 @contextlib.asynccontextmanager
-async def proxy_of(*workers: wool.WorkerMetadata, balancer) -> AsyncIterator[wool.WorkerProxy]:
-    proxy = wool.WorkerProxy(StaticSubscriber(list(workers)), balancer)
+async def proxy_of(*workers: wool.WorkerMetadata, balancer) -> AsyncIterator[wool.CallerProxy]:
+    proxy = wool.CallerProxy(StaticSubscriber(list(workers)), balancer)
     await proxy.start()
     try:
         await proxy.wait_for([w.uid for w in workers], timeout=TIMEOUT)
@@ -66,7 +66,7 @@ async def until(predicate, what: str) -> None:
         raise AssertionError(f"timed out waiting until {what}") from None
 
 
-def reported(proxy: wool.WorkerProxy, uid: str) -> int | None:
+def reported(proxy: wool.CallerProxy, uid: str) -> int | None:
     for metadata, connection in proxy.workers.items():
         if metadata.uid == uid and connection.report is not None:
             return connection.report.running
@@ -127,7 +127,7 @@ def test_every_candidate_is_ranked_once():
 
 
 def adding_task() -> wool.Task:
-    proxy = wool.WorkerProxy(StaticSubscriber([]), LeastBusyLoadBalancer())
+    proxy = wool.CallerProxy(StaticSubscriber([]), LeastBusyLoadBalancer())
     return adding(proxy)
 
 
@@ -183,7 +183,7 @@ async def test_a_pool_can_name_it():
         assert await r.add(2, 3) == 5
 
 
-def lag(proxy: wool.WorkerProxy, uid: str) -> float | None:
+def lag(proxy: wool.CallerProxy, uid: str) -> float | None:
     for metadata, connection in proxy.workers.items():
         if metadata.uid == uid and connection.report is not None:
             return connection.report.lag

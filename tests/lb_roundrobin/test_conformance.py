@@ -40,12 +40,12 @@ async def test_a_transient_status_is_transient_on_every_session(code: grpc.Statu
     """
     seen: collections.Counter[str] = collections.Counter()
     async with wool.testing.RogueWorker(code) as metadata:
-        proxy = wool.WorkerProxy(
+        proxy = wool.CallerProxy(
             wool.testing.StaticSubscriber([metadata]), RoundRobinLoadBalancer()
         )
         for _ in range(SESSIONS):
             task = wool.Task(routine="add", callable=r.add, args=(1, 2), kwargs={}, proxy=proxy)
-            connection = wool.WorkerConnection(metadata)
+            connection = wool.CallerConnection(metadata)
             try:
                 await connection.dispatch(task)
             except wool.TransientDispatchError:

@@ -30,7 +30,7 @@ from tests.reliability.support import (
     values,
 )
 from wool import _serialization
-from wool._spawn import LocalWorker
+from wool._supervisor_spawn import WorkerProcess
 from wool._wire import worker_pb2 as pb
 
 EXAMPLE_SECONDS = 3.0
@@ -108,7 +108,7 @@ class FuzzReport:
         }
 
 
-async def healthy(channel: grpc.aio.Channel, worker: LocalWorker) -> None:
+async def healthy(channel: grpc.aio.Channel, worker: WorkerProcess) -> None:
     """The worker is alive and answers a well-formed call on a new session."""
     assert worker.process is not None and worker.process.returncode is None, (
         f"the worker died (exit code {worker.process and worker.process.returncode})"
@@ -126,7 +126,7 @@ def run_fuzz(
     """Fuzz a real worker process with ``max_examples`` examples; raises on a failure."""
     report = FuzzReport()
     with asyncio.Runner() as runner:
-        worker = LocalWorker()
+        worker = WorkerProcess()
         metadata = runner.run(worker.start())
         channel = grpc.aio.insecure_channel(metadata.address)
         try:

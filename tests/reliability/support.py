@@ -233,11 +233,11 @@ def step(call: int, kind: int = pb.Step.NEXT, value: bytes = b"") -> pb.Request:
 
 def proxy_bytes() -> bytes:
     """A pickled proxy, as every task carries; it is never started by these tests."""
-    from wool._proxy import WorkerProxy
+    from wool._caller_proxy import CallerProxy
     from wool_discovery_local import LocalSubscriber
     from wool_lb_roundrobin import RoundRobinLoadBalancer
 
-    return WorkerProxy(LocalSubscriber("raw-unused"), RoundRobinLoadBalancer()).pickled()
+    return CallerProxy(LocalSubscriber("raw-unused"), RoundRobinLoadBalancer()).pickled()
 
 
 def values(outcome: RawOutcome, call: int) -> list[object]:

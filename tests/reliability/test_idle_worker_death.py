@@ -25,7 +25,7 @@ import wool
 import wool.testing
 from tests.reliability import routines as r
 from tests.reliability.support import wait_exited
-from wool._spawn import LocalWorker
+from wool._supervisor_spawn import WorkerProcess
 from wool._transport import PROTOCOL_HEADER, PROTOCOL_VERSION
 from wool.testing import StaticSubscriber
 
@@ -70,17 +70,17 @@ class Rotation:
 
     def __init__(self, subscriber: LaggingSubscriber) -> None:
         self.subscriber = subscriber
-        self.live: list[LocalWorker] = []
-        self.spare: asyncio.Task[LocalWorker] | None = None
-        self.started: list[LocalWorker] = []
+        self.live: list[WorkerProcess] = []
+        self.spare: asyncio.Task[WorkerProcess] | None = None
+        self.started: list[WorkerProcess] = []
 
-    async def _start(self) -> LocalWorker:
-        worker = LocalWorker()
+    async def _start(self) -> WorkerProcess:
+        worker = WorkerProcess()
         self.started.append(worker)
         await worker.start()
         return worker
 
-    async def fill(self, proxy: wool.WorkerProxy, count: int) -> None:
+    async def fill(self, proxy: wool.CallerProxy, count: int) -> None:
         while len(self.live) < count:
             if self.spare is None:
                 self.spare = asyncio.ensure_future(self._start())
@@ -91,14 +91,14 @@ class Rotation:
             await proxy.wait_for([worker.uid], timeout=STEP_SECONDS)
         self.spare = asyncio.ensure_future(self._start())
 
-    async def kill(self, index: int) -> LocalWorker:
+    async def kill(self, index: int) -> WorkerProcess:
         victim = self.live.pop(index % len(self.live))
         assert victim.process is not None and victim.metadata is not None
         victim.process.send_signal(signal.SIGKILL)
         await wait_exited([victim.process.pid], STEP_SECONDS)
         return victim
 
-    def announce_death(self, victim: LocalWorker) -> None:
+    def announce_death(self, victim: WorkerProcess) -> None:
         assert victim.metadata is not None
         self.subscriber.events.put_nowait(wool.DiscoveryEvent("worker-dropped", victim.metadata))
 
@@ -120,7 +120,7 @@ async def rotation() -> AsyncIterator[tuple[Rotation, wool.WorkerPool]]:
             await workers.close()
 
 
-async def open_sessions(workers: list[LocalWorker]) -> None:
+async def open_sessions(workers: list[WorkerProcess]) -> None:
     """Call until every live worker served one call, so each has an established session.
 
     A new worker at an address of a host where workers died may start paused (the caller

@@ -24,7 +24,7 @@ from tests.reliability.support import (
 )
 from wool._transport import PROTOCOL_VERSION
 from wool._wire import worker_pb2 as pb
-from wool._worker import Worker
+from wool._worker_server import WorkerServer
 
 BOUND = 10.0
 
@@ -32,7 +32,7 @@ BOUND = 10.0
 @pytest.fixture
 async def channel() -> AsyncIterator[grpc.aio.Channel]:
     """A channel to a real worker, served in this process on 127.0.0.1."""
-    worker = Worker()
+    worker = WorkerServer()
     metadata = await worker.start()
     try:
         async with grpc.aio.insecure_channel(metadata.address) as channel:
@@ -63,11 +63,11 @@ async def test_another_protocol_version_is_refused_naming_both_versions(channel,
 
 async def test_a_caller_of_another_protocol_version_gets_a_clear_error(monkeypatch):
     """Through the whole caller: the version error reaches the user, not a hang."""
-    import wool._connection
+    import wool._caller_connection
     import wool._transport
 
     monkeypatch.setattr(wool._transport, "PROTOCOL_VERSION", "999")
-    monkeypatch.setattr(wool._connection, "PROTOCOL_VERSION", "999", raising=False)
+    monkeypatch.setattr(wool._caller_connection, "PROTOCOL_VERSION", "999", raising=False)
     async with wool.WorkerPool(size=1, wait_for_workers=BOUND):
         async with asyncio.timeout(BOUND):
             with pytest.raises(wool.NoWorkersAvailable) as info:

@@ -9,21 +9,21 @@ from collections.abc import Iterator
 
 import wool
 from tests.reliability import routines as r
-from wool._proxy_cache import ProxyCache
 from wool._task import current_proxy
+from wool._worker_proxy_cache import ProxyCache
 from wool.testing import InProcessWorker, StaticSubscriber
 
 
 def pickled_proxies(worker: wool.WorkerMetadata, count: int) -> list[bytes]:
     """``count`` distinct caller proxies (as tasks carry them) routing to ``worker``."""
     return [
-        wool.WorkerProxy(StaticSubscriber([worker]), wool.RoundRobinLoadBalancer()).pickled()
+        wool.CallerProxy(StaticSubscriber([worker]), wool.RoundRobinLoadBalancer()).pickled()
         for _ in range(count)
     ]
 
 
 @contextlib.contextmanager
-def dispatching_through(proxy: wool.WorkerProxy) -> Iterator[None]:
+def dispatching_through(proxy: wool.CallerProxy) -> Iterator[None]:
     token = current_proxy.set(proxy)
     try:
         yield

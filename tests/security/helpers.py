@@ -12,7 +12,7 @@ import grpc.aio
 
 import wool
 from tests.support.directory_discovery import DirectoryDiscovery
-from wool._spawn import LocalWorker
+from wool._supervisor_spawn import WorkerProcess
 from wool._transport import (
     LIMIT_HEADER,
     PROTOCOL_HEADER,
@@ -30,7 +30,7 @@ async def worker_process(
     credentials: wool.WorkerCredentials | None = None, **kwargs: object
 ) -> AsyncIterator[wool.WorkerMetadata]:
     """A real worker process (what a pool spawns), stopped on exit."""
-    worker = LocalWorker(credentials=credentials, **kwargs)  # type: ignore[arg-type]
+    worker = WorkerProcess(credentials=credentials, **kwargs)  # type: ignore[arg-type]
     metadata = await worker.start()
     try:
         yield metadata

@@ -15,7 +15,7 @@ import pytest
 import wool
 import wool.plugins
 from wool import _unix_socket
-from wool._worker import Worker
+from wool._worker_server import WorkerServer
 
 WARNING = "anyone who can reach this port can run arbitrary code"
 
@@ -24,7 +24,7 @@ def _security_warnings(caplog) -> list[logging.LogRecord]:
     return [r for r in caplog.records if r.name == "wool.worker" and WARNING in r.getMessage()]
 
 
-async def _start_stop(worker: Worker) -> wool.WorkerMetadata:
+async def _start_stop(worker: WorkerServer) -> wool.WorkerMetadata:
     metadata = await worker.start()
     try:
         return metadata
@@ -34,7 +34,7 @@ async def _start_stop(worker: Worker) -> wool.WorkerMetadata:
 
 async def test_worker_listens_on_a_private_unix_socket_by_default(caplog):
     caplog.set_level(logging.WARNING, logger="wool")
-    worker = Worker()
+    worker = WorkerServer()
     metadata = await worker.start()
     try:
         socket = Path(metadata.address.removeprefix("unix:"))
@@ -58,19 +58,21 @@ async def test_pool_workers_listen_on_unix_sockets_by_default():
 @pytest.mark.parametrize("host", ["0.0.0.0", "198.18.0.2", "::"])
 def test_a_plaintext_worker_off_loopback_is_refused_without_insecure(host):
     with pytest.raises(ValueError, match="insecure=True"):
-        Worker(host=host, advertise="127.0.0.1")
+        WorkerServer(host=host, advertise="127.0.0.1")
     with pytest.raises(ValueError, match="refusing to listen on .* without TLS credentials"):
         wool.WorkerPool(size=1, host=host, advertise="127.0.0.1")
 
 
 def test_a_one_way_tls_worker_off_loopback_is_refused_without_insecure(pki):
     with pytest.raises(ValueError, match="with one-way TLS only"):
-        Worker(host="0.0.0.0", advertise="127.0.0.1", credentials=pki.credentials(mutual=False))
+        WorkerServer(
+            host="0.0.0.0", advertise="127.0.0.1", credentials=pki.credentials(mutual=False)
+        )
 
 
 async def test_plaintext_worker_on_all_interfaces_warns_prominently(caplog):
     caplog.set_level(logging.WARNING, logger="wool")
-    metadata = await _start_stop(Worker(host="0.0.0.0", advertise="127.0.0.1", insecure=True))
+    metadata = await _start_stop(WorkerServer(host="0.0.0.0", advertise="127.0.0.1", insecure=True))
     [record] = _security_warnings(caplog)
     assert record.levelno == logging.WARNING
     message = record.getMessage()
@@ -84,7 +86,7 @@ async def test_plaintext_worker_on_all_interfaces_warns_prominently(caplog):
 async def test_one_way_tls_worker_on_all_interfaces_warns_too(pki, caplog):
     """One-way TLS authenticates the worker, not its callers: still open to anyone."""
     caplog.set_level(logging.WARNING, logger="wool")
-    worker = Worker(
+    worker = WorkerServer(
         host="0.0.0.0",
         advertise="127.0.0.1",
         credentials=pki.credentials(mutual=False),
@@ -97,7 +99,7 @@ async def test_one_way_tls_worker_on_all_interfaces_warns_too(pki, caplog):
 
 async def test_mutual_tls_worker_on_all_interfaces_does_not_warn(pki, caplog):
     caplog.set_level(logging.WARNING, logger="wool")
-    worker = Worker(host="0.0.0.0", advertise="127.0.0.1", credentials=pki.credentials())
+    worker = WorkerServer(host="0.0.0.0", advertise="127.0.0.1", credentials=pki.credentials())
     await _start_stop(worker)
     assert _security_warnings(caplog) == []
 
@@ -123,7 +125,7 @@ async def test_the_socket_of_a_killed_worker_is_removed_by_the_next_worker_to_st
     stale = directory / f"worker-killed.{gone.pid}.sock"
     with socket.socket(socket.AF_UNIX) as listener:
         listener.bind(str(stale))  # a socket file nobody removed, like a SIGKILLed worker's
-    worker = Worker()
+    worker = WorkerServer()
     await worker.start()
     try:
         assert not stale.exists()

@@ -97,7 +97,7 @@ async def serving(discovery, tmp_path):
 
 
 def valid_task(tmp_path, **overrides: bytes | str | bool) -> pb.Task:
-    proxy = wool.WorkerProxy(
+    proxy = wool.CallerProxy(
         DirectoryDiscovery(tmp_path / "unused").subscriber, wool.RoundRobinLoadBalancer()
     )
     fields = {

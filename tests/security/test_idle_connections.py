@@ -106,7 +106,7 @@ def test_a_worker_process_raises_its_soft_open_file_limit(tmp_path: Path):
     if hard != resource.RLIM_INFINITY and hard <= DEFAULT_SOFT_LIMIT:
         pytest.skip(f"the hard open-file limit ({hard}) leaves nothing to raise")
     code = (
-        "import resource; from wool._open_files import raise_open_file_limit; "
+        "import resource; from wool._worker_open_files import raise_open_file_limit; "
         "raise_open_file_limit(); print(*resource.getrlimit(resource.RLIMIT_NOFILE))"
     )
     with soft_open_file_limit(DEFAULT_SOFT_LIMIT):

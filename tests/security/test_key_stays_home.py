@@ -30,7 +30,7 @@ async def test_the_task_a_worker_receives_holds_no_key_material(pki, discovery):
                     call.cancel()
                     await asyncio.gather(call, return_exceptions=True)
     received = b"".join(recording.received)
-    assert b"wool._proxy" in received  # the task frame, with the pool's proxy in it
+    assert b"wool._caller_proxy" in received  # the task frame, with the pool's proxy in it
     for material in key_material(pki.caller.key):
         assert material not in received
 

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from wool._slots import Slots
+from wool._caller_slots import Slots
 
 
 async def until(predicate) -> None:

@@ -14,8 +14,9 @@ from typing import Any
 
 from wool import _plugins
 from wool import plugins as plugins
-from wool._candidates import Candidate
-from wool._connection import RemoteCall, WorkerConnection
+from wool._caller_candidates import Candidate
+from wool._caller_connection import CallerConnection, RemoteCall
+from wool._caller_proxy import CallerProxy
 from wool._context_vars import ContextVar
 from wool._credentials import WorkerCredentials
 from wool._errors import (
@@ -38,7 +39,6 @@ from wool._protocols import (
     DiscoverySubscriberLike,
     LoadBalancerLike,
 )
-from wool._proxy import WorkerProxy
 from wool._routine import routine
 from wool._task import Task
 from wool._version import version as __version__
@@ -67,6 +67,8 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "CallerConnection",
+    "CallerProxy",
     "Candidate",
     "ContextVar",
     "DiscoveryEvent",
@@ -90,12 +92,10 @@ __all__ = [
     "TaskEvent",
     "TaskException",
     "TransientDispatchError",
-    "WorkerConnection",
     "WorkerCredentials",
     "WorkerLost",
     "WorkerMetadata",
     "WorkerPool",
-    "WorkerProxy",
     "__version__",
     "hookimpl",
     "hookspec",

@@ -13,14 +13,14 @@ from collections.abc import AsyncGenerator, Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from wool import _context_vars
-from wool._connection import encode_task
+from wool._caller_connection import encode_task
+from wool._caller_log_reemit import reemit
 from wool._event_bus import emit
-from wool._load import parked
-from wool._log_reemit import reemit
 from wool._scopes import Scopes, end, notify, open_call
+from wool._worker_load import parked
 
 if TYPE_CHECKING:
-    from wool._connection import RemoteCall
+    from wool._caller_connection import RemoteCall
     from wool._metadata import WorkerMetadata
     from wool._task import Task
 

@@ -28,14 +28,14 @@ from wool._cli_common import (
 from wool._credentials import WorkerCredentials
 from wool._protocols import DiscoveryLike, DiscoveryPublisherLike
 from wool._settings import current
-from wool._spawn import LocalWorker, WorkerSpec, WorkerStartError
 from wool._supervisor import PublishError, WorkerGroup
+from wool._supervisor_spawn import WorkerProcess, WorkerSpec, WorkerStartError
 
 MAX_PORT = 65535
 
 
 @attrs.frozen
-class WorkerSettings:
+class WorkerCommandOptions:
     """What ``wool worker`` was asked to run, validated."""
 
     size: int
@@ -71,7 +71,7 @@ class WorkerSettings:
         return [self.port + i for i in range(self.size)]
 
 
-def settings_from_args(args: argparse.Namespace) -> WorkerSettings:
+def settings_from_args(args: argparse.Namespace) -> WorkerCommandOptions:
     """Check the flags of ``wool worker``; :class:`UsageError` names what to change."""
     size = args.size if args.size is not None else (os.cpu_count() or 1)
     if size < 1:
@@ -107,7 +107,7 @@ def settings_from_args(args: argparse.Namespace) -> WorkerSettings:
         check_exposure(args.host, tls_of(credentials), args.insecure)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    return WorkerSettings(
+    return WorkerCommandOptions(
         size=size,
         tags=tags,
         host=args.host,
@@ -227,7 +227,9 @@ def run(args: argparse.Namespace) -> int:
 class _Runner:
     """Owns the worker group and the discovery publisher of one ``wool worker`` run."""
 
-    def __init__(self, settings: WorkerSettings, discovery: DiscoveryLike, label: str) -> None:
+    def __init__(
+        self, settings: WorkerCommandOptions, discovery: DiscoveryLike, label: str
+    ) -> None:
         self.settings = settings
         self.discovery = discovery
         self.label = label
@@ -332,7 +334,7 @@ def _report(level: int, message: str) -> None:
         say(message)
 
 
-def _describe(worker: LocalWorker) -> str:
+def _describe(worker: WorkerProcess) -> str:
     metadata = worker.metadata
     assert metadata is not None
     line = f"worker {metadata.uid} at {metadata.address} (pid {metadata.pid})"

@@ -13,17 +13,17 @@ from typing import Any
 
 from wool import _plugins, _sigterm
 from wool._addresses import LOOPBACK, advertised_host, check_exposure, tls_of
-from wool._connection import RemoteCall
+from wool._caller_connection import RemoteCall
+from wool._caller_log_reemit import wanted_level
+from wool._caller_proxy import CallerProxy
 from wool._credentials import WorkerCredentials
 from wool._errors import PoolClosed
-from wool._load import WorkerLoad
-from wool._log_reemit import wanted_level
 from wool._protocols import DiscoveryLike, DiscoveryPublisherLike, LoadBalancerLike
-from wool._proxy import WorkerProxy
 from wool._settings import DEFAULTS
-from wool._spawn import LocalWorker, WorkerSpec
 from wool._supervisor import WorkerGroup
+from wool._supervisor_spawn import WorkerProcess, WorkerSpec
 from wool._task import current_proxy
+from wool._worker_load import WorkerLoad
 
 log = logging.getLogger("wool.pool")
 
@@ -131,9 +131,9 @@ class WorkerPool:
         self.restart = restart
         self.group: WorkerGroup | None = None
         self.concurrency = concurrency
-        self.proxy: WorkerProxy | None = None
+        self.proxy: CallerProxy | None = None
         self._stack: contextlib.AsyncExitStack | None = None
-        self._token: Token[WorkerProxy | None] | None = None
+        self._token: Token[CallerProxy | None] | None = None
         self._sigterm: _sigterm.Guard | None = None
         self._grace_left = grace
         """What is left of the grace for the spawned workers after the calls in flight."""
@@ -142,7 +142,7 @@ class WorkerPool:
         return f"<WorkerPool {self.id} size={self.size} grace={self.grace:g}>"
 
     @property
-    def workers(self) -> list[LocalWorker]:
+    def workers(self) -> list[WorkerProcess]:
         """The workers this pool spawned that are running now."""
         return self.group.workers if self.group is not None else []
 
@@ -157,7 +157,7 @@ class WorkerPool:
         try:
             if self.size:
                 await self._spawn(stack, discovery)
-            proxy = WorkerProxy(
+            proxy = CallerProxy(
                 discovery.subscriber,
                 loadbalancer,
                 credentials=self.credentials,
@@ -244,7 +244,7 @@ class WorkerPool:
             return self.host
         return LOOPBACK
 
-    async def _finish_calls(self, proxy: WorkerProxy) -> None:
+    async def _finish_calls(self, proxy: CallerProxy) -> None:
         """Give the calls in flight up to ``grace`` to finish; cancel the others."""
         loop = asyncio.get_running_loop()
         began = loop.time()

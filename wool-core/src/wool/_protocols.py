@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 from wool._metadata import DiscoveryEvent
 
 if TYPE_CHECKING:
-    from wool._candidates import Candidate
+    from wool._caller_candidates import Candidate
     from wool._task import Task
 
 

@@ -18,7 +18,7 @@ from wool._hooks import plugin_manager
 from wool._metadata import DiscoveryEvent
 from wool._protocols import DiscoveryPublisherLike
 from wool._settings import Settings, current
-from wool._spawn import LocalWorker, WorkerSpec, WorkerStartError, describe_exit
+from wool._supervisor_spawn import WorkerProcess, WorkerSpec, WorkerStartError, describe_exit
 
 log = logging.getLogger("wool.pool")
 
@@ -35,7 +35,7 @@ class _Slot:
 
     def __init__(self, spec: WorkerSpec) -> None:
         self.spec = spec
-        self.worker: LocalWorker | None = None
+        self.worker: WorkerProcess | None = None
         self.published = False
         self.failures = 0
         self.gave_up: str | None = None
@@ -70,7 +70,7 @@ class WorkerGroup:
         self._stopping = False
 
     @property
-    def workers(self) -> list[LocalWorker]:
+    def workers(self) -> list[WorkerProcess]:
         """The workers running now (a dead one is gone from here as soon as it is seen)."""
         return [
             s.worker
@@ -79,7 +79,7 @@ class WorkerGroup:
         ]
 
     @property
-    def started(self) -> list[LocalWorker]:
+    def started(self) -> list[WorkerProcess]:
         """Every worker process filling a slot now, published or not."""
         return [s.worker for s in self._slots if s.worker is not None]
 
@@ -113,7 +113,7 @@ class WorkerGroup:
         """
         self._stopping = True
 
-    async def stop(self, grace: float | None = None) -> list[tuple[LocalWorker, BaseException]]:
+    async def stop(self, grace: float | None = None) -> list[tuple[WorkerProcess, BaseException]]:
         """Withdraw every worker, then stop them all within ``grace`` (default: the group's).
 
         Returns the workers that could not be stopped cleanly, with the error.
@@ -151,8 +151,8 @@ class WorkerGroup:
             text += f"; {gave_up[0]}"
         return text
 
-    def _new_worker(self, slot: _Slot) -> LocalWorker:
-        return LocalWorker.of(slot.spec, self.settings, self.grace)
+    def _new_worker(self, slot: _Slot) -> WorkerProcess:
+        return WorkerProcess.of(slot.spec, self.settings, self.grace)
 
     async def _publish(self, slot: _Slot) -> None:
         worker = slot.worker

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 if TYPE_CHECKING:
-    from wool._proxy import WorkerProxy
+    from wool._caller_proxy import CallerProxy
 
 
 @attrs.define(eq=False)
@@ -27,7 +27,7 @@ class Task:
     callable: Callable[..., Any]
     args: tuple[Any, ...]
     kwargs: dict[str, Any]
-    proxy: WorkerProxy
+    proxy: CallerProxy
     generator: bool = False
     tags: frozenset[str] = frozenset()
     parent_id: str = ""
@@ -48,5 +48,5 @@ _COUNTER = itertools.count(1)
 current_task: ContextVar[Task | None] = ContextVar("wool_current_task", default=None)
 """The task whose routine is running in this context (set on workers)."""
 
-current_proxy: ContextVar[WorkerProxy | None] = ContextVar("wool_current_proxy", default=None)
+current_proxy: ContextVar[CallerProxy | None] = ContextVar("wool_current_proxy", default=None)
 """The proxy routines dispatch through: the pool's on a caller, the task's on a worker."""

@@ -17,13 +17,13 @@ from wool import _context_vars
 from wool._event_bus import emit
 from wool._events import TaskEvent
 from wool._hooks import plugin_manager
-from wool._log_capture import current_sink
 from wool._scopes import Scopes, end, notify, open_run
+from wool._worker_log_capture import current_sink
 
 if TYPE_CHECKING:
-    from wool._log_capture import LogSink
     from wool._metadata import WorkerMetadata
     from wool._task import Task
+    from wool._worker_log_capture import LogSink
     from wool._worker_stats import WorkerStats
 
 log = logging.getLogger("wool.worker")

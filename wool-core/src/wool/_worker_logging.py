@@ -1,7 +1,7 @@
 """A worker process's logging: its own log, and the capture of what its tasks emit.
 
 A handler on the root logger hands each record emitted inside a task to the task's
-:class:`~wool._log_capture.LogSink` (any logger, any thread the task's context was copied
+:class:`~wool._worker_log_capture.LogSink` (any logger, any thread the task's context was copied
 into), and ``sys.stdout``/``sys.stderr`` are replaced by streams that turn a task's lines
 into records of ``wool.worker.stdout``/``wool.worker.stderr``. Outside a task, everything
 goes where it always went.
@@ -14,7 +14,7 @@ import logging
 import sys
 from typing import Any, TextIO
 
-from wool._log_capture import (
+from wool._worker_log_capture import (
     NOT_FORWARDED,
     STDERR_LOGGER,
     STDOUT_LOGGER,

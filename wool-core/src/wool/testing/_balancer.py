@@ -9,9 +9,9 @@ from typing import Any
 
 import cloudpickle
 
-from wool._candidates import Candidate
+from wool._caller_candidates import Candidate
+from wool._caller_proxy import CallerProxy
 from wool._protocols import LoadBalancerLike
-from wool._proxy import WorkerProxy
 from wool._task import Task
 from wool.testing import _routines
 from wool.testing._balancing import StaticSubscriber, refusing
@@ -180,7 +180,7 @@ class LoadBalancerConformance:
 
 
 def _task(routine: str, balancer: LoadBalancerLike) -> Task:
-    proxy = WorkerProxy(StaticSubscriber([]), balancer)
+    proxy = CallerProxy(StaticSubscriber([]), balancer)
     return Task(routine=routine, callable=_routines.add, args=(1, 2), kwargs={}, proxy=proxy)
 
 

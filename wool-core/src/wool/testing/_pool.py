@@ -7,10 +7,10 @@ from collections.abc import Iterable
 from contextvars import Token
 from typing import Any
 
+from wool._caller_proxy import CallerProxy
 from wool._metadata import WorkerMetadata
 from wool._pool import DEFAULT_LOADBALANCER, resolve_loadbalancer
 from wool._protocols import LoadBalancerLike
-from wool._proxy import WorkerProxy
 from wool._task import current_proxy
 from wool.testing._balancing import StaticSubscriber
 from wool.testing._workers import InProcessWorker
@@ -29,7 +29,7 @@ class InProcessPool:
     an installed plugin). The workers run in this event loop, so the routines must be
     importable here and hooks registered in this process apply to them; nothing is
     spawned, which makes it quick. ``workers`` holds their metadata, ``proxy`` the
-    ``wool.WorkerProxy`` the routines go through. ``others`` are more workers to route
+    ``wool.CallerProxy`` the routines go through. ``others`` are more workers to route
     to, announced before these (a :class:`RogueWorker`'s metadata, say). ``concurrency``
     bounds the calls each of these workers runs at once.
     """
@@ -53,12 +53,12 @@ class InProcessPool:
         self.others = tuple(others)
         self.workers: list[WorkerMetadata] = []
         """The metadata of the workers, in start order (once entered)."""
-        self._proxy: WorkerProxy | None = None
+        self._proxy: CallerProxy | None = None
         self._stack: contextlib.AsyncExitStack | None = None
-        self._token: Token[WorkerProxy | None] | None = None
+        self._token: Token[CallerProxy | None] | None = None
 
     @property
-    def proxy(self) -> WorkerProxy:
+    def proxy(self) -> CallerProxy:
         """The proxy routines dispatch through inside the block."""
         if self._proxy is None:
             raise RuntimeError("the in-process pool is not entered")
@@ -77,7 +77,7 @@ class InProcessPool:
                 for _ in range(self.size)
             ]
             everyone = [*self.others, *workers]
-            proxy = WorkerProxy(StaticSubscriber(everyone), balancer, tags=self.tags)
+            proxy = CallerProxy(StaticSubscriber(everyone), balancer, tags=self.tags)
             await proxy.start()
             stack.push_async_callback(proxy.stop)
             await proxy.wait_for([w.uid for w in everyone], timeout=self.timeout)

@@ -14,7 +14,7 @@ import shortuuid
 
 from wool._metadata import WorkerMetadata
 from wool._version import version as wool_version
-from wool._worker import Worker
+from wool._worker_server import WorkerServer
 
 
 def worker_metadata(
@@ -72,7 +72,7 @@ class InProcessWorker:
     """
 
     def __init__(self, *tags: str, uid: str | None = None, concurrency: int | None = None) -> None:
-        self._worker = Worker(
+        self._worker = WorkerServer(
             tags=frozenset(tags), host="127.0.0.1", uid=uid, concurrency=concurrency
         )
 

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 import wool
-from wool._candidates import WorkerSet
+from wool._caller_candidates import CandidateSet
 from wool.testing import worker_metadata
 
 
@@ -17,12 +17,12 @@ def meta(uid: str, port: int = 50000, **kwargs) -> wool.WorkerMetadata:
 
 @pytest.fixture
 async def workers():
-    worker_set = WorkerSet()
+    worker_set = CandidateSet()
     yield worker_set
     await asyncio.gather(*(c.close() for c in worker_set.clear()))
 
 
-async def test_candidates_follow_discovery_order(workers: WorkerSet):
+async def test_candidates_follow_discovery_order(workers: CandidateSet):
     for i, uid in enumerate(["b", "a", "c"]):
         workers.upsert(meta(uid, 50000 + i), None)
     assert [c.uid for c in workers.candidates()] == ["b", "a", "c"]
@@ -30,7 +30,7 @@ async def test_candidates_follow_discovery_order(workers: WorkerSet):
 
 
 async def test_an_evicted_worker_is_no_candidate_until_discovery_announces_it_again(
-    workers: WorkerSet,
+    workers: CandidateSet,
 ):
     a, b = meta("a", 1), meta("b", 2)
     workers.upsert(a, None)
@@ -42,7 +42,7 @@ async def test_an_evicted_worker_is_no_candidate_until_discovery_announces_it_ag
     assert {c.uid for c in workers.candidates()} == {"a", "b"}
 
 
-async def test_an_update_at_the_same_address_keeps_the_connection(workers: WorkerSet):
+async def test_an_update_at_the_same_address_keeps_the_connection(workers: CandidateSet):
     workers.upsert(meta("a", 1), None)
     connection = workers.connection("a")
     assert workers.upsert(meta("a", 1, tags=["gpu"]), None) is None
@@ -51,7 +51,7 @@ async def test_an_update_at_the_same_address_keeps_the_connection(workers: Worke
 
 
 async def test_a_new_address_replaces_the_connection_and_hands_back_the_old(
-    workers: WorkerSet,
+    workers: CandidateSet,
 ):
     workers.upsert(meta("a", 1), None)
     old = workers.connection("a")
@@ -61,7 +61,7 @@ async def test_a_new_address_replaces_the_connection_and_hands_back_the_old(
     await old.close()
 
 
-async def test_removing_a_worker_hands_back_its_connection(workers: WorkerSet):
+async def test_removing_a_worker_hands_back_its_connection(workers: CandidateSet):
     workers.upsert(meta("a", 1), None)
     connection = workers.remove("a")
     assert connection is not None and workers.candidates() == []
@@ -69,7 +69,7 @@ async def test_removing_a_worker_hands_back_its_connection(workers: WorkerSet):
     await connection.close()
 
 
-async def test_in_flight_counts_per_worker_and_each_finish_counts_once(workers: WorkerSet):
+async def test_in_flight_counts_per_worker_and_each_finish_counts_once(workers: CandidateSet):
     workers.upsert(meta("a", 1), None)
     workers.upsert(meta("b", 2), None)
     finishes = [workers.started("a") for _ in range(3)]
@@ -83,7 +83,7 @@ async def test_in_flight_counts_per_worker_and_each_finish_counts_once(workers: 
     assert {c.uid: c.in_flight for c in workers.candidates()} == {"a": 0, "b": 1}
 
 
-async def test_waiters_wake_when_a_worker_arrives(workers: WorkerSet):
+async def test_waiters_wake_when_a_worker_arrives(workers: CandidateSet):
     checked = asyncio.Event()
 
     def has_workers() -> bool:

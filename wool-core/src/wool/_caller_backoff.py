@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 import grpc
 
-from wool._connection import RemoteCall, WorkerConnection
+from wool._caller_connection import CallerConnection, RemoteCall
 from wool._errors import DispatchError
 from wool._metadata import UNIX_PREFIX
 
@@ -184,7 +184,7 @@ def _host(address: str) -> str:
     return address.rpartition(":")[0].strip("[]")
 
 
-class PausingConnection(WorkerConnection):
+class PausingConnection(CallerConnection):
     """A worker connection that tells ``pauses`` about failed connections and accepted
     calls."""
 

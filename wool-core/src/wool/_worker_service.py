@@ -15,10 +15,7 @@ from google.protobuf.message import DecodeError
 
 from wool import _argcache, _context_vars, _frames, _payload, _serialization, _settings
 from wool._credentials import WorkerCredentials
-from wool._load import CallSlot, WorkerLoad, current_slot
-from wool._log_capture import LogChannel, log_sink_factory
 from wool._metadata import WorkerMetadata
-from wool._proxy_cache import ProxyCache
 from wool._task import Task, current_proxy, current_task
 from wool._transport import (
     DRAINED,
@@ -32,6 +29,9 @@ from wool._transport import (
 )
 from wool._wire import worker_pb2 as pb
 from wool._worker_lifecycle import WorkerLifecycle
+from wool._worker_load import CallSlot, WorkerLoad, current_slot
+from wool._worker_log_capture import LogChannel, log_sink_factory
+from wool._worker_proxy_cache import ProxyCache
 from wool._worker_stats import WorkerStats
 
 log = logging.getLogger("wool.worker")
@@ -61,7 +61,7 @@ class WorkerService:
         self.stopping = False
         self._proxies = ProxyCache(credentials)
         self._routines: dict[bytes, Any] = {}
-        self._sessions: set[_Session] = set()
+        self._sessions: set[ServerSession] = set()
         self.arguments = _argcache.Store()
         """Large arguments kept for the calls that will name them by digest."""
         self.stats = WorkerStats()
@@ -114,7 +114,7 @@ class WorkerService:
             )
         # The session's clock starts before the caller's (which starts when this answer
         # arrives), so a caller's deadline is never later on this clock than on its own.
-        session = _Session(self, peer_limit(context.invocation_metadata()))
+        session = ServerSession(self, peer_limit(context.invocation_metadata()))
         await context.send_initial_metadata(
             ((PROTOCOL_HEADER, PROTOCOL_VERSION), (LIMIT_HEADER, str(max_message_bytes())))
         )
@@ -155,7 +155,7 @@ class WorkerService:
         return self._proxies
 
 
-class _Session:
+class ServerSession:
     def __init__(self, service: WorkerService, limit: int) -> None:
         self.service = service
         self.limit = limit
@@ -292,7 +292,7 @@ class _Call:
 
     def __init__(
         self,
-        session: _Session,
+        session: ServerSession,
         call_id: int,
         message: pb.Task,
         buffers: list[bytes],
@@ -319,7 +319,7 @@ class _Call:
     @classmethod
     def start(
         cls,
-        session: _Session,
+        session: ServerSession,
         call_id: int,
         message: pb.Task,
         buffers: list[bytes],

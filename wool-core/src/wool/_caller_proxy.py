@@ -9,13 +9,13 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from wool import _log_limit, _serialization
-from wool._candidates import WorkerSet
-from wool._connection import RemoteCall, WorkerConnection
+from wool._caller_candidates import CandidateSet
+from wool._caller_connection import CallerConnection, RemoteCall
+from wool._caller_dispatch import first_accepting
+from wool._caller_slots import Slots
 from wool._credentials import nested_call_credentials
-from wool._dispatch import first_accepting
 from wool._errors import NoWorkersAvailable
 from wool._metadata import DiscoveryEvent, WorkerMetadata
-from wool._slots import Slots
 
 if TYPE_CHECKING:
     from wool._credentials import WorkerCredentials
@@ -30,7 +30,7 @@ DROPPED_WORKER_DRAIN_SECONDS = 10.0
 stopping worker finishes them within its grace period; an unreachable one never will."""
 
 
-class WorkerProxy:
+class CallerProxy:
     """Routes tasks to the workers a discovery subscriber announces.
 
     ``max_in_flight`` bounds the calls in flight through this proxy (more wait their turn);
@@ -73,7 +73,7 @@ class WorkerProxy:
         self._idle.set()
         self._mismatched: dict[str, WorkerMetadata] = {}
         self._slots = Slots(max_in_flight) if max_in_flight else None
-        self._context = WorkerSet()
+        self._context = CandidateSet()
         self._follower: asyncio.Task[None] | None = None
         self._pickled: bytes | None = None
         self._closing: set[asyncio.Task[None]] = set()
@@ -103,7 +103,7 @@ class WorkerProxy:
         return self._pickled
 
     @property
-    def workers(self) -> Mapping[WorkerMetadata, WorkerConnection]:
+    def workers(self) -> Mapping[WorkerMetadata, CallerConnection]:
         """The workers tasks may be routed to now."""
         return self._context.workers
 
@@ -129,7 +129,7 @@ class WorkerProxy:
         await self.wait_until(lambda workers: wanted <= {m.uid for m in workers}, timeout)
 
     async def wait_until(
-        self, predicate: Callable[[Mapping[WorkerMetadata, WorkerConnection]], bool], timeout: float
+        self, predicate: Callable[[Mapping[WorkerMetadata, CallerConnection]], bool], timeout: float
     ) -> None:
         """Wait until ``predicate(self.workers)`` holds; ``TimeoutError`` otherwise."""
         async with asyncio.timeout(timeout):
@@ -275,10 +275,10 @@ def _restore(
     tags: list[str],
     wait_for_workers: float,
     forward_logs: int | None = None,
-) -> WorkerProxy:
+) -> CallerProxy:
     """The proxy a worker's routines dispatch nested calls through: a TLS pool's connects
     with the worker's own credentials (raises ``ValueError`` where there are none)."""
-    return WorkerProxy(
+    return CallerProxy(
         subscriber,
         loadbalancer,
         credentials=nested_call_credentials(server_name) if secure else None,

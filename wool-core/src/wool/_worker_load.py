@@ -16,7 +16,7 @@ import contextvars
 from collections.abc import AsyncIterator
 from typing import Protocol
 
-from wool._slots import Slots
+from wool._caller_slots import Slots
 from wool._wire import worker_pb2 as pb
 
 LAG_INTERVAL = 0.05

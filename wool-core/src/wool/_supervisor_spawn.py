@@ -1,6 +1,6 @@
 """The spawn protocol, both ends: how a parent starts, watches and stops a worker process.
 
-1. The parent runs ``python -m wool._worker_process FD`` and writes the
+1. The parent runs ``python -m wool._supervisor_child FD`` and writes the
    :class:`WorkerConfig` to its stdin, pickled behind an ``!Q`` length prefix.
 2. The worker starts serving and writes its metadata as JSON to file descriptor ``FD``
    (the handshake), then closes it.
@@ -30,7 +30,7 @@ from wool import _unix_socket
 from wool._credentials import WorkerCredentials
 from wool._metadata import WorkerMetadata
 from wool._settings import Settings, current
-from wool._stderr import StderrTail
+from wool._supervisor_stderr import StderrTail
 
 log = logging.getLogger("wool.pool")
 
@@ -141,7 +141,7 @@ class WorkerSpec:
     insecure: bool = False
 
 
-class LocalWorker:
+class WorkerProcess:
     """A worker process this process started and is responsible for stopping."""
 
     def __init__(
@@ -171,7 +171,7 @@ class LocalWorker:
         self._stderr: StderrTail | None = None
 
     @classmethod
-    def of(cls, spec: WorkerSpec, settings: Settings, grace: float) -> LocalWorker:
+    def of(cls, spec: WorkerSpec, settings: Settings, grace: float) -> WorkerProcess:
         """A worker to start as ``spec`` says."""
         return cls(
             tags=spec.tags,
@@ -205,7 +205,7 @@ class LocalWorker:
                 sys.executable,
                 "-P",  # no current directory in front of sys.path: the config sets it
                 "-m",
-                "wool._worker_process",
+                "wool._supervisor_child",
                 str(write_fd),
                 stdin=asyncio.subprocess.PIPE,
                 stderr=stderr_write,

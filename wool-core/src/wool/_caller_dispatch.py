@@ -11,7 +11,7 @@ a worker fails is decided here, once, for every balancer:
 - a worker that refused the task as full (its concurrency limit), or that its latest
   load report shows full, is skipped too; when the pass found only full workers (and
   failures), the task waits for capacity at the caller, in arrival order
-  (:mod:`wool._capacity`), and never fails for that reason;
+  (:mod:`wool._caller_capacity`), and never fails for that reason;
 - a worker that left a call unaccepted past ``settings.accept_timeout`` while silent (its
   loop is blocked, or it stopped answering) is unresponsive: the balancer does not see
   it, and it is tried only after every other worker, until it answers again; when no
@@ -26,18 +26,18 @@ import itertools
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
-from wool._candidates import Candidate, WorkerSet
-from wool._connection import WorkerUnresponsive
+from wool._caller_candidates import Candidate, CandidateSet
+from wool._caller_connection import WorkerUnresponsive
 from wool._errors import DispatchError, NoWorkersAvailable, TransientDispatchError, WorkerFull
 
 if TYPE_CHECKING:
-    from wool._connection import RemoteCall
+    from wool._caller_connection import RemoteCall
     from wool._protocols import LoadBalancerLike
     from wool._task import Task
 
 
 async def first_accepting(
-    task: Task, balancer: LoadBalancerLike, workers: WorkerSet
+    task: Task, balancer: LoadBalancerLike, workers: CandidateSet
 ) -> tuple[RemoteCall, Callable[[], None]]:
     """The call of the first worker, in the balancer's order, that accepts ``task``.
 
@@ -79,7 +79,7 @@ def _nothing() -> None:
 
 
 async def _one_pass(
-    task: Task, balancer: LoadBalancerLike, workers: WorkerSet, sending: Callable[[], None]
+    task: Task, balancer: LoadBalancerLike, workers: CandidateSet, sending: Callable[[], None]
 ) -> tuple[RemoteCall, Callable[[], None]] | None:
     """Try each worker once; None when only full workers (and failures) were found.
 

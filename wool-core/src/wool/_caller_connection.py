@@ -52,7 +52,7 @@ class WorkerUnresponsive(TransientDispatchError):
     """The worker did not accept a call within ``settings.accept_timeout``; it did not start it."""
 
 
-class WorkerConnection:
+class CallerConnection:
     """A caller's link to one worker: a gRPC channel carrying one multiplexed session."""
 
     def __init__(
@@ -61,12 +61,12 @@ class WorkerConnection:
         self.metadata = metadata
         self._credentials = credentials
         self._channel: grpc.aio.Channel | None = None
-        self._session: _Session | None = None
+        self._session: CallerSession | None = None
         self._closed = False
         self._unanswered = False
         self.report: pb.LoadReport | None = None
         """The worker's latest load report (None until it sent one)."""
-        self.on_report: Callable[[WorkerConnection], None] | None = None
+        self.on_report: Callable[[CallerConnection], None] | None = None
         """Called with this connection whenever a load report arrives."""
 
     @property
@@ -83,7 +83,7 @@ class WorkerConnection:
             self.on_report(self)
 
     def __repr__(self) -> str:
-        return f"<WorkerConnection {self.metadata.uid} {self.metadata.address}>"
+        return f"<CallerConnection {self.metadata.uid} {self.metadata.address}>"
 
     async def dispatch(self, task: Task, *, patient: bool = False) -> RemoteCall:
         """Start ``task`` on this worker and wait until the worker accepts it.
@@ -161,12 +161,12 @@ class WorkerConnection:
     def _label(self) -> str:
         return f"{self.metadata.uid} at {self.metadata.address}"
 
-    def _current_session(self) -> _Session:
+    def _current_session(self) -> CallerSession:
         session = self._session
         if session is None or session.broken is not None:
             if self._channel is None:
                 self._channel = self._open_channel()
-            session = self._session = _Session(self._channel, self.metadata, self._reported)
+            session = self._session = CallerSession(self._channel, self.metadata, self._reported)
             self.report = None  # a new session numbers its calls from 1 again
         return session
 
@@ -253,7 +253,7 @@ def encode_task(task: Task) -> OutgoingTask:
     return outgoing
 
 
-class _Session:
+class CallerSession:
     """One Session stream to a worker, shared by every call the caller makes to it."""
 
     def __init__(
@@ -532,7 +532,7 @@ def _connect_problem(worker: WorkerMetadata, detail: str) -> str:
 class RemoteCall:
     """A task running on a worker, as the caller drives it."""
 
-    def __init__(self, session: _Session, call_id: int, task: Task) -> None:
+    def __init__(self, session: CallerSession, call_id: int, task: Task) -> None:
         self.task = task
         self.worker = session.worker
         self.is_accepted = False

@@ -1,7 +1,7 @@
 """The entry point of a spawned worker process (imported by nothing else).
 
-``python -m wool._worker_process FD`` speaks the worker's end of the spawn protocol
-(:mod:`wool._spawn`): it reads its configuration, serves, and stops on the parent's
+``python -m wool._supervisor_child FD`` speaks the worker's end of the spawn protocol
+(:mod:`wool._supervisor_spawn`): it reads its configuration, serves, and stops on the parent's
 ``stop GRACE`` line, at once when the parent is gone, or on SIGTERM with the configured
 grace. Stopped by SIGTERM, it exits by that signal, so its parent can tell what happened.
 """
@@ -15,10 +15,10 @@ import signal
 import sys
 
 from wool import _import_path, _settings
-from wool._open_files import raise_open_file_limit
-from wool._spawn import WorkerConfig, read_config, send_handshake, stop_request
-from wool._worker import Worker
+from wool._supervisor_spawn import WorkerConfig, read_config, send_handshake, stop_request
 from wool._worker_logging import configure_worker_logging
+from wool._worker_open_files import raise_open_file_limit
+from wool._worker_server import WorkerServer
 
 log = logging.getLogger("wool.worker")
 
@@ -45,7 +45,7 @@ def main(argv: list[str]) -> int:
 async def _serve(config: WorkerConfig, handshake_fd: int) -> signal.Signals | None:
     """Serve until told to stop; the signal that stopped us, if one did."""
     loop = asyncio.get_running_loop()
-    worker = Worker(
+    worker = WorkerServer(
         tags=config.tags,
         host=config.host,
         port=config.port,

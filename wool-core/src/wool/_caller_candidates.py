@@ -8,9 +8,9 @@ from collections.abc import Callable, Mapping
 
 import attrs
 
-from wool._backoff import Pauses, PausingConnection
-from wool._capacity import CapacityQueue
-from wool._connection import WorkerConnection
+from wool._caller_backoff import Pauses, PausingConnection
+from wool._caller_capacity import CapacityQueue
+from wool._caller_connection import CallerConnection
 from wool._credentials import WorkerCredentials
 from wool._metadata import WorkerMetadata
 
@@ -46,24 +46,24 @@ class Candidate:
         return self.metadata.uid
 
 
-class WorkerSet:
+class CandidateSet:
     """The routable workers in discovery order, minus evicted ones and those paused after
-    a failed connection (wool._backoff), with their load."""
+    a failed connection (wool._caller_backoff), with their load."""
 
     def __init__(self) -> None:
-        self._known: dict[str, WorkerConnection] = {}
+        self._known: dict[str, CallerConnection] = {}
         self._evicted: set[str] = set()
         self._in_flight: dict[str, int] = {}
         self._pauses = Pauses(self._touch)
-        self._view: dict[WorkerMetadata, WorkerConnection] | None = None
-        self._all: dict[WorkerMetadata, WorkerConnection] | None = None  # paused ones too
+        self._view: dict[WorkerMetadata, CallerConnection] | None = None
+        self._all: dict[WorkerMetadata, CallerConnection] | None = None  # paused ones too
         self._any_proven = False
         self._changed = asyncio.Condition()
         self.capacity = CapacityQueue(self._may_have_capacity)
         """Tasks waiting because every worker was full."""
 
     @property
-    def workers(self) -> Mapping[WorkerMetadata, WorkerConnection]:
+    def workers(self) -> Mapping[WorkerMetadata, CallerConnection]:
         """The routable workers and their connections, in discovery order (the paused
         ones too when every worker is paused: trying them beats having none)."""
         if self._view is None:
@@ -95,7 +95,7 @@ class WorkerSet:
                 )
         return candidates
 
-    def known_full(self, connection: WorkerConnection) -> bool:
+    def known_full(self, connection: CallerConnection) -> bool:
         """Whether the worker's latest report, and the calls sent since, say it is full."""
         report = connection.report
         return (
@@ -107,7 +107,7 @@ class WorkerSet:
     def _may_have_capacity(self) -> bool:
         return not all(self.known_full(c) for c in self.workers.values())
 
-    def _reported(self, connection: WorkerConnection) -> None:
+    def _reported(self, connection: CallerConnection) -> None:
         if not self.known_full(connection):
             self.capacity.wake()
 
@@ -116,7 +116,7 @@ class WorkerSet:
         connection = self._known.get(uid)
         return connection is not None and connection.unresponsive
 
-    def connection(self, uid: str) -> WorkerConnection | None:
+    def connection(self, uid: str) -> CallerConnection | None:
         """The connection of a routable worker, if it still is one."""
         connection = self._known.get(uid)
         if connection is None or uid in self._evicted:
@@ -168,7 +168,7 @@ class WorkerSet:
 
     def upsert(
         self, metadata: WorkerMetadata, credentials: WorkerCredentials | None
-    ) -> WorkerConnection | None:
+    ) -> CallerConnection | None:
         """Add or update a worker; returns a replaced connection to close, if any."""
         old = self._known.get(metadata.uid)
         stale = None
@@ -184,7 +184,7 @@ class WorkerSet:
         self._touch()
         return stale
 
-    def remove(self, uid: str) -> WorkerConnection | None:
+    def remove(self, uid: str) -> CallerConnection | None:
         """Forget a worker; returns its connection to close, if it was known."""
         connection = self._known.pop(uid, None)
         self._evicted.discard(uid)
@@ -193,7 +193,7 @@ class WorkerSet:
             self._touch()
         return connection
 
-    def clear(self) -> list[WorkerConnection]:
+    def clear(self) -> list[CallerConnection]:
         """Forget every worker; returns their connections to close."""
         connections = list(self._known.values())
         self._known.clear()

@@ -11,8 +11,8 @@ from __future__ import annotations
 import logging
 import sys
 
-from wool._log_capture import LOSS_LOGGER, STDERR_LOGGER, STDOUT_LOGGER, current_sink
 from wool._wire import worker_pb2 as pb
+from wool._worker_log_capture import LOSS_LOGGER, STDERR_LOGGER, STDOUT_LOGGER, current_sink
 
 _loss = logging.getLogger(LOSS_LOGGER)
 

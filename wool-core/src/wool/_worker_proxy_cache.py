@@ -5,7 +5,7 @@ every task that carries the same one. A proxy is in use while a task that came w
 runs there (its nested calls go through it); one no task uses is idle, and is stopped
 after ``settings.proxy_idle`` seconds or when more than ``settings.proxy_cache_size``
 are idle (the least recently used first). A proxy in use is never stopped. The proxies
-share one discovery subscription per distinct subscriber (:mod:`wool._shared_discovery`).
+share one discovery subscription per distinct subscriber (:mod:`wool._worker_shared_discovery`).
 """
 
 from __future__ import annotations
@@ -18,16 +18,16 @@ import time
 import attrs
 
 from wool import _serialization, _settings
+from wool._caller_proxy import CallerProxy
 from wool._credentials import WorkerCredentials, serving_as
-from wool._proxy import WorkerProxy
-from wool._shared_discovery import SharedSubscriptions
+from wool._worker_shared_discovery import SharedSubscriptions
 
 log = logging.getLogger("wool.worker")
 
 
 @attrs.define
 class _Entry:
-    proxy: WorkerProxy
+    proxy: CallerProxy
     users: int = 0
     idle_since: float = 0.0
 
@@ -55,13 +55,13 @@ class ProxyCache:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def acquire(self, data: bytes) -> WorkerProxy:
+    def acquire(self, data: bytes) -> CallerProxy:
         """The proxy pickled as ``data``, counted in use until :meth:`release`."""
         entry = self._entries.get(data)
         if entry is None:
             with serving_as(self.credentials):
                 proxy = _serialization.loads(data)
-            if not isinstance(proxy, WorkerProxy):
+            if not isinstance(proxy, CallerProxy):
                 kind = type(proxy).__qualname__
                 raise TypeError(f"malformed task: its proxy is a {kind}, not a wool proxy")
             proxy.subscriber = self.subscriptions.share(proxy.subscriber)
@@ -106,7 +106,7 @@ class ProxyCache:
         self._sweep = None
         self._evict()
 
-    def _stop(self, proxy: WorkerProxy) -> None:
+    def _stop(self, proxy: CallerProxy) -> None:
         task = asyncio.get_running_loop().create_task(proxy.stop())
         self._stopping.add(task)
         task.add_done_callback(self._stopping.discard)

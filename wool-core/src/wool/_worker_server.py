@@ -20,16 +20,16 @@ from wool._addresses import (
 )
 from wool._credentials import WorkerCredentials
 from wool._hooks import plugin_manager
-from wool._load import WorkerLoad
 from wool._metadata import WorkerMetadata
-from wool._service import WorkerService
 from wool._transport import SERVER_OPTIONS
 from wool._version import version
+from wool._worker_load import WorkerLoad
+from wool._worker_service import WorkerService
 
 log = logging.getLogger("wool.worker")
 
 
-class Worker:
+class WorkerServer:
     """A gRPC server that runs the tasks callers send it.
 
     ``concurrency`` bounds the calls it runs at once (None: unbounded); a call beyond it
