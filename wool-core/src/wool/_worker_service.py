@@ -6,7 +6,7 @@ import asyncio
 import contextvars
 import logging
 import pickle
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import grpc
@@ -33,6 +33,7 @@ from wool._worker_load import CallSlot, WorkerLoad, current_slot
 from wool._worker_log_capture import LogChannel, log_sink_factory
 from wool._worker_proxy_cache import ProxyCache
 from wool._worker_stats import WorkerStats
+from wool._write_lane import Write, WriteLane
 
 log = logging.getLogger("wool.worker")
 
@@ -103,7 +104,7 @@ class WorkerService:
 
     async def session(
         self, requests: AsyncIterator[bytes], context: grpc.aio.ServicerContext
-    ) -> AsyncIterator[bytes]:
+    ) -> None:
         """One caller's session: many calls multiplexed on one stream."""
         version = dict(context.invocation_metadata() or ()).get(PROTOCOL_HEADER)
         if version != PROTOCOL_VERSION:
@@ -114,7 +115,7 @@ class WorkerService:
             )
         # The session's clock starts before the caller's (which starts when this answer
         # arrives), so a caller's deadline is never later on this clock than on its own.
-        session = ServerSession(self, peer_limit(context.invocation_metadata()))
+        session = ServerSession(self, peer_limit(context.invocation_metadata()), context.write)
         await context.send_initial_metadata(
             ((PROTOCOL_HEADER, PROTOCOL_VERSION), (LIMIT_HEADER, str(max_message_bytes())))
         )
@@ -122,13 +123,7 @@ class WorkerService:
         self.load.watch(session)
         reader = asyncio.get_running_loop().create_task(session.read(requests))
         try:
-            async for batch in _frames.batches(session.outbox, session.limit, session.trailer):
-                written = session.take_flush_waiters()
-                yield batch  # resumed once gRPC took the batch
-                session.logs.written()
-                for waiter in written:
-                    if not waiter.done():
-                        waiter.set_result(None)
+            await session.lane.run(session.batch_taken)
             if session.malformed is not None:
                 await context.abort(grpc.StatusCode.INVALID_ARGUMENT, session.malformed)
             if self.stopping:
@@ -156,11 +151,13 @@ class WorkerService:
 
 
 class ServerSession:
-    def __init__(self, service: WorkerService, limit: int) -> None:
+    def __init__(self, service: WorkerService, limit: int, write: Write) -> None:
         self.service = service
         self.limit = limit
         """The largest message both this worker and the caller accept."""
         self.outbox: asyncio.Queue[_frames.Frame | None] = asyncio.Queue()
+        self.lane = WriteLane(self.outbox, limit, write, self.trailer)
+        """Writes the outbox; a generator's items go at once when it is idle."""
         self.logs = LogChannel(self.outbox)
         self.calls: dict[int, _Call] = {}
         self._reading = True
@@ -185,12 +182,20 @@ class ServerSession:
         self._flush_waiters.append(waiter)
         await waiter
 
-    def take_flush_waiters(self) -> list[asyncio.Future[None]]:
+    def batch_taken(self) -> Callable[[], None]:
+        """A batch was taken from the outbox: what to do once it is written."""
         # A frame queued before a batch is taken from the queue is in it (or in an
         # earlier one), except a frame too big to join it, rare for the small frames
         # that are waited for.
         waiters, self._flush_waiters = self._flush_waiters, []
-        return waiters
+
+        def written() -> None:
+            self.logs.written()
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
+
+        return written
 
     def push_report(self) -> None:
         """Send the load report on a batch of its own unless one is on its way."""
@@ -212,6 +217,15 @@ class ServerSession:
 
     def send_pieces(self, pieces: _frames.Pieces | _frames.Buffered) -> None:
         self.outbox.put_nowait(pieces)
+
+    def send_item(self, frame: _frames.Pieces | _frames.Buffered | pb.Response) -> None:
+        """A generator's item (or the error instead): written at once if nothing waits."""
+        if isinstance(frame, _frames.Buffered):
+            self.outbox.put_nowait(frame)
+        elif isinstance(frame, list):
+            self.lane.send_now(frame)
+        else:
+            self.lane.send_now(_frames.message_frame(frame))
 
     def finished(self, call_id: int) -> None:
         self.calls.pop(call_id, None)
@@ -542,7 +556,10 @@ class _Call:
             self.running = None
             self.slot.drop()
         self.lifecycle.before_item()
-        self.send(self._value(item, "yielded value"))
+        value = self._value(item, "yielded value")
+        if isinstance(value, pb.Response):
+            value.call = self.id
+        self.session.send_item(value)
 
     def cancel(self) -> None:
         if self.closed.is_set() or self.cancelled:
