@@ -565,6 +565,12 @@ class RemoteCall:
         self._waiter: asyncio.Future[None] | None = None
         self._finished = False
         self._in_step = False
+        self._unanswered_steps = 0
+        """Generator steps sent whose answer was not read yet (more than one when reading
+        ahead)."""
+        self.reading_ahead = False
+        """Whether the consumer asks for steps ahead (``wool.prefetch``): items answering
+        them that nobody will take are dropped when the call is cancelled."""
         self.on_finish: Callable[[], None] | None = None
         self.on_log: Callable[[pb.LogRecord], None] | None = None
         """Called with each log record the worker sends for this call, as it is read."""
@@ -729,7 +735,7 @@ class RemoteCall:
     @property
     def is_stepping(self) -> bool:
         """Whether a generator step is waiting for the worker's answer."""
-        return self._in_step
+        return self._in_step or self._unanswered_steps > 0
 
     async def step(self, kind: str, value: Any = None) -> Any:
         """Advance a generator routine by one step; ``StopAsyncIteration`` when it ends."""
@@ -760,6 +766,7 @@ class RemoteCall:
             payload = b"" if kind == "close" else self._encode_step_value(kind, value)
             step = pb.Step(kind=STEP_KINDS[kind], value=payload)
             frame = _frames.message_frame(pb.Request(call=self._id, step=step))
+        self._unanswered_steps += 1
         session.send_now(frame)
 
     async def step_outcome(self, kind: str) -> Any:
@@ -775,6 +782,7 @@ class RemoteCall:
             raise
         finally:
             self._in_step = False
+        self._unanswered_steps -= 1
         frame = response.WhichOneof("frame")
         if frame == "value":
             return self._unpickle(response, "item yielded by")
@@ -787,7 +795,7 @@ class RemoteCall:
         """Close a generator routine that has not finished (runs its ``finally`` remotely)."""
         if self._finished:
             return
-        if self._in_step:
+        if self.is_stepping:
             await self._cancel()
             return
         try:
@@ -853,8 +861,10 @@ class RemoteCall:
         try:
             async with asyncio.timeout(CANCEL_CONFIRM_SECONDS):
                 while True:
-                    response = await self._next()
-                    if response.WhichOneof("frame") in ("cancelled", "value", "error", "stopped"):
+                    frame = (await self._next()).WhichOneof("frame")
+                    if frame == "value" and self.reading_ahead:
+                        continue  # an item read ahead that nobody will take
+                    if frame in ("cancelled", "value", "error", "stopped"):
                         break
         except (TimeoutError, asyncio.CancelledError, ConnectionError, DispatchError):
             pass

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextvars
 import logging
 import pickle
@@ -218,14 +219,12 @@ class ServerSession:
     def send_pieces(self, pieces: _frames.Pieces | _frames.Buffered) -> None:
         self.outbox.put_nowait(pieces)
 
-    def send_item(self, frame: _frames.Pieces | _frames.Buffered | pb.Response) -> None:
-        """A generator's item (or the error instead): written at once if nothing waits."""
+    def send_item(self, frame: _frames.Pieces | _frames.Buffered) -> None:
+        """A generator's item: written at once if nothing waits to be written."""
         if isinstance(frame, _frames.Buffered):
-            self.outbox.put_nowait(frame)
-        elif isinstance(frame, list):
-            self.lane.send_now(frame)
+            self.outbox.put_nowait(frame)  # its buffers follow it, from the writer task
         else:
-            self.lane.send_now(_frames.message_frame(frame))
+            self.lane.send_now(frame)
 
     def finished(self, call_id: int) -> None:
         self.calls.pop(call_id, None)
@@ -319,7 +318,9 @@ class _Call:
         self.accept_by = accept_by
         """The caller's deadline to start this call (ms of the session; 0: none)."""
         self.confirmed: asyncio.Future[None] | None = None
-        self.first_step: tuple[pb.Step, bytes] | None = None
+        self.steps: collections.deque[tuple[pb.Step, bytes]] = collections.deque()
+        """Generator steps asked for and not begun yet, in order (a caller reading ahead
+        asks for several; they also wait here until the generator exists)."""
         self.routine = message.routine
         self.context = contextvars.Context()
         self.lifecycle: WorkerLifecycle | None = None
@@ -489,9 +490,8 @@ class _Call:
                 return
             self.running = None
             slot.drop()  # an idle generator holds no slot between steps
-            first_step, self.first_step = self.first_step, None
-            if first_step is not None:
-                self.step(*first_step)
+            if self.steps:
+                self.running = self._spawn(self._advance())
             return
         try:
             result = await target(*args, **kwargs)
@@ -508,17 +508,21 @@ class _Call:
         return self.session.service
 
     def step(self, step: pb.Step, context: bytes = b"") -> None:
-        if self.closed.is_set():
+        if self.closed.is_set() or not self.message.generator:
             return
-        if self.generator is None and self.running is not None and self.message.generator:
-            # It came before the generator was made (see _begin).
-            self.first_step = (step, context)
-            return
-        if self.generator is None or self.running is not None:
-            return
-        self.running = self._spawn(self._advance(step, context))
+        self.steps.append((step, context))
+        # Before the generator exists (see _begin), or while a step runs, it waits its turn.
+        if self.generator is not None and self.running is None:
+            self.running = self._spawn(self._advance())
 
-    async def _advance(self, step: pb.Step, context: bytes = b"") -> None:
+    async def _advance(self) -> None:
+        """Run the steps asked for, in order, until none is left or the call ended."""
+        while self.steps and not self.closed.is_set():
+            self.running = asyncio.current_task()
+            step, context = self.steps.popleft()
+            await self._one_step(step, context)
+
+    async def _one_step(self, step: pb.Step, context: bytes) -> None:
         assert self.lifecycle is not None and self.slot is not None
         if context:
             try:
@@ -557,14 +561,17 @@ class _Call:
             self.slot.drop()
         self.lifecycle.before_item()
         value = self._value(item, "yielded value")
-        if isinstance(value, pb.Response):
-            value.call = self.id
+        if isinstance(value, pb.Response):  # the item cannot travel: the call ends with why
+            await self._close_generator()
+            self.finish(value)
+            return
         self.session.send_item(value)
 
     def cancel(self) -> None:
         if self.closed.is_set() or self.cancelled:
             return
         self.cancelled = True
+        self.steps.clear()  # steps read ahead that have not begun never will
         if self.running is not None:
             self.running.cancel()
         elif self.generator is not None:
