@@ -150,6 +150,8 @@ class CallerLifecycle:
 
     def _context_to_send(self) -> bytes:
         """The consumer's values that changed since they last went to the generator."""
+        if not self._sent and not _context_vars.any_registered():
+            return b""
         now = _context_vars.snapshot()
         changed = _context_vars.changes(self._sent, now)
         self._sent = now

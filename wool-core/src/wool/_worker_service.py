@@ -171,6 +171,8 @@ class ServerSession:
         self.last_running = 0
         self.last_lag = 0.0
         self._report_pending = False
+        self._report: tuple[tuple[int, float, int], bytes] = ((-1, -1.0, -1), b"")
+        """The last load report written, encoded, and the figures it gave."""
 
     def elapsed_ms(self) -> float:
         """Milliseconds since this worker answered the session (the callers' deadlines'
@@ -211,7 +213,10 @@ class ServerSession:
         self.last_running = load.running
         self.last_lag = load.lag
         self.told_full = load.limit is not None and load.running >= load.limit
-        return _frames.load_field(load.report(self.seen_call))
+        figures = (load.running, load.lag, self.seen_call)
+        if figures != self._report[0]:  # unchanged between a generator's steps: reused
+            self._report = (figures, _frames.load_field(load.report(self.seen_call)))
+        return self._report[1]
 
     def send(self, response: pb.Response) -> None:
         self.outbox.put_nowait(_frames.message_frame(response))
