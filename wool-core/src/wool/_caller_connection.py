@@ -769,6 +769,21 @@ class RemoteCall:
         self._unanswered_steps += 1
         session.send_now(frame)
 
+    def send_next_steps(self, count: int, context: bytes = b"") -> None:
+        """Ask for ``count`` more ``next`` steps at once, in one message (reading ahead);
+        ``context`` goes with the first."""
+        frame = self._next_frame
+        if frame is None:
+            frame = self._next_frame = _frames.message_frame(
+                pb.Request(call=self._id, step=pb.Step())
+            )
+        data = frame * count
+        if context:
+            request = pb.Request(call=self._id, step=pb.Step(), context=context)
+            data = _frames.message_frame(request) + frame * (count - 1)
+        self._unanswered_steps += count
+        self._session.send_now(data)
+
     async def step_outcome(self, kind: str) -> Any:
         """The item the step sent by :meth:`send_step` yielded, or what ended the generator.
 

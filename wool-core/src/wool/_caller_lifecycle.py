@@ -164,10 +164,11 @@ class CallerLifecycle:
         call.send_step(kind, value, self._context_to_send())
         return await self.outcome(call, self.iteration_initiated(kind), kind)
 
-    def request(self, call: RemoteCall) -> int:
-        """Ask for a ``next`` step ahead of its outcome (reading ahead); its number."""
-        call.send_step("next", None, self._context_to_send())
-        return self.iteration_initiated("next")
+    def request(self, call: RemoteCall, count: int) -> list[int]:
+        """Ask for ``count`` ``next`` steps ahead of their outcomes (reading ahead), in one
+        message; their numbers."""
+        call.send_next_steps(count, self._context_to_send())
+        return [self.iteration_initiated("next") for _ in range(count)]
 
     async def outcome(self, call: RemoteCall, step: int, kind: str) -> Any:
         """The item that step number ``step`` yielded (its ``iteration-completed`` event)."""
@@ -227,15 +228,18 @@ def generator_dispatcher(new_task: NewTask) -> Callable[..., AsyncGenerator[Any,
         failure: BaseException | None = None
         try:
             if ahead:
-                # wool.prefetch: up to ``ahead`` steps asked for and not yet taken.
+                # wool.prefetch: up to ``ahead`` steps asked for and not yet taken, asked
+                # for half a read-ahead at a time (one message each way per half).
                 call.reading_ahead = True
-                steps = collections.deque(lifecycle.request(call) for _ in range(ahead))
+                steps = collections.deque(lifecycle.request(call, ahead))
+                refill = ahead - max(1, ahead // 2)
                 while True:
                     try:
                         item = await lifecycle.outcome(call, steps.popleft(), "next")
                     except StopAsyncIteration:
                         return
-                    steps.append(lifecycle.request(call))
+                    if len(steps) <= refill:
+                        steps.extend(lifecycle.request(call, ahead - len(steps)))
                     if (yield item) is not None:
                         raise TypeError("cannot send a value into a wool.prefetch() generator")
             kind, value = "next", None
