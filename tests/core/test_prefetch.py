@@ -106,8 +106,10 @@ async def test_bad_arguments_are_named():
     async def local():
         yield 1
 
-    with pytest.raises(ValueError, match="n must be at least 1, got 0"):
+    with pytest.raises(ValueError, match="n must be from 1 to 65,536, got 0"):
         wool.prefetch(r.count_up(3), 0)
+    with pytest.raises(ValueError, match="n must be from 1 to 65,536, got 65537"):
+        wool.prefetch(r.count_up(3), 65_537)
     with pytest.raises(TypeError, match="n must be an int, got str"):
         wool.prefetch(r.count_up(3), "2")  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="n must be an int, got bool"):

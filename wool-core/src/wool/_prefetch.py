@@ -16,14 +16,19 @@ read_ahead: contextvars.ContextVar[int] = contextvars.ContextVar("wool_read_ahea
 """Set while a prefetched generator routine's call starts: how many steps it asks ahead."""
 
 
+MAX_READ_AHEAD = 65_536
+"""The most steps ``wool.prefetch`` may ask ahead (their requests travel in one message)."""
+
+
 def prefetch(generator: AsyncGenerator[T, Any], n: int) -> AsyncGenerator[T, None]:
     """Iterate the call of a ``@wool.routine`` async generator with ``n`` items read ahead.
 
-    ``generator`` is the call, not yet iterated (``wool.prefetch(numbers(10), 8)``). Its
-    worker runs the generator up to ``n`` steps ahead of the consumer, and the items wait
-    in the caller until they are taken, in order. So the generator's code, and its side
-    effects, run ahead of consumption: when the consumer has taken ``k`` items, the
-    generator has been asked for at most ``k + n`` (it may not have got that far yet).
+    ``generator`` is the call, not yet iterated (``wool.prefetch(numbers(10), 8)``);
+    ``n`` is from 1 to 65,536. Its worker runs the generator up to ``n`` steps ahead of
+    the consumer, and the items wait in the caller until they are taken, in order. So the
+    generator's code, and its side effects, run ahead of consumption: when the consumer
+    has taken ``k`` items, the generator has been asked for at most ``k + n`` (it may not
+    have got that far yet). Steps are asked for half a read-ahead at a time.
 
     - ``asend()`` of anything but ``None`` and ``athrow()`` raise ``TypeError`` (the
       items after the current one were asked for already); the stream goes on.
@@ -39,8 +44,8 @@ def prefetch(generator: AsyncGenerator[T, Any], n: int) -> AsyncGenerator[T, Non
 
     if isinstance(n, bool) or not isinstance(n, int):
         raise TypeError(f"wool.prefetch(): n must be an int, got {type(n).__name__}")
-    if n < 1:
-        raise ValueError(f"wool.prefetch(): n must be at least 1, got {n}")
+    if not 1 <= n <= MAX_READ_AHEAD:
+        raise ValueError(f"wool.prefetch(): n must be from 1 to {MAX_READ_AHEAD:,}, got {n}")
     if not is_remote_generator(generator):
         raise TypeError(
             "wool.prefetch() takes the call of a @wool.routine async generator function, "
