@@ -75,7 +75,11 @@ class WriteLane:
                 if self.failed is not None:
                     return
                 written = after() if after is not None else None
-                await self._write(data)
+                try:
+                    await self._write(data)
+                except Exception as exc:  # the stream broke: its reader reports why
+                    self.failed = exc
+                    return
                 if written is not None:
                     written()
             finally:
