@@ -14,10 +14,13 @@
   on the local filesystem (mode 0700, checked before use; ``$WOOL_LOCAL_DIR`` overrides
   it), and :func:`open_private` opens a file there without following links, blocking on
   a FIFO or trusting a file of another user.
+- Discovery publishers: subclass :class:`DiscoveryPublisher` for the context manager and
+  the checks of ``publish()`` that every publisher shares.
 """
 
 from __future__ import annotations
 
+from wool._discovery_publisher import DiscoveryPublisher
 from wool._handlers import remove_task_event_handler, task_event_handler
 from wool._hooks import PLUGIN_GROUP, hookimpl, hookspec, register, unregister
 from wool._plugins import DISCOVERY_GROUP, LOADBALANCER_GROUP, PluginNotFound, installed, load
@@ -34,6 +37,7 @@ __all__ = [
     "DISCOVERY_GROUP",
     "LOADBALANCER_GROUP",
     "PLUGIN_GROUP",
+    "DiscoveryPublisher",
     "PluginNotFound",
     "TaskScope",
     "check_private_directory",
