@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, overload
 
 if TYPE_CHECKING:
     from wool import Candidate, Task
@@ -52,28 +52,73 @@ class LeastBusyLoadBalancer:
     def __setstate__(self, state: dict[str, Any]) -> None:
         self._random = random.Random()
 
-    def order(self, task: Task, candidates: Sequence[Candidate]) -> list[Candidate]:
-        """The less busy of two random candidates, then the others, least busy first."""
-        if len(candidates) == 2:  # the common pool of two, without sorting
+    def order(self, task: Task, candidates: Sequence[Candidate]) -> Sequence[Candidate]:
+        """The less busy of two random candidates, then the others, least busy first.
+
+        Only the two drawn are ranked on the way: the others are sorted when wool asks
+        for more than the pick (the pick refused the task), so a dispatch costs the same
+        with two workers or two hundred.
+        """
+        count = len(candidates)
+        draw = self._random.random
+        if count == 2:  # the common pool of two: the less busy of both
             first, second = candidates
             one, other = _busyness(first), _busyness(second)
-            if one < other or (one == other and self._random.random() < 0.5):
+            if one < other or (one == other and draw() < 0.5):
                 return [first, second]
             return [second, first]
-        if len(candidates) < 2:
+        if count < 2:
             return list(candidates)
-        draw = self._random.random
-        keyed = sorted((_busyness(c), draw(), i) for i, c in enumerate(candidates))
-        if len(candidates) > 2:
-            first, second = self._random.sample(range(len(keyed)), 2)
-            pick = keyed[min(first, second)]  # keyed is sorted: the lower index is less busy
-            keyed.remove(pick)
-            keyed.insert(0, pick)
-        return [candidates[i] for *_, i in keyed]
+        i = int(draw() * count)
+        j = int(draw() * (count - 1))
+        j += j >= i  # two distinct indices, uniformly
+        one, other = _busyness(candidates[i]), _busyness(candidates[j])
+        pick = i if one < other or (one == other and draw() < 0.5) else j
+        return _Ranking(candidates, pick, draw)
+
+
+class _Ranking(Sequence["Candidate"]):
+    """The pick, then the other candidates least busy first (sorted on first need)."""
+
+    __slots__ = ("_candidates", "_draw", "_pick", "_rest")
+
+    def __init__(
+        self, candidates: Sequence[Candidate], pick: int, draw: Callable[[], float]
+    ) -> None:
+        self._candidates = candidates
+        self._pick = pick
+        self._draw = draw
+        self._rest: list[Candidate] | None = None
+
+    def __len__(self) -> int:
+        return len(self._candidates)
+
+    def __iter__(self) -> Iterator[Candidate]:
+        yield self._candidates[self._pick]
+        yield from self._others()
+
+    @overload
+    def __getitem__(self, index: int) -> Candidate: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Candidate]: ...
+    def __getitem__(self, index: int | slice) -> Candidate | Sequence[Candidate]:
+        if index == 0:
+            return self._candidates[self._pick]
+        return [self._candidates[self._pick], *self._others()][index]
+
+    def _others(self) -> list[Candidate]:
+        if self._rest is None:
+            draw, pick = self._draw, self._pick
+            keyed = sorted(
+                (_busyness(c), draw(), i) for i, c in enumerate(self._candidates) if i != pick
+            )
+            self._rest = [self._candidates[i] for *_, i in keyed]
+        return self._rest
 
 
 def _busyness(candidate: Candidate) -> tuple[bool, int, int]:
+    """Full first, then :func:`load`, then the loop lag in steps of ``LAG_STEP``."""
     running = load(candidate)
-    full = candidate.concurrency is not None and running >= candidate.concurrency
-    lag = candidate.loop_lag or 0.0
-    return (full, running, int(lag / LAG_STEP))
+    limit = candidate.concurrency
+    lag = candidate.loop_lag
+    return (limit is not None and running >= limit, running, int(lag / LAG_STEP) if lag else 0)
