@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING, Any, overload
 if TYPE_CHECKING:
     from wool import Candidate, Task
 
-LAG_STEP = 0.01
-"""Loop lag below this many seconds is noise; above it, each step counts as busier."""
+LAG_STEP = 0.05
+"""Loop lag below this many seconds is noise (a loaded machine's scheduling delays, below
+one interval of the worker's lag probe); above it, each step counts as busier."""
 
 
 def load(candidate: Candidate) -> int:
@@ -29,7 +30,9 @@ class LeastBusyLoadBalancer:
     """Sends each task to the less busy of two workers drawn at random.
 
     Busy means :func:`load` (calls running there, whoever sent them), then a stalled
-    event loop (``loop_lag`` in steps of 10 ms), then a coin toss. A worker whose
+    event loop (``loop_lag`` in steps of 50 ms); of two equally busy workers, the one
+    this balancer did not pick last (the other may still be finishing that call, as
+    round-robin would assume), else a coin toss. A worker whose
     reported concurrency limit is reached goes last. After the pick, the other workers
     follow, least busy first, for wool to try if the pick refuses the task.
 
@@ -45,12 +48,14 @@ class LeastBusyLoadBalancer:
 
     def __init__(self, *, seed: int | None = None) -> None:
         self._random = random.Random(seed)
+        self._last: object = None  # the metadata of the latest pick
 
     def __getstate__(self) -> dict[str, Any]:
         return {}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self._random = random.Random()
+        self._last = None
 
     def order(self, task: Task, candidates: Sequence[Candidate]) -> Sequence[Candidate]:
         """The less busy of two random candidates, then the others, least busy first.
@@ -63,8 +68,7 @@ class LeastBusyLoadBalancer:
         draw = self._random.random
         if count == 2:  # the common pool of two: the less busy of both
             first, second = candidates
-            one, other = _busyness(first), _busyness(second)
-            if one < other or (one == other and draw() < 0.5):
+            if self._first_wins(first, second):
                 return [first, second]
             return [second, first]
         if count < 2:
@@ -72,9 +76,24 @@ class LeastBusyLoadBalancer:
         i = int(draw() * count)
         j = int(draw() * (count - 1))
         j += j >= i  # two distinct indices, uniformly
-        one, other = _busyness(candidates[i]), _busyness(candidates[j])
-        pick = i if one < other or (one == other and draw() < 0.5) else j
+        pick = i if self._first_wins(candidates[i], candidates[j]) else j
         return _Ranking(candidates, pick, draw)
+
+    def _first_wins(self, first: Candidate, second: Candidate) -> bool:
+        """Whether ``first`` is less busy than ``second``; a tie goes to the one not
+        picked last (the other may still be finishing that call), else a coin toss."""
+        one, other = _busyness(first), _busyness(second)
+        if one == other:
+            if first.metadata is self._last:
+                wins = False
+            elif second.metadata is self._last:
+                wins = True
+            else:
+                wins = self._random.random() < 0.5
+        else:
+            wins = one < other
+        self._last = (first if wins else second).metadata
+        return wins
 
 
 class _Ranking(Sequence["Candidate"]):
