@@ -41,6 +41,7 @@ import grpc  # noqa: E402
 
 import wool  # noqa: E402
 from bench import discovery_probe, raw_grpc, workloads  # noqa: E402
+from bench.probes import bench_env, run_probe  # noqa: E402
 from bench.stats import percentile, summary  # noqa: E402
 from wool._task import current_proxy  # noqa: E402
 
@@ -402,7 +403,7 @@ class DurableWorkers:
             *("--namespace", self.namespace),
             stdout=asyncio.subprocess.PIPE,
             cwd=ROOT,
-            env=_bench_env(),
+            env=bench_env(),
         )
         assert self.process.stdout is not None
         async with asyncio.timeout(60):
@@ -422,12 +423,6 @@ class DurableWorkers:
         except TimeoutError:
             process.kill()
             await process.wait()
-
-
-def _bench_env() -> dict[str, str]:
-    """The environment of processes that import ``bench`` by name."""
-    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
-    return dict(os.environ, PYTHONPATH=path)
 
 
 async def sequential(call: Callable[[], Awaitable[Any]], n: int, cap: float) -> Run:
@@ -762,7 +757,7 @@ class Measure:
     async def _script(self, where: str, warmup: bool) -> Run:
         if warmup:
             return Run()
-        result = await _probe(
+        result = await run_probe(
             "bench.script_probe", where, str(self.c.throughput_tasks), str(self.c.cap)
         )
         return Run({"tasks_per_s": result["tasks_per_s"]}, result["tasks"], 0.0, result["capped"])
@@ -772,7 +767,7 @@ class Measure:
     async def _scale(self, backend: str, calls: int, warmup: bool) -> Run:
         if warmup:
             return Run()
-        result = await _probe("bench.scale_probe", backend, str(calls), str(self.c.scale_cap))
+        result = await run_probe("bench.scale_probe", backend, str(calls), str(self.c.scale_cap))
         values = {"tasks_per_s": result["tasks_per_s"], "kb_per_call": result["kb_per_call"]}
         return Run(values, result["tasks"], 0.0, result["capped"])
 
@@ -892,7 +887,7 @@ class Measure:
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 cwd=ROOT,
-                env=_bench_env(),
+                env=bench_env(),
             )
             for _ in range(2)
         ]
@@ -928,31 +923,9 @@ class Measure:
         if warmup:
             return Run()
         calls = self.c.event_calls
-        path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
-        env = dict(os.environ, PYTHONPATH=path)
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bench.events_probe",
-            mode,
-            str(calls),
-            str(max(50, calls // 10)),
-            str(self.c.cap),
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            cwd=ROOT,
-            env=env,
+        result = await run_probe(
+            "bench.events_probe", mode, str(calls), str(max(50, calls // 10)), str(self.c.cap)
         )
-        try:
-            out, err = await process.communicate()
-        finally:
-            if process.returncode is None:
-                process.kill()
-                await process.wait()
-        if process.returncode != 0:
-            tail = err.decode(errors="replace").strip().splitlines()[-3:]
-            raise RuntimeError(f"events probe exited {process.returncode}: {' | '.join(tail)}")
-        result = json.loads(out.decode().strip().splitlines()[-1])
         return Run(
             {"p50_us": result["p50_us"], "p99_us": result["p99_us"]},
             result["calls"],
@@ -983,32 +956,6 @@ class Measure:
 
 async def _length_of(result: Awaitable[bytes]) -> int:
     return len(await result)
-
-
-async def _probe(module: str, *args: str) -> dict[str, Any]:
-    """Run ``python -m module args`` from the repository root; its last stdout line (JSON)."""
-    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
-    env = dict(os.environ, PYTHONPATH=path)
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        module,
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        cwd=ROOT,
-        env=env,
-    )
-    try:
-        out, err = await process.communicate()
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-    if process.returncode != 0:
-        tail = err.decode(errors="replace").strip().splitlines()[-3:]
-        raise RuntimeError(f"{module} exited {process.returncode}: {' | '.join(tail)}")
-    return json.loads(out.decode().strip().splitlines()[-1])
 
 
 def _fib(n: int) -> int:

@@ -33,8 +33,11 @@ from wool._worker_lifecycle import WorkerLifecycle
 from wool._worker_load import CallSlot, WorkerLoad, current_slot
 from wool._worker_log_capture import LogChannel, log_sink_factory
 from wool._worker_proxy_cache import ProxyCache
+<<<<<<< HEAD
 from wool._worker_stats import WorkerStats
 from wool._write_lane import Write, WriteLane
+=======
+>>>>>>> dedupe
 
 log = logging.getLogger("wool.worker")
 
@@ -66,7 +69,6 @@ class WorkerService:
         self._sessions: set[ServerSession] = set()
         self.arguments = _argcache.Store()
         """Large arguments kept for the calls that will name them by digest."""
-        self.stats = WorkerStats()
 
     def handler(self) -> grpc.GenericRpcHandler:
         """The gRPC handler to add to a server."""
@@ -81,16 +83,16 @@ class WorkerService:
                 "Stats": grpc.unary_unary_rpc_method_handler(
                     self.report_stats,
                     request_deserializer=pb.StatsRequest.FromString,
-                    response_serializer=pb.StatsReport.SerializeToString,
+                    response_serializer=pb.LoadReport.SerializeToString,
                 ),
             },
         )
 
     async def report_stats(
         self, request: pb.StatsRequest, context: grpc.aio.ServicerContext
-    ) -> pb.StatsReport:
-        """The ``Stats`` RPC: this worker's counts of calls."""
-        return pb.StatsReport(running=self.stats.running, completed=self.stats.completed)
+    ) -> pb.LoadReport:
+        """The ``Stats`` RPC: this worker's load report, as its batches carry it."""
+        return self.load.report(0)
 
     def begin_stop(self) -> None:
         """Refuse new tasks and end the sessions that have none in flight."""
@@ -464,7 +466,7 @@ class _Call:
         session = self.session
         sink = log_sink_factory(session.logs, self.id, proxy.forward_logs)
         self.lifecycle = lifecycle = WorkerLifecycle(
-            task, worker, context=context, sink=sink, stats=self.service.stats
+            task, worker, context=context, sink=sink, load=self.service.load
         )
         verdict = lifecycle.admit()
         if verdict is not None:

@@ -16,10 +16,13 @@
   a FIFO or trusting a file of another user.
 - Logging what others send: :func:`printable` escapes control characters in a field
   read from elsewhere, and :class:`LimitFilter` rate-limits repeated warnings.
+- Discovery publishers: subclass :class:`DiscoveryPublisher` for the context manager and
+  the checks of ``publish()`` that every publisher shares.
 """
 
 from __future__ import annotations
 
+from wool._discovery_publisher import DiscoveryPublisher
 from wool._handlers import remove_task_event_handler, task_event_handler
 from wool._hooks import PLUGIN_GROUP, hookimpl, hookspec, register, unregister
 from wool._log_limit import LimitFilter, printable
@@ -37,6 +40,7 @@ __all__ = [
     "DISCOVERY_GROUP",
     "LOADBALANCER_GROUP",
     "PLUGIN_GROUP",
+    "DiscoveryPublisher",
     "LimitFilter",
     "PluginNotFound",
     "TaskScope",
