@@ -33,11 +33,7 @@ from wool._worker_lifecycle import WorkerLifecycle
 from wool._worker_load import CallSlot, WorkerLoad, current_slot
 from wool._worker_log_capture import LogChannel, log_sink_factory
 from wool._worker_proxy_cache import ProxyCache
-<<<<<<< HEAD
-from wool._worker_stats import WorkerStats
 from wool._write_lane import Write, WriteLane
-=======
->>>>>>> dedupe
 
 log = logging.getLogger("wool.worker")
 
