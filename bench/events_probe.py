@@ -26,7 +26,7 @@ import wool
 from bench import workloads
 from bench.stats import percentile
 
-MODES = ("none", "noop", "sleep", "otel")
+MODES = ("none", "noop", "sleep", "otel", "uvloop")
 handled = 0
 OTEL_SOURCE = Path(__file__).resolve().parents[1] / "wool-opentelemetry" / "src"
 
@@ -72,7 +72,7 @@ def register(mode: str) -> None:
             handled += 1
             time.sleep(0.001)
 
-    elif mode in ("none", "otel"):
+    elif mode in ("none", "otel", "uvloop"):
         plugin_entry_point(present=mode == "otel")
     else:
         raise SystemExit(f"unknown mode {mode!r}; expected one of {MODES}")
@@ -104,6 +104,8 @@ async def measure(calls: int, warmup: int, cap: float) -> dict[str, object]:
 def main(argv: list[str]) -> None:
     mode, calls, warmup, cap = argv[0], int(argv[1]), int(argv[2]), float(argv[3])
     register(mode)
+    if mode == "uvloop" and os.environ.get("WOOL_LOOP") != "uvloop":
+        raise SystemExit("the uvloop mode runs with WOOL_LOOP=uvloop")
     result = asyncio.run(measure(calls, warmup, cap))
     if mode in ("noop", "sleep") and not handled:
         raise SystemExit(f"the {mode} handler never ran: task-created events are not delivered")

@@ -13,15 +13,23 @@ ROOT = Path(__file__).resolve().parent.parent
 """The repository root: the working directory of probes, first on their PYTHONPATH."""
 
 
-def bench_env() -> dict[str, str]:
-    """The environment of processes that import ``bench`` by name."""
+def bench_env(loop: str = "") -> dict[str, str]:
+    """The environment of processes that import ``bench`` by name (``loop``: their
+    ``WOOL_LOOP``; none by default)."""
     path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
-    return dict(os.environ, PYTHONPATH=path)
+    env = dict(os.environ, PYTHONPATH=path)
+    env.pop("WOOL_LOOP", None)
+    if loop:
+        env["WOOL_LOOP"] = loop
+    return env
 
 
-async def run_probe(module: str, *args: str, timeout: float | None = None) -> dict[str, Any]:
+async def run_probe(
+    module: str, *args: str, timeout: float | None = None, loop: str = ""
+) -> dict[str, Any]:
     """Run ``python -m module args`` to its end (killed past ``timeout`` seconds); the JSON
-    of its last stdout line. ``RuntimeError`` with its last stderr lines if it failed."""
+    of its last stdout line. ``RuntimeError`` with its last stderr lines if it failed.
+    ``loop``: the probe's ``WOOL_LOOP``."""
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -30,7 +38,7 @@ async def run_probe(module: str, *args: str, timeout: float | None = None) -> di
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
         cwd=ROOT,
-        env=bench_env(),
+        env=bench_env(loop),
     )
     try:
         async with asyncio.timeout(timeout):

@@ -18,6 +18,7 @@ import contextlib
 import contextvars
 import gc
 import importlib.metadata
+import importlib.util
 import json
 import multiprocessing
 import os
@@ -128,6 +129,7 @@ BACKENDS = {
     "noop": "wool, 1 no-op handler",
     "sleep": "wool, 1 handler sleeping 1 ms",
     "otel": "wool, wool-opentelemetry, no SDK",
+    "uvloop": "wool, WOOL_LOOP=uvloop, no handler",
     "local": "LocalDiscovery",
     "etcd": "EtcdDiscovery (TTL 5 s)",
     "wool_lb": "wool, leastbusy",
@@ -164,6 +166,8 @@ LATENCY_METRICS = (
     Metric("p99_us", "p99 per call", "us", "lower"),
 )
 WALL = (Metric("wall_s", "wall time", "s", "lower"),)
+UVLOOP = importlib.util.find_spec("uvloop") is not None
+"""Whether the optional event loop (``wool[uvloop]``) can be measured."""
 WORKLOADS = (
     Workload(
         "startup",
@@ -242,7 +246,12 @@ WORKLOADS = (
         },
     ),
     Workload(
-        "events", LATENCY_METRICS, ("none", "noop", "sleep", "otel"), "none", per_reference=True
+        "events",
+        LATENCY_METRICS,
+        ("none", "noop", "sleep", "otel", *(("uvloop",) if UVLOOP else ())),
+        "none",
+        per_reference=True,
+        unavailable={} if UVLOOP else {"uvloop": "skipped: uvloop is not installed"},
     ),
     Workload(
         "discovery",
@@ -293,6 +302,7 @@ TARGETS = (
     Target("startup", "first_result_s", "wool", "absolute", "<", 1.0, "< 1 s"),
     Target("startup", "teardown_s", "wool", "absolute", "<", 0.5, "< 0.5 s"),
     Target("latency", "p50_us", "grpc", "ratio", "<=", 1.3, "<= 1.3x"),
+    Target("latency", "p50_us", "ppe", "ratio", "<=", 1.5, "<= 1.5x", "issue 15"),
     Target("throughput", "tasks_per_s", "grpc", "ratio", ">=", 1.5, ">= 1.5x"),
     Target("throughput", "tasks_per_s", "ppe", "ratio", ">=", 1.0, ">= 1.0x"),
     Target("streaming", "items_per_s", "grpc_pull", "ratio", ">=", 1.0, ">= 1.0x", "issue 15"),
@@ -924,7 +934,12 @@ class Measure:
             return Run()
         calls = self.c.event_calls
         result = await run_probe(
-            "bench.events_probe", mode, str(calls), str(max(50, calls // 10)), str(self.c.cap)
+            "bench.events_probe",
+            mode,
+            str(calls),
+            str(max(50, calls // 10)),
+            str(self.c.cap),
+            loop="uvloop" if mode == "uvloop" else "",
         )
         return Run(
             {"p50_us": result["p50_us"], "p99_us": result["p99_us"]},
@@ -944,6 +959,9 @@ class Measure:
 
     async def events_otel(self, warmup: bool) -> Run:
         return await self._events("otel", warmup)
+
+    async def events_uvloop(self, warmup: bool) -> Run:
+        return await self._events("uvloop", warmup)
 
     # discovery: a fresh process per measurement (bench/discovery_probe.py)
 

@@ -48,7 +48,7 @@ BACKENDS = {
     "script": {"wool", "importable"},
     "scale": {"wool", "wool_small", "ppe_scale"},
     "nested": {"wool"},
-    "events": {"none", "noop", "sleep", "otel"},
+    "events": {"none", "noop", "sleep", "otel", "uvloop"},  # uvloop: a test dependency
     "discovery": {"local", "etcd"},
     "skewed": {"wool_lb1", "ppe", "wool"},
     "exponential": {"wool_lb1", "ppe", "wool"},

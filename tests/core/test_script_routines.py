@@ -3,12 +3,16 @@ workers see of the module globals they read: rebinding is seen, in-place mutatio
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
+
+import wool
+from wool._routine_slots import SLOTS
 
 SCRIPT = textwrap.dedent(
     """
@@ -79,3 +83,21 @@ def test_a_main_routine_sees_rebound_globals_but_not_in_place_mutation(tmp_path:
     assert seen["after_rebinding"] == [20, "mutated in place", 51]
     assert seen["after_redefining_helper"] == [20, "mutated in place", 49]
     assert seen["closures"] == [6, 15]
+
+
+async def test_more_distinct_by_value_routines_than_a_session_keeps_all_run_their_own_code():
+    def make_scaled(factor: int):
+        @wool.routine
+        async def scaled(x: int) -> int:
+            return x * factor
+
+        return scaled
+
+    routines = [make_scaled(k) for k in range(SLOTS + 40)]
+    async with wool.WorkerPool(size=1):
+        # Twice over, so that the second pass finds its slots taken by later routines.
+        for _ in range(2):
+            results = await asyncio.gather(*(routine(3) for routine in routines))
+            assert results == [3 * k for k in range(len(routines))]
+        # A routine called again right after its slot was reused for another one.
+        assert await routines[0](7) == 0 and await routines[-1](7) == 7 * (SLOTS + 39)

@@ -26,6 +26,7 @@ from tests.reliability.support import (
     request_batch,
     task_batch,
 )
+from wool._caller_connection import UNACCEPTED_PER_SESSION
 from wool._settings import DEFAULTS
 from wool._transport import PROTOCOL_VERSION
 from wool._wire import worker_pb2 as pb
@@ -172,3 +173,19 @@ async def test_a_call_accepted_late_starts_only_if_its_caller_confirms(caller: s
         for path in folder.iterdir():
             path.unlink()
         os.rmdir(folder)
+
+
+async def test_a_burst_larger_than_the_send_window_goes_around_a_blocked_worker():
+    burst = 2 * UNACCEPTED_PER_SESSION + 100
+    async with Rendezvous() as rv, wool.WorkerPool(size=2) as pool:
+        pids = {w.metadata.pid for w in pool.workers if w.metadata}
+        blocker = asyncio.ensure_future(r.block_loop(rv.path, BLOCK_SECONDS))
+        blocked = await rv.next_pid(STEP_SECONDS)
+        (other,) = pids - {blocked}
+        async with asyncio.timeout(STEP_SECONDS):
+            # Calls beyond the window wait at the caller; when the calls ahead of them
+            # give up on the silent worker, they go to the other one too.
+            served = await asyncio.gather(*(r.pid() for _ in range(burst)))
+        assert served == [other] * burst
+        async with asyncio.timeout(STEP_SECONDS):
+            assert await blocker == blocked

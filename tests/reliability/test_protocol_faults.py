@@ -188,3 +188,45 @@ async def test_a_step_of_an_unknown_kind_gets_an_answer(channel):
 
 def _kinds(outcome: RawOutcome) -> list[str]:
     return [f.WhichOneof("frame") for f in outcome.frames]
+
+
+def _slot_start(call: int, slot: int, function: object, args: tuple) -> pb.Request:
+    callable = wool._serialization.dumps_routine(function) if function else b""  # type: ignore[arg-type]
+    arguments = wool._serialization.dumps((args, {}))
+    start = pb.Task(
+        id=f"slot-{call}",
+        routine="add",
+        callable=callable,
+        routine_slot=slot,
+        arguments=arguments,
+        proxy=proxy_bytes(),
+    )
+    return pb.Request(call=call, start=start)
+
+
+async def test_a_routine_sent_once_serves_later_calls_that_name_its_slot(channel):
+    outcome = await raw_session(
+        channel,
+        [
+            request_batch(_slot_start(1, 3, r.add, (1, 2))),
+            request_batch(_slot_start(2, 3, None, (10, 20)), _slot_start(3, 3, None, (5, 5))),
+        ],
+    )
+    results = {
+        f.call: wool._serialization.loads(f.value)
+        for f in outcome.frames
+        if f.WhichOneof("frame") == "value"
+    }
+    assert results == {1: 3, 2: 30, 3: 10}, outcome
+
+
+@pytest.mark.parametrize(
+    "slot, expected", [(9, "routine slot 9, never filled"), (100_000, "out of range")]
+)
+async def test_a_call_naming_a_routine_slot_never_filled_gets_an_error(channel, slot, expected):
+    outcome = await raw_session(channel, [request_batch(_slot_start(1, slot, None, (1, 2)))])
+    assert [f.WhichOneof("frame") for f in outcome.frames] == ["error"], outcome
+    error = wool._serialization.decode_exception(outcome.frames[0].error, routine="add", worker="")
+    assert "the routine of routine add() could not be unpickled" in str(error)
+    assert expected in str(error.__cause__ or error)
+    await assert_serves(channel)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from wool import _plugins
+from wool import _event_loop, _plugins
 from wool import plugins as plugins
 from wool._caller_candidates import Candidate
 from wool._caller_connection import CallerConnection, RemoteCall
@@ -43,6 +43,8 @@ from wool._protocols import (
 from wool._routine import routine
 from wool._task import Task
 from wool._version import version as __version__
+
+_event_loop.install_from_environment()  # WOOL_LOOP=uvloop: callers and workers on uvloop
 
 _LAZY_PLUGINS = {
     "LocalDiscovery": (_plugins.DISCOVERY_GROUP, "local"),

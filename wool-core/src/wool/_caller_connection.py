@@ -12,9 +12,19 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import grpc
 import grpc.aio
 
-from wool import _argcache, _context_vars, _frames, _payload, _serialization, _settings
+from wool import (
+    _argcache,
+    _context_vars,
+    _frames,
+    _payload,
+    _routine_slots,
+    _serialization,
+    _settings,
+)
+from wool._caller_slots import Slots
 from wool._errors import DispatchError, TransientDispatchError, WorkerFull, WorkerLost
 from wool._metadata import UNIX_PREFIX, WorkerMetadata
+from wool._routine_slots import CallerSlots
 from wool._transport import (
     CHANNEL_OPTIONS,
     DRAINED,
@@ -123,9 +133,39 @@ class CallerConnection:
                 f"message size limit of {session.limit} bytes of worker "
                 f"{self.metadata.uid} at {self.metadata.address} (WOOL_MAX_MESSAGE_BYTES)"
             )
-        call = session.start(task, give_up_at)
-        await call.accepted(give_up_at)
+        if not session.unaccepted.try_acquire():
+            await self._turn(session, task, patient)
+            if not patient:  # the deadline runs from when the start is sent
+                give_up_at = asyncio.get_running_loop().time() + timeout
+        try:
+            call = session.start(task, give_up_at)
+            await call.accepted(give_up_at)
+        finally:
+            session.unaccepted.release()
         return call
+
+    async def _turn(self, session: CallerSession, task: Task, patient: bool) -> None:
+        """Wait until fewer than ``UNACCEPTED_PER_SESSION`` calls await the worker's verdict.
+
+        A burst of calls thus reaches the worker in a window it can answer within the
+        accept timeout, instead of all at once with deadlines it cannot meet. The calls
+        ahead carry the deadlines: when one gives up on a silent worker, every call
+        waiting here raises ``WorkerUnresponsive`` at once (unless ``patient``: it waits on).
+        """
+        while True:
+            try:
+                await session.unaccepted.acquire()
+            except WorkerUnresponsive as exc:
+                if patient:
+                    continue
+                raise WorkerUnresponsive(
+                    f"{exc}; {task.routine}() waited behind those calls and goes to another worker",
+                    worker=self.metadata.uid,
+                ) from None
+            if session.broken is not None:
+                session.unaccepted.release()
+                raise session.unsent_failure()
+            return
 
     @property
     def unresponsive(self) -> bool:
@@ -192,19 +232,28 @@ class OutgoingTask(NamedTuple):
     writable: list[bool]
     digests: list[bytes]
     """Per buffer: its content address if the worker may keep it, else ``b""``."""
+    routine: bytes = b""
+    """The routine's pickle, sent once per session (``wool._routine_slots``)."""
 
     @property
     def size(self) -> int:
         """The largest message the task takes (the frame, or one of its buffers)."""
-        return max([sum(map(len, self.pieces)), *map(len, self.buffers)])
+        frame = sum(map(len, self.pieces)) + len(self.routine)
+        return max([frame, *map(len, self.buffers)])
 
     def start_frame(
-        self, call: int, holdings: _argcache.Holdings, accept_by: int = 0
+        self,
+        call: int,
+        holdings: _argcache.Holdings,
+        accept_by: int = 0,
+        routines: CallerSlots | None = None,
     ) -> _frames.Frame:
         """The frame that starts call ``call`` (by ``accept_by``, ms of the session; 0: no
-        deadline), sending the buffers the worker lacks."""
+        deadline), sending the buffers and the routine the worker lacks."""
+        slot, new = routines.place(self.routine) if routines is not None else (0, True)
+        pieces = [_frames.routine_field(self.routine, slot, new), *self.pieces]
         if not self.buffers:
-            return _frames.start_frame(call, self.pieces, accept_by)
+            return _frames.start_frame(call, pieces, accept_by)
         specs: list[pb.Buffer] = []
         sent: list[bytes] = []
         for data, writable, digest in zip(self.buffers, self.writable, self.digests, strict=True):
@@ -215,7 +264,7 @@ class OutgoingTask(NamedTuple):
                 holdings.sent(digest, len(data))
             specs.append(pb.Buffer(writable=writable, digest=digest))
             sent.append(data)
-        frame = _frames.start_frame(call, [*self.pieces, _frames.task_buffers(specs)], accept_by)
+        frame = _frames.start_frame(call, [*pieces, _frames.task_buffers(specs)], accept_by)
         return _frames.Buffered(frame, sent) if sent else frame
 
 
@@ -230,7 +279,7 @@ def encode_task(task: Task) -> OutgoingTask:
         id=task.id,
         parent_id=task.parent_id,
         routine=task.routine,
-        callable=_serialization.dumps_routine(task.callable),
+        callable=b"",  # sent by start_frame, once per session
         arguments=arguments.data,
         proxy=task.proxy.pickled(),
         tags=sorted(task.tags),
@@ -238,11 +287,16 @@ def encode_task(task: Task) -> OutgoingTask:
         context=_context_vars.encode(task.context, task.routine),
         headers=task.headers,
     )
-    digests = [
-        _argcache.digest_of(data, writable)
-        for data, writable in zip(arguments.buffers, arguments.writable, strict=True)
-    ]
-    outgoing = OutgoingTask(pieces, arguments.buffers, arguments.writable, digests)
+    digests = (
+        [
+            _argcache.digest_of(data, writable)
+            for data, writable in zip(arguments.buffers, arguments.writable, strict=True)
+        ]
+        if arguments.buffers
+        else arguments.buffers
+    )  # the shared empty list
+    routine = _serialization.dumps_routine(task.callable)
+    outgoing = OutgoingTask(pieces, arguments.buffers, arguments.writable, digests, routine)
     size = outgoing.size
     limit = max_message_bytes()
     if size > limit - FRAME_OVERHEAD:
@@ -294,6 +348,10 @@ class CallerSession:
         """The largest message both ends accept, known once the worker answered."""
         self.holdings = _argcache.Holdings()
         """The large arguments this worker keeps (as far as this session knows)."""
+        self.unaccepted = Slots(UNACCEPTED_PER_SESSION)
+        """Room for calls sent to the worker that await its verdict (accepted or not)."""
+        self.routines: CallerSlots | None = None
+        """The routines this worker keeps for this session (None: it keeps none)."""
         self._stream = method(
             metadata=((PROTOCOL_HEADER, PROTOCOL_VERSION), (LIMIT_HEADER, str(self.limit))),
         )
@@ -311,7 +369,9 @@ class CallerSession:
         self._idle.clear()
         if self.broken is None:
             self._outbox.put_nowait(
-                task.message.start_frame(call_id, self.holdings, self._accept_by(give_up_at))
+                task.message.start_frame(
+                    call_id, self.holdings, self._accept_by(give_up_at), self.routines
+                )
             )
         call.give_up_at = give_up_at
         return call
@@ -322,7 +382,7 @@ class CallerSession:
         if self.broken is None:
             accept_by = self._accept_by(call.give_up_at)
             self._outbox.put_nowait(
-                call.task.message.start_frame(call.id, self.holdings, accept_by)
+                call.task.message.start_frame(call.id, self.holdings, accept_by, self.routines)
             )
 
     def _accept_by(self, give_up_at: float | None) -> int:
@@ -399,6 +459,8 @@ class CallerSession:
             self._epoch = self.last_heard = asyncio.get_running_loop().time()
             self._established = any(key == PROTOCOL_HEADER for key, _ in headers or ())
             self.limit = peer_limit(headers)
+            slots = _routine_slots.advertised(headers)
+            self.routines = CallerSlots(slots) if slots else None
             self._answered.set()
             calls = self._calls
             on_report = self._on_report
@@ -701,6 +763,13 @@ class RemoteCall:
     def _give_up(self) -> WorkerUnresponsive:
         self._session.send(pb.Request(call=self._id, cancel=pb.Cancel()))
         self._session.silent = True
+        self._session.unaccepted.fail_waiters(
+            WorkerUnresponsive(
+                f"worker {self.worker.uid} at {self.worker.address} accepted no call within "
+                f"{_settings.current().accept_timeout:g}s",
+                worker=self.worker.uid,
+            )
+        )
         self._finish()
         log.warning(
             "worker %s at %s did not accept %s() within %gs; marked unresponsive until it "
@@ -887,6 +956,10 @@ class RemoteCall:
             self._finish()
 
 
+UNACCEPTED_PER_SESSION = 512
+"""Calls a caller sends a worker before the worker accepted (or refused) earlier ones:
+enough to keep a worker busy, few enough that it answers them all well within the
+accept timeout on a loaded machine (more wait at the caller, without a deadline)."""
 RESTARTS_FOR_MISSING_ARGUMENTS = 3
 """How often a call is sent again to a worker that lost its cached arguments meanwhile
 (each time with them): more means another caller evicts them faster than they arrive."""

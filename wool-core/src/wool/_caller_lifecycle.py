@@ -13,7 +13,7 @@ import collections
 from collections.abc import AsyncGenerator, Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
-from wool import _context_vars
+from wool import _caller_gc, _context_vars
 from wool._caller_connection import encode_task
 from wool._caller_log_reemit import reemit
 from wool._event_bus import emit
@@ -37,7 +37,7 @@ class CallerLifecycle:
         self.worker = ""
         """The uid of the worker that took the task ("" until one did)."""
         self._steps = 0
-        self._sent = dict(task.context)
+        self._sent = task.context  # replaced, never changed in place
         self._scopes: Scopes | None = None
         """What the ``wool_call_scope`` plugins follow the call with (tracing spans...)."""
         self._metadata: WorkerMetadata | None = None
@@ -123,15 +123,19 @@ class CallerLifecycle:
 
     async def run(self) -> Any:
         """A coroutine routine's whole call: its result, or its exception."""
-        async with parked():  # one park for the dispatch and the wait
-            call = await self.dispatch()
-            try:
-                result = await call.result()
-            except BaseException as exc:
+        _caller_gc.call_started()
+        try:
+            async with parked():  # one park for the dispatch and the wait
+                call = await self.dispatch()
+                try:
+                    result = await call.result()
+                except BaseException as exc:
+                    self.context_returned(call)
+                    self.completed(exc)
+                    raise
                 self.context_returned(call)
-                self.completed(exc)
-                raise
-            self.context_returned(call)
+        finally:
+            _caller_gc.call_ended()
         self.completed(None)
         return result
 
@@ -146,7 +150,7 @@ class CallerLifecycle:
             return
         values = _context_vars.decode(data)
         _context_vars.apply(values)
-        self._sent.update(values)
+        self._sent = {**self._sent, **values}
 
     def _context_to_send(self) -> bytes:
         """The consumer's values that changed since they last went to the generator."""

@@ -155,7 +155,13 @@ class CallerProxy:
                     self.in_flight,
                     task.routine,
                 )
-            await self._slots.acquire()
+            waiter = self._slots.enqueue()
+            if waiter is not None:
+                try:
+                    await waiter  # a releaser hands its slot over
+                except asyncio.CancelledError:
+                    self._slots.cancelled(waiter)
+                    raise
         self.in_flight += 1
         self._idle.clear()
         scope = _log_limit.scope.set(self.id)  # the sessions opened now log as this pool's

@@ -22,6 +22,7 @@ Pieces = list[bytes]
 _VARINT, _LENGTH_DELIMITED = 0, 2
 _WIRE_TYPES = {
     FieldDescriptor.TYPE_UINT64: _VARINT,
+    FieldDescriptor.TYPE_UINT32: _VARINT,
     FieldDescriptor.TYPE_BOOL: _VARINT,
     FieldDescriptor.TYPE_STRING: _LENGTH_DELIMITED,
     FieldDescriptor.TYPE_BYTES: _LENGTH_DELIMITED,
@@ -62,6 +63,7 @@ _TASK_PARENT_ID = _key(pb.Task, "parent_id")
 _TASK_ROUTINE = _key(pb.Task, "routine")
 _TASK_CALLABLE = _key(pb.Task, "callable")
 _TASK_ARGUMENTS = _key(pb.Task, "arguments")
+_TASK_ROUTINE_SLOT = _key(pb.Task, "routine_slot")
 _TASK_PROXY = _key(pb.Task, "proxy")
 _TASK_TAGS = _key(pb.Task, "tags")
 _TASK_GENERATOR = _key(pb.Task, "generator")
@@ -107,13 +109,15 @@ def task_pieces(
             _TASK_ARGUMENTS + varint(len(arguments)) if arguments else b"",
         )
     )
-    tail = b"".join(
-        (
-            _task_tail(proxy, tuple(tags), generator),
-            _field(_TASK_CONTEXT, context),
-            *(_header(name, value) for name, value in (headers or {}).items()),
+    tail = _task_tail(proxy, tuple(tags), generator)  # shared: no copy per pending call
+    if context or headers:
+        tail = b"".join(
+            (
+                tail,
+                _field(_TASK_CONTEXT, context),
+                *(_header(name, value) for name, value in (headers or {}).items()),
+            )
         )
-    )
     if buffers:
         tail += task_buffers(buffers)
     return [head, arguments, tail]
@@ -122,6 +126,16 @@ def task_pieces(
 _tails: dict[tuple[bytes, tuple[str, ...], bool], bytes] = {}
 TAILS_CACHE_SIZE = 256
 """Distinct (proxy, tags, kind) tails kept: one per pool and routine kind in practice."""
+
+
+def routine_field(pickled: bytes, slot: int, new: bool) -> bytes:
+    """The ``callable`` and ``routine_slot`` fields of a ``Task`` (protobuf takes fields in
+    any order, so this piece may lead the task's others): the pickle unless ``slot`` names
+    one the worker already keeps (``new`` False)."""
+    if not slot:
+        return _field(_TASK_CALLABLE, pickled)
+    field = _field(_TASK_CALLABLE, pickled) if new else b""
+    return field + _TASK_ROUTINE_SLOT + varint(slot)
 
 
 def _task_tail(proxy: bytes, tags: tuple[str, ...], generator: bool) -> bytes:

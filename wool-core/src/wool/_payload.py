@@ -28,6 +28,11 @@ _BYTES_LIKE = (bytes, bytearray, memoryview)
 _cloudpickle_dumps: Any = cloudpickle.dumps  # its stub lacks buffer_callback
 
 
+_NO_BUFFERS: list[bytes] = []
+_NO_FLAGS: list[bool] = []
+"""Shared by every payload without buffers (never changed): a pending call costs less."""
+
+
 class Payload(NamedTuple):
     """A pickle and its out-of-band buffers, in the pickle's order."""
 
@@ -113,7 +118,7 @@ def dumps(obj: object) -> Payload:
         buffers.clear()
         data = _cloudpickle_dumps(obj, protocol=PROTOCOL, buffer_callback=keep)
     if not buffers:
-        return Payload(data, [], [])
+        return Payload(data, _NO_BUFFERS, _NO_FLAGS)
     return Payload(data, [_wire_bytes(b) for b in buffers], [not b.raw().readonly for b in buffers])
 
 

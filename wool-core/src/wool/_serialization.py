@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import operator
 import pickle
 import traceback
 from collections.abc import Callable
@@ -112,7 +113,7 @@ def _global_names(code: Any) -> tuple[str, ...]:
 
 
 def _same(old: tuple[object, ...], new: tuple[object, ...]) -> bool:
-    return len(old) == len(new) and all(a is b for a, b in zip(old, new, strict=True))
+    return len(old) == len(new) and all(map(operator.is_, old, new))
 
 
 def loads(data: bytes) -> Any:

@@ -11,6 +11,8 @@ PROTOCOL_HEADER = "wool-protocol"
 SESSION_METHOD = "/wool.v1.Worker/Session"
 LIMIT_HEADER = "wool-max-message"
 """Each side's WOOL_MAX_MESSAGE_BYTES, exchanged when a session opens; both use the smaller."""
+ROUTINE_SLOTS_HEADER = "wool-routine-slots"
+"""How many routines a worker keeps per session (``wool._routine_slots``)."""
 SESSION_HEADER = "wool-session"
 DRAINED = "drained"
 """Trailer value of a session the worker ended because it is stopping: any call it had

@@ -17,6 +17,7 @@ from google.protobuf.message import DecodeError
 from wool import _argcache, _context_vars, _frames, _payload, _serialization, _settings
 from wool._credentials import WorkerCredentials
 from wool._metadata import WorkerMetadata
+from wool._routine_slots import SLOTS, WorkerSlots
 from wool._task import Task, current_proxy, current_task
 from wool._transport import (
     DRAINED,
@@ -24,6 +25,7 @@ from wool._transport import (
     LIMIT_HEADER,
     PROTOCOL_HEADER,
     PROTOCOL_VERSION,
+    ROUTINE_SLOTS_HEADER,
     SESSION_HEADER,
     max_message_bytes,
     peer_limit,
@@ -116,7 +118,11 @@ class WorkerService:
         # arrives), so a caller's deadline is never later on this clock than on its own.
         session = ServerSession(self, peer_limit(context.invocation_metadata()), context.write)
         await context.send_initial_metadata(
-            ((PROTOCOL_HEADER, PROTOCOL_VERSION), (LIMIT_HEADER, str(max_message_bytes())))
+            (
+                (PROTOCOL_HEADER, PROTOCOL_VERSION),
+                (LIMIT_HEADER, str(max_message_bytes())),
+                (ROUTINE_SLOTS_HEADER, str(SLOTS)),
+            )
         )
         self._sessions.add(session)
         self.load.watch(session)
@@ -155,6 +161,8 @@ class ServerSession:
         self.limit = limit
         """The largest message both this worker and the caller accept."""
         self.outbox: asyncio.Queue[_frames.Frame | None] = asyncio.Queue()
+        self.routines = WorkerSlots(service.routine)
+        """The routines this session's caller sent, by the slot it numbered them with."""
         self.lane = WriteLane(self.outbox, limit, write, self.trailer)
         """Writes the outbox; a generator's items go at once when it is idle."""
         self.logs = LogChannel(self.outbox)
@@ -267,6 +275,9 @@ class ServerSession:
         frame = request.WhichOneof("frame")
         if frame == "start":
             self.seen_call = max(self.seen_call, request.call)
+            # Resolved in the order calls arrive: a later call may reuse the slot.
+            start = request.start
+            routine = self.routines.resolve(start.routine_slot, start.callable)
             if self.service.stopping:
                 reason = f"worker {self.service.metadata.uid} is stopping"
                 rejected = pb.Rejected(reason=reason, transient=True)
@@ -277,7 +288,7 @@ class ServerSession:
                 if missing:
                     self.send(pb.Response(call=request.call, missing=missing))
                     return
-                call = _Call.start(self, request.call, request.start, buffers, request.accept_by)
+                call = _Call.start(self, request.call, start, buffers, request.accept_by, routine)
                 self.calls[request.call] = call
             return
         call = self.calls.get(request.call)
@@ -313,8 +324,11 @@ class _Call:
         message: pb.Task,
         buffers: list[bytes],
         accept_by: int = 0,
+        routine: Callable[[], Any] | None = None,
     ) -> None:
         self.session = session
+        self.routine_of = routine or session.routines.resolve(0, message.callable)
+        """Gives the routine to run (or raises why it cannot be had)."""
         self.id = call_id
         self.message = message
         self.buffers = buffers
@@ -342,8 +356,9 @@ class _Call:
         message: pb.Task,
         buffers: list[bytes],
         accept_by: int,
+        routine: Callable[[], Any] | None = None,
     ) -> _Call:
-        call = cls(session, call_id, message, buffers, accept_by)
+        call = cls(session, call_id, message, buffers, accept_by, routine)
         call.running = call._spawn(call._begin())
         return call
 
@@ -428,7 +443,7 @@ class _Call:
         current_slot.set(slot)
         what = "routine"
         try:
-            function = self.service.routine(message.callable)
+            function = self.routine_of()
             what = "arguments"
             writable = [buffer.writable for buffer in message.buffers]
             args, kwargs = _payload.loads(message.arguments, self.buffers, writable)

@@ -40,7 +40,7 @@ class LoadReport(_message.Message):
     def __init__(self, running: _Optional[int] = ..., limit: _Optional[int] = ..., lag: _Optional[float] = ..., seen_call: _Optional[int] = ..., completed: _Optional[int] = ...) -> None: ...
 
 class Task(_message.Message):
-    __slots__ = ("id", "parent_id", "routine", "callable", "arguments", "proxy", "tags", "generator", "context", "headers", "buffers")
+    __slots__ = ("id", "parent_id", "routine", "callable", "arguments", "proxy", "tags", "generator", "context", "headers", "buffers", "routine_slot")
     class HeadersEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -59,6 +59,7 @@ class Task(_message.Message):
     CONTEXT_FIELD_NUMBER: _ClassVar[int]
     HEADERS_FIELD_NUMBER: _ClassVar[int]
     BUFFERS_FIELD_NUMBER: _ClassVar[int]
+    ROUTINE_SLOT_FIELD_NUMBER: _ClassVar[int]
     id: str
     parent_id: str
     routine: str
@@ -70,7 +71,8 @@ class Task(_message.Message):
     context: bytes
     headers: _containers.ScalarMap[str, str]
     buffers: _containers.RepeatedCompositeFieldContainer[Buffer]
-    def __init__(self, id: _Optional[str] = ..., parent_id: _Optional[str] = ..., routine: _Optional[str] = ..., callable: _Optional[bytes] = ..., arguments: _Optional[bytes] = ..., proxy: _Optional[bytes] = ..., tags: _Optional[_Iterable[str]] = ..., generator: _Optional[bool] = ..., context: _Optional[bytes] = ..., headers: _Optional[_Mapping[str, str]] = ..., buffers: _Optional[_Iterable[_Union[Buffer, _Mapping]]] = ...) -> None: ...
+    routine_slot: int
+    def __init__(self, id: _Optional[str] = ..., parent_id: _Optional[str] = ..., routine: _Optional[str] = ..., callable: _Optional[bytes] = ..., arguments: _Optional[bytes] = ..., proxy: _Optional[bytes] = ..., tags: _Optional[_Iterable[str]] = ..., generator: _Optional[bool] = ..., context: _Optional[bytes] = ..., headers: _Optional[_Mapping[str, str]] = ..., buffers: _Optional[_Iterable[_Union[Buffer, _Mapping]]] = ..., routine_slot: _Optional[int] = ...) -> None: ...
 
 class Buffer(_message.Message):
     __slots__ = ("writable", "digest", "cached")
