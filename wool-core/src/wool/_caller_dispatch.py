@@ -150,14 +150,14 @@ def _full_pass(
             f"load balancer {balancer!r}: order() must return the candidates (an iterable), "
             "not an awaitable; it is a plain, quick method, not a coroutine"
         )
-    if not isinstance(chosen, Iterable):
+    if not isinstance(chosen, Iterable):  # pyright: ignore[reportUnnecessaryIsInstance] (a balancer plugin may return anything)
         raise TypeError(
             f"load balancer {balancer!r}: order() must return an iterable of the candidates "
             f"it was given, got {type(chosen).__name__}"
         )
     seen: set[str] = set()
     for candidate in chosen:
-        if not isinstance(candidate, Candidate) or candidate.uid not in by_uid:
+        if not isinstance(candidate, Candidate) or candidate.uid not in by_uid:  # pyright: ignore[reportUnnecessaryIsInstance] (a balancer plugin may return anything)
             raise TypeError(
                 f"load balancer {balancer!r}: order() returned {candidate!r}, which is not "
                 "one of the candidates it was given"

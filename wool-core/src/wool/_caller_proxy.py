@@ -221,7 +221,7 @@ class CallerProxy:
         return "".join(f"; {note}" for note in notes)
 
     def _filter_text(self) -> str:
-        parts = []
+        parts: list[str] = []
         if self.tags:
             parts.append(f"tags {sorted(self.tags)}")
         parts.append("TLS" if self.credentials else "plaintext")

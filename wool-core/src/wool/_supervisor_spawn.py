@@ -162,7 +162,7 @@ class WorkerProcess:
         )
         self.settings = settings or current()
         self.grace = self.settings.pool_grace if grace is None else grace
-        self.uid = f"worker-{shortuuid.uuid()[:12]}"
+        self.uid = f"worker-{shortuuid.ShortUUID().uuid()[:12]}"
         self.metadata: WorkerMetadata | None = None
         self.process: asyncio.subprocess.Process | None = None
         self.started_at: float | None = None

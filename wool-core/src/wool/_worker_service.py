@@ -85,7 +85,9 @@ class WorkerService:
         )
 
     async def report_stats(
-        self, request: pb.StatsRequest, context: grpc.aio.ServicerContext
+        self,
+        request: pb.StatsRequest,
+        context: grpc.aio.ServicerContext[pb.StatsRequest, pb.StatsReport],
     ) -> pb.StatsReport:
         """The ``Stats`` RPC: this worker's counts of calls."""
         return pb.StatsReport(running=self.stats.running, completed=self.stats.completed)
@@ -102,7 +104,7 @@ class WorkerService:
         await self._proxies.close()
 
     async def session(
-        self, requests: AsyncIterator[bytes], context: grpc.aio.ServicerContext
+        self, requests: AsyncIterator[bytes], context: grpc.aio.ServicerContext[bytes, bytes]
     ) -> AsyncIterator[bytes]:
         """One caller's session: many calls multiplexed on one stream."""
         version = dict(context.invocation_metadata() or ()).get(PROTOCOL_HEADER)
