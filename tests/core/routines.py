@@ -76,7 +76,7 @@ async def wait_forever(key: str, started: str) -> None:
 
 
 @wool.routine
-async def finally_ran(key: str, timeout: float = 10.0) -> bool:
+async def finally_ran(key: str, timeout: float = 10.0) -> bool:  # noqa: ASYNC109 (runs on the worker: the answer is whether it ran within it)
     """On the worker: wait until the finally recorded under ``key`` ran."""
     try:
         async with asyncio.timeout(timeout):

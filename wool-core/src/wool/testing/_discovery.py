@@ -340,7 +340,7 @@ class _Resources:
         problems += [f"task {t!r}" for t in current.tasks - self.tasks if not t.done()]
         return problems
 
-    async def check_released(self, timeout: float, what: str) -> None:
+    async def check_released(self, timeout: float, what: str) -> None:  # noqa: ASYNC109 (public kit: the failure lists what leaked)
         """Wait (up to ``timeout``) until nothing new is left; fail listing what is."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
