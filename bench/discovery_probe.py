@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import wool
+from bench.probes import run_probe
 
 BACKENDS = ("local", "etcd")
 WAIT = 30.0
@@ -123,25 +124,7 @@ async def measure(backend: str) -> dict[str, float]:
 
 async def probe(backend: str, cap: float) -> dict[str, float]:
     """Run ``python -m bench.discovery_probe BACKEND`` in a fresh process; its figures."""
-    path = os.pathsep.join(
-        filter(None, [str(Path(__file__).parent.parent), os.environ.get("PYTHONPATH")])
-    )
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bench.discovery_probe", backend,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        env=dict(os.environ, PYTHONPATH=path), cwd=Path(__file__).parent.parent,
-    )  # fmt: skip
-    try:
-        async with asyncio.timeout(cap + WAIT):
-            out, err = await process.communicate()
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-    if process.returncode != 0:
-        tail = err.decode(errors="replace").strip().splitlines()[-3:]
-        raise RuntimeError(f"discovery probe exited {process.returncode}: {' | '.join(tail)}")
-    return json.loads(out.decode().strip().splitlines()[-1])
+    return await run_probe("bench.discovery_probe", backend, timeout=cap + WAIT)
 
 
 if __name__ == "__main__":

@@ -9,12 +9,16 @@ durable pool with the same CA) and a rogue (198.18.0.3). The caller makes sequen
 the rogue multicasts ``--flood`` fake ``secure=1`` services (default 5,000) within
 ``--within`` seconds (default 3), all pointing at a port of the rogue that accepts TCP
 connections and closes them (every handshake fails), then once more after the flood.
-It prints calls per second, the caller's resident memory (peak during each phase) and
-the ratios to the baseline; issue 10's target is >= 0.80 for calls/s and < 2.0 for memory.
+It prints calls per second, the caller's resident memory (peak during each phase), the
+CPU seconds of the caller, the worker host (its pool and worker) and this process (the
+rogue), the load average, and the ratios to the baseline; issue 10's target is >= 0.80
+for calls/s and < 2.0 for memory. The caller's CPU per call, as a ratio to the baseline,
+is what the flood costs the caller itself, whatever else the machine runs meanwhile.
 
 ``--spoof N`` spreads the flood over N more source addresses (198.18.1.x) that the rogue
 claims; ``--ports N`` spreads the fake workers over N listening ports of the rogue (so
-that they are N different addresses to the caller).
+that they are N different addresses to the caller). ``--profile DIR`` has the caller
+write a cProfile of each phase's event-loop thread to ``DIR/<phase>.prof``.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import cProfile
 import json
 import os
 import socket
@@ -56,6 +61,20 @@ def rss_kib() -> int:
     return 0
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU time (user and system) used so far by process ``pid`` and its live
+    descendants, from /proc."""
+    total, pending = 0.0, [pid]
+    while pending:
+        current = pending.pop()
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{current}/stat").read_text().rpartition(")")[2].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            for task in Path(f"/proc/{current}/task").iterdir():
+                pending += [int(c) for c in (task / "children").read_text().split()]
+    return total
+
+
 def credentials(directory: Path, who: str) -> Any:
     import wool
 
@@ -79,7 +98,7 @@ async def host(directory: Path) -> None:
         await asyncio.to_thread(sys.stdin.read)
 
 
-async def caller(directory: Path) -> None:
+async def caller(directory: Path, profile: Path | None = None) -> None:
     """The caller: answers ``{"seconds": s}`` lines with the rate and peak memory of a
     phase of sequential calls."""
     import wool
@@ -97,6 +116,9 @@ async def caller(directory: Path) -> None:
             request = json.loads(line)
             seconds, milliseconds = request["seconds"], request["call_ms"]
             calls, peak, errors = 0, rss_kib(), 0
+            profiler = cProfile.Profile() if profile is not None else None
+            if profiler is not None:
+                profiler.enable()
             started, cpu = time.monotonic(), time.process_time()
             while time.monotonic() - started < seconds and calls < MAX_CALLS:
                 try:
@@ -107,6 +129,9 @@ async def caller(directory: Path) -> None:
                 if calls % 50 == 0:
                     peak = max(peak, rss_kib())
             elapsed = time.monotonic() - started
+            if profiler is not None and profile is not None:
+                profiler.disable()
+                profiler.dump_stats(profile / f"{request.get('phase', 'phase')}.prof")
             reply = {
                 "calls_per_s": calls / elapsed,
                 "errors": errors,
@@ -218,6 +243,7 @@ async def orchestrate(args: argparse.Namespace) -> dict[str, Any]:
             servers = [await asyncio.start_server(slam, ROGUE, 0) for _ in range(args.ports)]
         ports = [server.sockets[0].getsockname()[1] for server in servers]
         me = [sys.executable, "-m", "bench.lan_flood"]
+        profiling = ["--profile", str(args.profile.resolve())] if args.profile else []
         env = {"PYTHONPATH": os.pathsep.join([str(ROOT), *(p for p in sys.path if p)])}
         results: dict[str, Any] = {
             "flood": args.flood,
@@ -233,25 +259,33 @@ async def orchestrate(args: argparse.Namespace) -> dict[str, Any]:
             ):
                 await host_p.line(timeout=120)
                 caller_p = await stack.enter_async_context(
-                    netns.spawn(net.hosts["caller"].command(*me, "--role", "caller", tmp), env)
+                    netns.spawn(
+                        net.hosts["caller"].command(*me, *profiling, "--role", "caller", tmp), env
+                    )
                 )
                 await caller_p.line(timeout=120)
                 assert caller_p.process.stdin is not None
 
-                async def phase() -> dict[str, Any]:
-                    request = {"seconds": args.seconds, "call_ms": args.call_ms}
+                async def phase(name: str) -> dict[str, Any]:
+                    request = {"seconds": args.seconds, "call_ms": args.call_ms, "phase": name}
                     stdin = caller_p.process.stdin
                     assert stdin is not None
+                    cpu = {"host": tree_cpu_seconds(host_p.pid), "rogue": time.process_time()}
+                    load = os.getloadavg()[0]
                     stdin.write(json.dumps(request).encode() + b"\n")
-                    return await caller_p.line(timeout=args.seconds + 120)
+                    reply = await caller_p.line(timeout=args.seconds + 120)
+                    reply["host_cpu_s"] = tree_cpu_seconds(host_p.pid) - cpu["host"]
+                    reply["orchestrator_cpu_s"] = time.process_time() - cpu["rogue"]
+                    reply["load_average"] = [load, os.getloadavg()[0]]
+                    return reply
 
                 packets = flood_packets(args.flood, ports)
-                await phase()  # warm-up
-                results["before"] = await phase()
-                measuring = asyncio.ensure_future(phase())
+                await phase("warm-up")
+                results["before"] = await phase("before")
+                measuring = asyncio.ensure_future(phase("during"))
                 results["flood_seconds"] = await flood(rogue, packets, args.within, args.spoof)
                 results["during"] = await measuring
-                results["after"] = await phase()
+                results["after"] = await phase("after")
                 results["rogue_connections"] = accepted
         finally:
             for server in servers:
@@ -261,6 +295,9 @@ async def orchestrate(args: argparse.Namespace) -> dict[str, Any]:
     for name in ("during", "after"):
         results[f"{name}_calls_ratio"] = results[name]["calls_per_s"] / base["calls_per_s"]
         results[f"{name}_memory_ratio"] = results[name]["peak_rss_kib"] / base["peak_rss_kib"]
+        results[f"{name}_cpu_per_call_ratio"] = (
+            results[name]["cpu_s"] / max(1, results[name]["calls_per_s"])
+        ) / (base["cpu_s"] / max(1, base["calls_per_s"]))
     return results
 
 
@@ -277,12 +314,13 @@ def main() -> None:
     parser.add_argument("--ports", type=int, default=1)
     parser.add_argument("--call-ms", type=float, default=0.0)
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--profile", type=Path)
     args = parser.parse_args()
     if args.role == "host":
         asyncio.run(host(Path(args.directory)))
         return
     if args.role == "caller":
-        asyncio.run(caller(Path(args.directory)))
+        asyncio.run(caller(Path(args.directory), args.profile))
         return
     results = asyncio.run(orchestrate(args))
     print(json.dumps(results, indent=2))

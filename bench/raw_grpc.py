@@ -19,7 +19,9 @@ Methods (bytes in, bytes out, no (de)serialisers):
 - ``/bench.Raw/Make``  unary: the request is a length as 8 bytes, the reply that many
   bytes, as they are: the floor for moving a result.
 
-The server prints its port on stdout, then serves until its stdin closes.
+The server listens on 127.0.0.1 and, given ``--unix PATH``, on that unix socket too
+(wool's workers listen on unix sockets by default: the streaming floors are measured on
+both). It prints its port on stdout, then serves until its stdin closes.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import contextlib
 import os
 import pickle
 import sys
+import tempfile
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -120,6 +123,8 @@ async def serve() -> None:
         )
     )
     port = server.add_insecure_port("127.0.0.1:0")
+    if "--unix" in sys.argv:
+        server.add_insecure_port("unix:" + sys.argv[sys.argv.index("--unix") + 1])
     await server.start()
     print(port, flush=True)
     # Serve until the parent closes our stdin (or dies, which closes it too).
@@ -139,6 +144,9 @@ class RawServer:
     def __init__(self) -> None:
         self.process: asyncio.subprocess.Process | None = None
         self.address = ""
+        self._directory = tempfile.TemporaryDirectory(prefix="wool-bench-raw-")
+        self.unix_address = f"unix:{os.path.join(self._directory.name, 'raw.sock')}"
+        """The same server on a unix socket (as wool's workers listen by default)."""
 
     async def start(self) -> None:
         env = dict(os.environ)
@@ -147,6 +155,8 @@ class RawServer:
             sys.executable,
             "-m",
             "bench.raw_grpc",
+            "--unix",
+            self.unix_address.removeprefix("unix:"),
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             env=env,
@@ -163,6 +173,7 @@ class RawServer:
     async def stop(self) -> None:
         process, self.process = self.process, None
         if process is None:
+            self._directory.cleanup()
             return
         if process.stdin is not None:
             process.stdin.close()
@@ -173,6 +184,7 @@ class RawServer:
             with contextlib.suppress(ProcessLookupError):
                 process.kill()
             await process.wait()
+        self._directory.cleanup()
 
 
 class RawCluster:
@@ -181,6 +193,7 @@ class RawCluster:
     def __init__(self, size: int = 2) -> None:
         self.servers = [RawServer() for _ in range(size)]
         self.channels: list[grpc.aio.Channel] = []
+        self.unix_channels: list[grpc.aio.Channel] = []
         self._next = 0
 
     async def __aenter__(self) -> RawCluster:
@@ -190,18 +203,24 @@ class RawCluster:
                 channel = grpc.aio.insecure_channel(server.address, options=CHANNEL_OPTIONS)
                 await asyncio.wait_for(channel.channel_ready(), START_TIMEOUT)
                 self.channels.append(channel)
+                unix = grpc.aio.insecure_channel(server.unix_address, options=CHANNEL_OPTIONS)
+                await asyncio.wait_for(unix.channel_ready(), START_TIMEOUT)
+                self.unix_channels.append(unix)
         except BaseException:
             await self.__aexit__(None, None, None)
             raise
         self.unary = [c.unary_unary("/bench.Raw/Call") for c in self.channels]
         self.pull = [c.stream_stream("/bench.Raw/Pull") for c in self.channels]
         self.push = [c.unary_stream("/bench.Raw/Push") for c in self.channels]
+        self.pull_unix = [c.stream_stream("/bench.Raw/Pull") for c in self.unix_channels]
+        self.push_unix = [c.unary_stream("/bench.Raw/Push") for c in self.unix_channels]
         self.length_calls = [c.unary_unary("/bench.Raw/Length") for c in self.channels]
         self.make_calls = [c.unary_unary("/bench.Raw/Make") for c in self.channels]
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        channels, self.channels = self.channels, []
+        channels, self.channels = self.channels + self.unix_channels, []
+        self.unix_channels = []
         for channel in channels:
             await channel.close()
         await asyncio.gather(*(s.stop() for s in self.servers), return_exceptions=True)

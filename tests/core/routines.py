@@ -214,3 +214,37 @@ async def pid_then_stall():
     yield os.getpid()
     await asyncio.Event().wait()
     yield None
+
+
+STEPS: dict[str, int] = {}
+"""Steps each ``counted`` generator began, by key (worker-side)."""
+_STEPPED: dict[str, asyncio.Event] = {}
+
+
+@wool.routine
+async def counted(key: str):
+    """Yields 0, 1, 2 ... forever, counting on its worker each step it begins."""
+    try:
+        i = 0
+        while True:
+            STEPS[key] = STEPS.get(key, 0) + 1
+            _STEPPED.pop(key, asyncio.Event()).set()
+            yield i
+            i += 1
+    finally:
+        _event(key).set()
+
+
+@wool.routine
+async def steps_begun(key: str, at_least: int = 0, timeout: float = 10.0) -> int:  # noqa: ASYNC109 (runs on the worker: the caller cannot cancel it there)
+    """On the worker: the steps ``counted(key)`` began, once there are ``at_least``."""
+    async with asyncio.timeout(timeout):
+        while STEPS.get(key, 0) < at_least:
+            await _STEPPED.setdefault(key, asyncio.Event()).wait()
+    return STEPS.get(key, 0)
+
+
+@wool.routine
+async def sum_prefetched(n: int, depth: int) -> int:
+    """On a worker: consume another generator routine through wool.prefetch."""
+    return sum([i async for i in wool.prefetch(count_up(n), depth)])

@@ -115,6 +115,16 @@ def test_two_random_choices_never_pick_the_busiest_and_spread_the_rest():
     assert firsts.count("w0") > firsts.count("w3")  # the less busy, the more often
 
 
+def test_after_the_pick_the_other_workers_follow_least_busy_first():
+    balancer = LeastBusyLoadBalancer(seed=5)
+    workers = [candidate(f"w{i}", reported_running=(7 * i) % 10) for i in range(10)]
+    for _ in range(20):
+        ranked = balancer.order(adding_task(), workers)
+        rest = [load(c) for c in list(ranked)[1:]]
+        assert rest == sorted(rest)
+        assert list(ranked) == [ranked[i] for i in range(len(ranked))]
+
+
 def test_every_candidate_is_ranked_once():
     balancer = LeastBusyLoadBalancer()
     workers = [candidate(f"w{i}", in_flight=i % 2) for i in range(6)]

@@ -33,6 +33,7 @@ from wool._hooks import hookimpl, hookspec
 from wool._metadata import DiscoveryEvent, WorkerMetadata
 from wool._plugins import PluginNotFound
 from wool._pool import WorkerPool
+from wool._prefetch import prefetch
 from wool._protocols import (
     DiscoveryLike,
     DiscoveryPublisherLike,
@@ -99,5 +100,6 @@ __all__ = [
     "__version__",
     "hookimpl",
     "hookspec",
+    "prefetch",
     "routine",
 ]

@@ -5,10 +5,11 @@ wool worker, a certificate this caller does not trust: anyone on the network can
 publish such records) is paused, with every worker that claims the same address: the
 load balancer no longer sees them, and calls never wait on them again. In the
 background the address is tried again after a pause that doubles with each failure
-(and at most PROBE_RATE tries a second in all); its workers come back once a connection
-succeeds. Once several addresses of one host
-are paused, a new worker announced there starts paused and is tried in the background
-first: a flood of fake workers costs the caller's calls a few failed connections only. A worker that
+(at most PROBE_RATE tries a second in all, HOST_PROBE_RATE per host); its workers come
+back once a connection succeeds. Once an address of a host is paused, a new worker
+announced there starts paused and is tried in the background first: a flood of fake
+workers costs the caller's calls one failed connection per host, and its background
+tries a few handshakes a second however many fakes the host announces. A worker that
 refuses a call with a gRPC status is reachable and is not paused (the load balancer
 decides about it).
 """
@@ -18,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -25,6 +27,7 @@ import grpc
 
 from wool._caller_connection import CallerConnection, RemoteCall
 from wool._errors import DispatchError
+from wool._metadata import UNIX_PREFIX
 
 if TYPE_CHECKING:
     from wool._credentials import WorkerCredentials
@@ -42,7 +45,11 @@ PROBE_TIMEOUT = 10.0
 PROBE_RATE = 20.0
 """Background tries started per second at most (per pool), however many addresses are
 paused: each costs a connection and a TLS handshake."""
-SUSPECT_HOST = 3
+HOST_PROBE_RATE = 2.0
+"""Background tries per second that the paused addresses of one host get on average: with
+N of them paused, each is tried again (N - 1) / HOST_PROBE_RATE seconds later at the
+soonest."""
+SUSPECT_HOST = 1
 """Paused addresses on one host after which a new worker announced on that host starts
 paused, tried in the background before any call waits on it."""
 
@@ -57,7 +64,8 @@ class Pauses:
         self._hosts: collections.Counter[str] = collections.Counter()  # paused addresses
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._probes: dict[str, asyncio.Task[None]] = {}
-        self._next_slot = 0.0  # loop time of the next free background try
+        self._slots: dict[str, int] = {}  # address -> the slot of its next try
+        self._taken: set[int] = set()  # slots (1 / PROBE_RATE s each, loop time) taken
 
     def paused(self, address: str) -> bool:
         """Whether the workers at ``address`` are paused."""
@@ -72,7 +80,9 @@ class Pauses:
         if address in self._pause:
             return True
         host = connection.metadata.host
-        if not others_work or connection.connected_once or self._hosts[host] < SUSPECT_HOST:
+        if not host or not others_work or connection.connected_once:
+            return False  # a unix socket is this user's own: no host to suspect
+        if self._hosts[host] < SUSPECT_HOST:
             return False
         self._pause[address] = FIRST_PAUSE / 2
         self._hosts[host] += 1
@@ -113,13 +123,16 @@ class Pauses:
         self._cancel(address)
         if self._pause.pop(address, None) is None:
             return False
-        host = address.rpartition(":")[0].strip("[]")
+        host = _host(address)
         self._hosts[host] -= 1
         if self._hosts[host] <= 0:
             del self._hosts[host]
         return True
 
     def _cancel(self, address: str) -> None:
+        slot = self._slots.pop(address, None)
+        if slot is not None:
+            self._taken.discard(slot)
         timer = self._timers.pop(address, None)
         if timer is not None:
             timer.cancel()
@@ -128,15 +141,25 @@ class Pauses:
             probe.cancel()
 
     def _schedule(self, connection: PausingConnection, delay: float) -> None:
-        """Try ``connection`` in ``delay`` seconds, or later: tries keep PROBE_RATE."""
+        """Try ``connection`` in ``delay`` seconds, or later: a host's tries keep
+        HOST_PROBE_RATE on average, and all tries keep PROBE_RATE (each in a slot of its
+        own)."""
         loop = asyncio.get_running_loop()
-        at = max(loop.time() + delay, self._next_slot)
-        self._next_slot = at + 1 / PROBE_RATE
-        self._timers[connection.metadata.address] = loop.call_at(at, self._probe, connection)
+        host = connection.metadata.host
+        if host:
+            delay = max(delay, (self._hosts[host] - 1) / HOST_PROBE_RATE)
+        slot = math.ceil((loop.time() + delay) * PROBE_RATE)
+        while slot in self._taken:
+            slot += 1
+        address = connection.metadata.address
+        self._taken.add(slot)
+        self._slots[address] = slot
+        self._timers[address] = loop.call_at(slot / PROBE_RATE, self._probe, connection)
 
     def _probe(self, connection: PausingConnection) -> None:
         address = connection.metadata.address
         self._timers.pop(address, None)
+        self._taken.discard(self._slots.pop(address, -1))
         task = asyncio.get_running_loop().create_task(self._try(connection))
         self._probes[address] = task
 
@@ -152,6 +175,13 @@ class Pauses:
             self.reached(address)
         else:
             self.failed(connection)
+
+
+def _host(address: str) -> str:
+    """The host of a worker ``address`` as ``WorkerMetadata.host`` says it."""
+    if address.startswith(UNIX_PREFIX):
+        return ""
+    return address.rpartition(":")[0].strip("[]")
 
 
 class PausingConnection(CallerConnection):

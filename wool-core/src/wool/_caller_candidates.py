@@ -58,6 +58,7 @@ class CandidateSet:
         self._view: dict[WorkerMetadata, CallerConnection] | None = None
         self._all: dict[WorkerMetadata, CallerConnection] | None = None  # paused ones too
         self._any_proven = False
+        self._records: dict[str, Candidate] = {}  # the latest record of each worker
         self._changed = asyncio.Condition()
         self.capacity = CapacityQueue(self._may_have_capacity)
         """Tasks waiting because every worker was full."""
@@ -74,25 +75,42 @@ class CandidateSet:
         return self._view
 
     def candidates(self) -> list[Candidate]:
-        """One record per routable worker, in discovery order."""
-        in_flight = self._in_flight
+        """One record per routable worker, in discovery order.
+
+        A worker's record is made again only when its load changed since the last call
+        (the hot path of dispatch: a record costs more than the comparisons).
+        """
+        in_flight, records = self._in_flight, self._records
         candidates: list[Candidate] = []
         for metadata, connection in self.workers.items():
             report = connection.report
-            count = in_flight.get(metadata.uid, 0)
+            uid = metadata.uid
+            count = in_flight.get(uid, 0)
+            record = records.get(uid)
             if report is None:
-                candidates.append(Candidate(metadata, count))
+                if (
+                    record is None
+                    or record.metadata is not metadata
+                    or record.in_flight != count
+                    or record.reported_running is not None
+                ):
+                    record = records[uid] = Candidate(metadata, count)
             else:
-                candidates.append(
-                    Candidate(
-                        metadata,
-                        count,
-                        report.running,
-                        report.lag,
-                        connection.unreported,
-                        report.limit or None,
+                unreported = connection.unreported
+                limit = report.limit or None
+                if (
+                    record is None
+                    or record.metadata is not metadata
+                    or record.in_flight != count
+                    or record.reported_running != report.running
+                    or record.loop_lag != report.lag
+                    or record.unreported != unreported
+                    or record.concurrency != limit
+                ):
+                    record = records[uid] = Candidate(
+                        metadata, count, report.running, report.lag, unreported, limit
                     )
-                )
+            candidates.append(record)
         return candidates
 
     def known_full(self, connection: CallerConnection) -> bool:
@@ -187,6 +205,7 @@ class CandidateSet:
     def remove(self, uid: str) -> CallerConnection | None:
         """Forget a worker; returns its connection to close, if it was known."""
         connection = self._known.pop(uid, None)
+        self._records.pop(uid, None)
         self._evicted.discard(uid)
         self._any_proven = False
         if connection is not None:
@@ -197,6 +216,7 @@ class CandidateSet:
         """Forget every worker; returns their connections to close."""
         connections = list(self._known.values())
         self._known.clear()
+        self._records.clear()
         self._evicted.clear()
         self._any_proven = False
         self._pauses.close()

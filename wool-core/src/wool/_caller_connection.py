@@ -6,7 +6,7 @@ import asyncio
 import itertools
 import logging
 import pickle
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import grpc
@@ -29,6 +29,7 @@ from wool._transport import (
     peer_limit,
 )
 from wool._wire import worker_pb2 as pb
+from wool._write_lane import WriteLane
 
 UNIX_AUTHORITY = "localhost"
 """The name TLS checks a worker's certificate for when it listens on a unix socket."""
@@ -294,10 +295,12 @@ class CallerSession:
         self.holdings = _argcache.Holdings()
         """The large arguments this worker keeps (as far as this session knows)."""
         self._stream = method(
-            self._requests(),
             metadata=((PROTOCOL_HEADER, PROTOCOL_VERSION), (LIMIT_HEADER, str(self.limit))),
         )
-        self._reader = asyncio.get_running_loop().create_task(self._read())
+        self._lane = WriteLane(self._outbox, self.limit, self._stream.write)
+        loop = asyncio.get_running_loop()
+        self._reader = loop.create_task(self._read())
+        self._writer = loop.create_task(self._requests())
 
     def start(self, task: Task, give_up_at: float | None) -> RemoteCall:
         """Send ``task``'s start, to be started by the worker before ``give_up_at``
@@ -337,6 +340,15 @@ class CallerSession:
         if self.broken is None:
             self._outbox.put_nowait(frame)
 
+    def send_now(self, frame: bytes) -> None:
+        """Send ``frame`` from the caller's own task if nothing waits to be written
+        (a generator step: the streaming hot path), else queue it."""
+        if self.broken is None:
+            if self._answered.is_set():
+                self._lane.send_now(frame)
+            else:
+                self._outbox.put_nowait(frame)
+
     async def answered(self) -> None:
         """Wait until the worker answered the session (or it failed)."""
         self._awaited = True
@@ -355,20 +367,26 @@ class CallerSession:
         self._fail(WorkerLost(f"connection to worker {self.worker.uid} was closed"), None)
         self._stream.cancel()
         self._reader.cancel()
+        self._writer.cancel()
 
-    async def _requests(self) -> AsyncIterator[bytes]:
-        """Batches of encoded frames: everything queued by the time the stream can write.
+    async def _requests(self) -> None:
+        """Write batches of encoded frames: everything queued by the time the stream can
+        write.
 
         Nothing is written before the worker has answered the session: a write racing a
         worker's immediate refusal makes grpc report INTERNAL instead of its status.
         """
         try:
             await self._answered.wait()
-            async for batch in _frames.batches(self._outbox, self.limit):
-                yield batch
+            self._lane.set_limit(self.limit)
+            await self._lane.run()
+            if self.broken is None:
+                await self._stream.done_writing()
         except asyncio.CancelledError:
             # The session was closed: an expected end, which grpc would log as a failure.
             return
+        except (grpc.aio.AioRpcError, asyncio.InvalidStateError) as exc:
+            log.debug("session writes to worker %s ended: %r", self.worker.uid, exc)
 
     async def _read(self) -> None:
         error: BaseException
@@ -547,6 +565,12 @@ class RemoteCall:
         self._waiter: asyncio.Future[None] | None = None
         self._finished = False
         self._in_step = False
+        self._unanswered_steps = 0
+        """Generator steps sent whose answer was not read yet (more than one when reading
+        ahead)."""
+        self.reading_ahead = False
+        """Whether the consumer asks for steps ahead (``wool.prefetch``): items answering
+        them that nobody will take are dropped when the call is cancelled."""
         self.on_finish: Callable[[], None] | None = None
         self.on_log: Callable[[pb.LogRecord], None] | None = None
         """Called with each log record the worker sends for this call, as it is read."""
@@ -712,7 +736,7 @@ class RemoteCall:
     @property
     def is_stepping(self) -> bool:
         """Whether a generator step is waiting for the worker's answer."""
-        return self._in_step
+        return self._in_step or self._unanswered_steps > 0
 
     async def step(self, kind: str, value: Any = None) -> Any:
         """Advance a generator routine by one step; ``StopAsyncIteration`` when it ends."""
@@ -728,18 +752,38 @@ class RemoteCall:
         Raises ``TypeError`` or ``ValueError`` (nothing is sent) for a value that cannot
         travel; :meth:`step_outcome` then waits for the answer.
         """
+        session = self._session
         if context:
             payload = b"" if kind in ("close", "next") else self._encode_step_value(kind, value)
             step = pb.Step(kind=STEP_KINDS[kind], value=payload)
-            self._session.send(pb.Request(call=self._id, step=step, context=context))
+            frame = _frames.message_frame(pb.Request(call=self._id, step=step, context=context))
         elif kind == "next":
-            if self._next_frame is None:
-                self._next_frame = _frames.message_frame(pb.Request(call=self._id, step=pb.Step()))
-            self._session.send_frame(self._next_frame)
+            frame = self._next_frame
+            if frame is None:
+                frame = self._next_frame = _frames.message_frame(
+                    pb.Request(call=self._id, step=pb.Step())
+                )
         else:
             payload = b"" if kind == "close" else self._encode_step_value(kind, value)
             step = pb.Step(kind=STEP_KINDS[kind], value=payload)
-            self._session.send(pb.Request(call=self._id, step=step))
+            frame = _frames.message_frame(pb.Request(call=self._id, step=step))
+        self._unanswered_steps += 1
+        session.send_now(frame)
+
+    def send_next_steps(self, count: int, context: bytes = b"") -> None:
+        """Ask for ``count`` more ``next`` steps at once, in one message (reading ahead);
+        ``context`` goes with the first."""
+        frame = self._next_frame
+        if frame is None:
+            frame = self._next_frame = _frames.message_frame(
+                pb.Request(call=self._id, step=pb.Step())
+            )
+        data = frame * count
+        if context:
+            request = pb.Request(call=self._id, step=pb.Step(), context=context)
+            data = _frames.message_frame(request) + frame * (count - 1)
+        self._unanswered_steps += count
+        self._session.send_now(data)
 
     async def step_outcome(self, kind: str) -> Any:
         """The item the step sent by :meth:`send_step` yielded, or what ended the generator.
@@ -754,6 +798,7 @@ class RemoteCall:
             raise
         finally:
             self._in_step = False
+        self._unanswered_steps -= 1
         frame = response.WhichOneof("frame")
         if frame == "value":
             return self._unpickle(response, "item yielded by")
@@ -766,7 +811,7 @@ class RemoteCall:
         """Close a generator routine that has not finished (runs its ``finally`` remotely)."""
         if self._finished:
             return
-        if self._in_step:
+        if self.is_stepping:
             await self._cancel()
             return
         try:
@@ -832,8 +877,10 @@ class RemoteCall:
         try:
             async with asyncio.timeout(CANCEL_CONFIRM_SECONDS):
                 while True:
-                    response = await self._next()
-                    if response.WhichOneof("frame") in ("cancelled", "value", "error", "stopped"):
+                    frame = (await self._next()).WhichOneof("frame")
+                    if frame == "value" and self.reading_ahead:
+                        continue  # an item read ahead that nobody will take
+                    if frame in ("cancelled", "value", "error", "stopped"):
                         break
         except (TimeoutError, asyncio.CancelledError, ConnectionError, DispatchError):
             pass

@@ -142,7 +142,7 @@ def _full_pass(
         return
     by_uid = {c.uid: c for c in candidates}
     chosen = balancer.order(task, candidates)
-    if inspect.isawaitable(chosen):
+    if not isinstance(chosen, list) and inspect.isawaitable(chosen):  # a list: the common case
         close = getattr(chosen, "close", None)
         if close is not None:
             close()  # never awaited: do not leave a "never awaited" warning behind
@@ -150,7 +150,7 @@ def _full_pass(
             f"load balancer {balancer!r}: order() must return the candidates (an iterable), "
             "not an awaitable; it is a plain, quick method, not a coroutine"
         )
-    if not isinstance(chosen, Iterable):  # pyright: ignore[reportUnnecessaryIsInstance] (a balancer plugin may return anything)
+    if not isinstance(chosen, list) and not isinstance(chosen, Iterable):  # pyright: ignore[reportUnnecessaryIsInstance] (a balancer plugin may return anything)
         raise TypeError(
             f"load balancer {balancer!r}: order() must return an iterable of the candidates "
             f"it was given, got {type(chosen).__name__}"

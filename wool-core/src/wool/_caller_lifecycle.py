@@ -9,6 +9,7 @@ forwarding, trace context, context variables) belongs in the methods of
 
 from __future__ import annotations
 
+import collections
 from collections.abc import AsyncGenerator, Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +17,7 @@ from wool import _context_vars
 from wool._caller_connection import encode_task
 from wool._caller_log_reemit import reemit
 from wool._event_bus import emit
+from wool._prefetch import read_ahead
 from wool._scopes import Scopes, end, notify, open_call
 from wool._worker_load import parked
 
@@ -148,6 +150,8 @@ class CallerLifecycle:
 
     def _context_to_send(self) -> bytes:
         """The consumer's values that changed since they last went to the generator."""
+        if not self._sent and not _context_vars.any_registered():
+            return b""
         now = _context_vars.snapshot()
         changed = _context_vars.changes(self._sent, now)
         self._sent = now
@@ -158,7 +162,16 @@ class CallerLifecycle:
         if call.is_finished:
             raise StopAsyncIteration
         call.send_step(kind, value, self._context_to_send())
-        step = self.iteration_initiated(kind)
+        return await self.outcome(call, self.iteration_initiated(kind), kind)
+
+    def request(self, call: RemoteCall, count: int) -> list[int]:
+        """Ask for ``count`` ``next`` steps ahead of their outcomes (reading ahead), in one
+        message; their numbers."""
+        call.send_next_steps(count, self._context_to_send())
+        return [self.iteration_initiated("next") for _ in range(count)]
+
+    async def outcome(self, call: RemoteCall, step: int, kind: str) -> Any:
+        """The item that step number ``step`` yielded (its ``iteration-completed`` event)."""
         try:
             async with parked():
                 try:
@@ -209,10 +222,26 @@ def generator_dispatcher(new_task: NewTask) -> Callable[..., AsyncGenerator[Any,
     """
 
     async def dispatch_generator(*args: Any, **kwargs: Any) -> AsyncGenerator[Any, Any]:
+        ahead = read_ahead.get()
         lifecycle = CallerLifecycle(new_task(dispatch_generator, args, kwargs))
         call = await lifecycle.dispatch()
         failure: BaseException | None = None
         try:
+            if ahead:
+                # wool.prefetch: up to ``ahead`` steps asked for and not yet taken, asked
+                # for half a read-ahead at a time (one message each way per half).
+                call.reading_ahead = True
+                steps = collections.deque(lifecycle.request(call, ahead))
+                refill = ahead - max(1, ahead // 2)
+                while True:
+                    try:
+                        item = await lifecycle.outcome(call, steps.popleft(), "next")
+                    except StopAsyncIteration:
+                        return
+                    if len(steps) <= refill:
+                        steps.extend(lifecycle.request(call, ahead - len(steps)))
+                    if (yield item) is not None:
+                        raise TypeError("cannot send a value into a wool.prefetch() generator")
             kind, value = "next", None
             while True:
                 try:
@@ -235,6 +264,18 @@ def generator_dispatcher(new_task: NewTask) -> Callable[..., AsyncGenerator[Any,
             lifecycle.completed(None if isinstance(failure, GeneratorExit) else failure)
 
     return dispatch_generator
+
+
+def _never(routine: Any, args: Any, kwargs: Any) -> Task:
+    raise AssertionError("only the code of this dispatcher is used")
+
+
+_GENERATOR_CODE = generator_dispatcher(_never).__code__
+
+
+def is_remote_generator(obj: object) -> bool:
+    """Whether ``obj`` is the call of a ``@wool.routine`` async generator function."""
+    return getattr(obj, "ag_code", None) is _GENERATOR_CODE
 
 
 def _name(exc: BaseException | None) -> str | None:

@@ -1,7 +1,8 @@
 """The load part of ``wool workers --watch``: ask each worker for its counts of calls.
 
-Each worker answers the ``Stats`` RPC with the calls running on it now and the calls it
-has completed since it started; a line (or JSON object) is printed whenever they change.
+Each worker answers the ``Stats`` RPC with the load report its batches carry to callers
+(``wool._worker_load``): the calls running on it now and those it completed since it
+started; a line (or JSON object) is printed whenever they change.
 """
 
 from __future__ import annotations
@@ -96,10 +97,10 @@ class LoadWatch:
         stats = channel.unary_unary(
             STATS_METHOD,
             request_serializer=pb.StatsRequest.SerializeToString,
-            response_deserializer=pb.StatsReport.FromString,
+            response_deserializer=pb.LoadReport.FromString,
         )
         try:
-            report: pb.StatsReport = await stats(pb.StatsRequest(), timeout=ANSWER_SECONDS)
+            report: pb.LoadReport = await stats(pb.StatsRequest(), timeout=ANSWER_SECONDS)
         except grpc.aio.AioRpcError:
             return None
         return report.running, report.completed

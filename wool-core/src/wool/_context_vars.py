@@ -88,6 +88,11 @@ def _variable(name: str) -> contextvars.ContextVar[Any]:
         return var
 
 
+def any_registered() -> bool:
+    """Whether any ``wool.ContextVar`` exists in this process."""
+    return bool(_registry)
+
+
 def snapshot(context: contextvars.Context | None = None) -> Values:
     """The values set in ``context`` (default: the current one)."""
     if not _registry:

@@ -3,14 +3,23 @@
 Everything wool keeps on the local filesystem (LocalDiscovery's segments and locks, the
 unix sockets of workers) lives in one directory that only its user can enter: another
 user can then neither plant a file or symbolic link there nor reach a socket in it.
+
+The default directory (``/dev/shm/wool-<uid>``) is removed once nothing uses it: every
+process that asked for it holds a shared ``flock`` on it until it exits, and the last one
+to exit (it gets the lock exclusively) removes it if it is empty. A process that asked
+for it just then waits for that removal to finish and makes the directory again.
 """
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import errno
+import fcntl
 import os
 import stat
 import tempfile
+import threading
 from pathlib import Path
 
 DIRECTORY_VARIABLE = "WOOL_LOCAL_DIR"
@@ -18,6 +27,13 @@ DIRECTORY_VARIABLE = "WOOL_LOCAL_DIR"
 
 _SHM = Path("/dev/shm")
 _OTHERS = 0o077
+_ATTEMPTS = 100
+"""Times the default directory is made again when it vanishes as it is being taken."""
+
+_users_lock = threading.Lock()
+_in_use: dict[Path, int] = {}
+"""The default directories this process uses: path -> a descriptor of it holding a
+shared lock until the process exits."""
 
 
 def private_directory(path: str | os.PathLike[str] | None = None) -> Path:
@@ -26,6 +42,10 @@ def private_directory(path: str | os.PathLike[str] | None = None) -> Path:
     Without ``path``: ``$WOOL_LOCAL_DIR`` if set (it must already exist), else
     ``wool-<uid>`` in ``/dev/shm`` (in the temp directory where there is no usable
     ``/dev/shm``). With ``path``: that directory, its parent being expected to exist.
+
+    The default directory is this process's to use until it exits: the last process using
+    it removes it on exit when it is empty (``$WOOL_LOCAL_DIR`` and ``path`` are never
+    removed).
 
     The directory is created race-free (``mkdir`` fails rather than accepting what is
     there) and checked with ``lstat`` before use: a real directory, not a symbolic link,
@@ -36,15 +56,82 @@ def private_directory(path: str | os.PathLike[str] | None = None) -> Path:
         override = os.environ.get(DIRECTORY_VARIABLE)
         if override:
             return check_private_directory(override, label=f"{DIRECTORY_VARIABLE}={override!r}")
-        path = _default_parent() / f"wool-{os.geteuid()}"
+        return _default_directory(_default_parent() / f"wool-{os.geteuid()}")
     path = Path(path)
+    _make(path)
+    return check_private_directory(path)
+
+
+def _make(path: Path) -> None:
     try:
         os.mkdir(path, 0o700)
     except FileExistsError:
         pass
     else:
         _restrict(path)
-    return check_private_directory(path)
+
+
+def _default_directory(path: Path) -> Path:
+    """``path`` made if missing, checked, and held (shared lock) by this process."""
+    with _users_lock:
+        held = _in_use.get(path)
+        if held is not None and _same_file(held, path):
+            return check_private_directory(path)
+        if held is not None:  # removed by hand meanwhile: take the new one
+            os.close(_in_use.pop(path))
+        for _ in range(_ATTEMPTS):
+            _make(path)
+            try:
+                check_private_directory(path)
+                fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            except (ValueError, FileNotFoundError):
+                if path.exists() or path.is_symlink():
+                    raise
+                continue  # removed by its last user as we came: make it again
+            fcntl.flock(fd, fcntl.LOCK_SH)  # waits while its last user removes it
+            if _same_file(fd, path):
+                if not _in_use:
+                    atexit.register(_release_default_directories)
+                _in_use[path] = fd
+                return path
+            os.close(fd)  # removed meanwhile: make it again
+        raise RuntimeError(f"{path} keeps vanishing as it is made; is something removing it?")
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    try:
+        mine, there = os.fstat(fd), os.lstat(path)
+    except FileNotFoundError:
+        return False
+    return (mine.st_dev, mine.st_ino) == (there.st_dev, there.st_ino)
+
+
+def _release_default_directories() -> None:
+    """At exit: remove each default directory this process used if it is empty and no
+    other process uses it (none holds its lock)."""
+    with _users_lock:
+        for path, fd in list(_in_use.items()):
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                pass  # another process uses it: the last one removes it
+            else:
+                if _same_file(fd, path):
+                    with contextlib.suppress(OSError):  # not empty: something still lives there
+                        os.rmdir(path)
+            finally:
+                os.close(fd)
+                del _in_use[path]
+
+
+def _forget_after_fork() -> None:
+    """In a forked child: the parent's locks are the parent's (the child takes its own)."""
+    global _users_lock
+    _users_lock = threading.Lock()
+    for fd in _in_use.values():
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    _in_use.clear()
 
 
 def check_private_directory(path: str | os.PathLike[str], *, label: str | None = None) -> Path:
@@ -155,3 +242,6 @@ def _default_parent() -> Path:
     if _SHM.is_dir() and os.access(_SHM, os.W_OK | os.X_OK):
         return _SHM
     return Path(tempfile.gettempdir())
+
+
+os.register_at_fork(after_in_child=_forget_after_fork)

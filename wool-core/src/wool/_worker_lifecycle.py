@@ -23,8 +23,8 @@ from wool._worker_log_capture import current_sink
 if TYPE_CHECKING:
     from wool._metadata import WorkerMetadata
     from wool._task import Task
+    from wool._worker_load import WorkerLoad
     from wool._worker_log_capture import LogSink
-    from wool._worker_stats import WorkerStats
 
 log = logging.getLogger("wool.worker")
 
@@ -38,12 +38,12 @@ class WorkerLifecycle:
 
     __slots__ = (
         "_context",
+        "_load",
         "_make_sink",
         "_scopes",
         "_sent",
         "_sink",
         "_state",
-        "_stats",
         "_steps",
         "task",
         "worker",
@@ -56,7 +56,7 @@ class WorkerLifecycle:
         *,
         context: _context_vars.Values | None = None,
         sink: Callable[[Task, WorkerMetadata], LogSink] | None = None,
-        stats: WorkerStats | None = None,
+        load: WorkerLoad | None = None,
     ) -> None:
         self.task = task
         self.worker = worker
@@ -66,7 +66,7 @@ class WorkerLifecycle:
         self._sent: _context_vars.Values = {}
         self._make_sink = sink
         self._sink: LogSink | None = None
-        self._stats = stats
+        self._load = load
         self._scopes: Scopes | None = None
         """What the ``wool_run_scope`` plugins follow the run with (tracing spans...)."""
 
@@ -100,8 +100,6 @@ class WorkerLifecycle:
         it, and its log sink installed.
         """
         self._state = "started"
-        if self._stats is not None:
-            self._stats.started()
         _context_vars.apply(self._context)
         self._sent = dict(self._context)
         if self._make_sink is not None:
@@ -152,8 +150,8 @@ class WorkerLifecycle:
         self._state = "stopped"
         if self._sink is not None:
             self._sink.close()
-        if self._stats is not None:
-            self._stats.stopped()
+        if self._load is not None:
+            self._load.completed += 1
         name = None if exception is None else type(exception).__qualname__
         emit("task-stopped", self.task, worker=self.worker.uid, exception=name)
         if self._scopes:

@@ -1,4 +1,5 @@
-"""A worker's load: the calls it runs, its concurrency limit, and its event loop's lag.
+"""A worker's load: the calls it runs and has run, its concurrency limit, and its event
+loop's lag; the one source of the load reports on its batches and of its ``Stats`` answer.
 
 A call holds one of the worker's slots while it runs. With a concurrency limit, a new
 call that finds no free slot is refused as transient ("full"); a call already running
@@ -53,6 +54,8 @@ class WorkerLoad:
         self.limit = limit
         self.running = 0
         """Calls holding a slot now (running, not parked on a nested call)."""
+        self.completed = 0
+        """Calls that ended here since the worker started (counted by their lifecycle)."""
         self.lag = 0.0
         """The latest delay of the lag probe beyond its due time, seconds."""
         self._slots = Slots(limit) if limit else None
@@ -76,9 +79,14 @@ class WorkerLoad:
             probe.cancel()
 
     def report(self, seen_call: int) -> pb.LoadReport:
-        """The load report for a session that has read calls up to ``seen_call``."""
+        """The load report for a session that has read calls up to ``seen_call`` (0 for
+        the ``Stats`` RPC)."""
         return pb.LoadReport(
-            running=self.running, limit=self.limit or 0, lag=self.lag, seen_call=seen_call
+            running=self.running,
+            limit=self.limit or 0,
+            lag=self.lag,
+            seen_call=seen_call,
+            completed=self.completed,
         )
 
     def try_admit(self) -> bool:

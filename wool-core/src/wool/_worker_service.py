@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextvars
 import logging
 import pickle
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import grpc
@@ -32,7 +33,7 @@ from wool._worker_lifecycle import WorkerLifecycle
 from wool._worker_load import CallSlot, WorkerLoad, current_slot
 from wool._worker_log_capture import LogChannel, log_sink_factory
 from wool._worker_proxy_cache import ProxyCache
-from wool._worker_stats import WorkerStats
+from wool._write_lane import Write, WriteLane
 
 log = logging.getLogger("wool.worker")
 
@@ -64,7 +65,6 @@ class WorkerService:
         self._sessions: set[ServerSession] = set()
         self.arguments = _argcache.Store()
         """Large arguments kept for the calls that will name them by digest."""
-        self.stats = WorkerStats()
 
     def handler(self) -> grpc.GenericRpcHandler:
         """The gRPC handler to add to a server."""
@@ -79,7 +79,7 @@ class WorkerService:
                 "Stats": grpc.unary_unary_rpc_method_handler(
                     self.report_stats,
                     request_deserializer=pb.StatsRequest.FromString,
-                    response_serializer=pb.StatsReport.SerializeToString,
+                    response_serializer=pb.LoadReport.SerializeToString,
                 ),
             },
         )
@@ -87,10 +87,10 @@ class WorkerService:
     async def report_stats(
         self,
         request: pb.StatsRequest,
-        context: grpc.aio.ServicerContext[pb.StatsRequest, pb.StatsReport],
-    ) -> pb.StatsReport:
-        """The ``Stats`` RPC: this worker's counts of calls."""
-        return pb.StatsReport(running=self.stats.running, completed=self.stats.completed)
+        context: grpc.aio.ServicerContext[pb.StatsRequest, pb.LoadReport],
+    ) -> pb.LoadReport:
+        """The ``Stats`` RPC: this worker's load report, as its batches carry it."""
+        return self.load.report(0)
 
     def begin_stop(self) -> None:
         """Refuse new tasks and end the sessions that have none in flight."""
@@ -105,7 +105,7 @@ class WorkerService:
 
     async def session(
         self, requests: AsyncIterator[bytes], context: grpc.aio.ServicerContext[bytes, bytes]
-    ) -> AsyncIterator[bytes]:
+    ) -> None:
         """One caller's session: many calls multiplexed on one stream."""
         version = dict(context.invocation_metadata() or ()).get(PROTOCOL_HEADER)
         if version != PROTOCOL_VERSION:
@@ -116,7 +116,7 @@ class WorkerService:
             )
         # The session's clock starts before the caller's (which starts when this answer
         # arrives), so a caller's deadline is never later on this clock than on its own.
-        session = ServerSession(self, peer_limit(context.invocation_metadata()))
+        session = ServerSession(self, peer_limit(context.invocation_metadata()), context.write)
         await context.send_initial_metadata(
             ((PROTOCOL_HEADER, PROTOCOL_VERSION), (LIMIT_HEADER, str(max_message_bytes())))
         )
@@ -124,13 +124,7 @@ class WorkerService:
         self.load.watch(session)
         reader = asyncio.get_running_loop().create_task(session.read(requests))
         try:
-            async for batch in _frames.batches(session.outbox, session.limit, session.trailer):
-                written = session.take_flush_waiters()
-                yield batch  # resumed once gRPC took the batch
-                session.logs.written()
-                for waiter in written:
-                    if not waiter.done():
-                        waiter.set_result(None)
+            await session.lane.run(session.batch_taken)
             if session.malformed is not None:
                 await context.abort(grpc.StatusCode.INVALID_ARGUMENT, session.malformed)
             if self.stopping:
@@ -158,11 +152,13 @@ class WorkerService:
 
 
 class ServerSession:
-    def __init__(self, service: WorkerService, limit: int) -> None:
+    def __init__(self, service: WorkerService, limit: int, write: Write) -> None:
         self.service = service
         self.limit = limit
         """The largest message both this worker and the caller accept."""
         self.outbox: asyncio.Queue[_frames.Frame | None] = asyncio.Queue()
+        self.lane = WriteLane(self.outbox, limit, write, self.trailer)
+        """Writes the outbox; a generator's items go at once when it is idle."""
         self.logs = LogChannel(self.outbox)
         self.calls: dict[int, _Call] = {}
         self._reading = True
@@ -175,6 +171,8 @@ class ServerSession:
         self.last_running = 0
         self.last_lag = 0.0
         self._report_pending = False
+        self._report: tuple[tuple[int, float, int], bytes] = ((-1, -1.0, -1), b"")
+        """The last load report written, encoded, and the figures it gave."""
 
     def elapsed_ms(self) -> float:
         """Milliseconds since this worker answered the session (the callers' deadlines'
@@ -187,12 +185,20 @@ class ServerSession:
         self._flush_waiters.append(waiter)
         await waiter
 
-    def take_flush_waiters(self) -> list[asyncio.Future[None]]:
+    def batch_taken(self) -> Callable[[], None]:
+        """A batch was taken from the outbox: what to do once it is written."""
         # A frame queued before a batch is taken from the queue is in it (or in an
         # earlier one), except a frame too big to join it, rare for the small frames
         # that are waited for.
         waiters, self._flush_waiters = self._flush_waiters, []
-        return waiters
+
+        def written() -> None:
+            self.logs.written()
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
+
+        return written
 
     def push_report(self) -> None:
         """Send the load report on a batch of its own unless one is on its way."""
@@ -207,13 +213,23 @@ class ServerSession:
         self.last_running = load.running
         self.last_lag = load.lag
         self.told_full = load.limit is not None and load.running >= load.limit
-        return _frames.load_field(load.report(self.seen_call))
+        figures = (load.running, load.lag, self.seen_call)
+        if figures != self._report[0]:  # unchanged between a generator's steps: reused
+            self._report = (figures, _frames.load_field(load.report(self.seen_call)))
+        return self._report[1]
 
     def send(self, response: pb.Response) -> None:
         self.outbox.put_nowait(_frames.message_frame(response))
 
     def send_pieces(self, pieces: _frames.Pieces | _frames.Buffered) -> None:
         self.outbox.put_nowait(pieces)
+
+    def send_item(self, frame: _frames.Pieces | _frames.Buffered) -> None:
+        """A generator's item: written at once if nothing waits to be written."""
+        if isinstance(frame, _frames.Buffered):
+            self.outbox.put_nowait(frame)  # its buffers follow it, from the writer task
+        else:
+            self.lane.send_now(frame)
 
     def finished(self, call_id: int) -> None:
         self.calls.pop(call_id, None)
@@ -307,7 +323,9 @@ class _Call:
         self.accept_by = accept_by
         """The caller's deadline to start this call (ms of the session; 0: none)."""
         self.confirmed: asyncio.Future[None] | None = None
-        self.first_step: tuple[pb.Step, bytes] | None = None
+        self.steps: collections.deque[tuple[pb.Step, bytes]] = collections.deque()
+        """Generator steps asked for and not begun yet, in order (a caller reading ahead
+        asks for several; they also wait here until the generator exists)."""
         self.routine = message.routine
         self.context = contextvars.Context()
         self.lifecycle: WorkerLifecycle | None = None
@@ -446,7 +464,7 @@ class _Call:
         session = self.session
         sink = log_sink_factory(session.logs, self.id, proxy.forward_logs)
         self.lifecycle = lifecycle = WorkerLifecycle(
-            task, worker, context=context, sink=sink, stats=self.service.stats
+            task, worker, context=context, sink=sink, load=self.service.load
         )
         verdict = lifecycle.admit()
         if verdict is not None:
@@ -477,9 +495,8 @@ class _Call:
                 return
             self.running = None
             slot.drop()  # an idle generator holds no slot between steps
-            first_step, self.first_step = self.first_step, None
-            if first_step is not None:
-                self.step(*first_step)
+            if self.steps:
+                self.running = self._spawn(self._advance())
             return
         try:
             result = await target(*args, **kwargs)
@@ -496,17 +513,21 @@ class _Call:
         return self.session.service
 
     def step(self, step: pb.Step, context: bytes = b"") -> None:
-        if self.closed.is_set():
+        if self.closed.is_set() or not self.message.generator:
             return
-        if self.generator is None and self.running is not None and self.message.generator:
-            # It came before the generator was made (see _begin).
-            self.first_step = (step, context)
-            return
-        if self.generator is None or self.running is not None:
-            return
-        self.running = self._spawn(self._advance(step, context))
+        self.steps.append((step, context))
+        # Before the generator exists (see _begin), or while a step runs, it waits its turn.
+        if self.generator is not None and self.running is None:
+            self.running = self._spawn(self._advance())
 
-    async def _advance(self, step: pb.Step, context: bytes = b"") -> None:
+    async def _advance(self) -> None:
+        """Run the steps asked for, in order, until none is left or the call ended."""
+        while self.steps and not self.closed.is_set():
+            self.running = asyncio.current_task()
+            step, context = self.steps.popleft()
+            await self._one_step(step, context)
+
+    async def _one_step(self, step: pb.Step, context: bytes) -> None:
         assert self.lifecycle is not None and self.slot is not None
         if context:
             try:
@@ -544,12 +565,18 @@ class _Call:
             self.running = None
             self.slot.drop()
         self.lifecycle.before_item()
-        self.send(self._value(item, "yielded value"))
+        value = self._value(item, "yielded value")
+        if isinstance(value, pb.Response):  # the item cannot travel: the call ends with why
+            await self._close_generator()
+            self.finish(value)
+            return
+        self.session.send_item(value)
 
     def cancel(self) -> None:
         if self.closed.is_set() or self.cancelled:
             return
         self.cancelled = True
+        self.steps.clear()  # steps read ahead that have not begun never will
         if self.running is not None:
             self.running.cancel()
         elif self.generator is not None:

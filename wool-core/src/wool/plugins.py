@@ -14,12 +14,18 @@
   on the local filesystem (mode 0700, checked before use; ``$WOOL_LOCAL_DIR`` overrides
   it), and :func:`open_private` opens a file there without following links, blocking on
   a FIFO or trusting a file of another user.
+- Logging what others send: :func:`printable` escapes control characters in a field
+  read from elsewhere, and :class:`LimitFilter` rate-limits repeated warnings.
+- Discovery publishers: subclass :class:`DiscoveryPublisher` for the context manager and
+  the checks of ``publish()`` that every publisher shares.
 """
 
 from __future__ import annotations
 
+from wool._discovery_publisher import DiscoveryPublisher
 from wool._handlers import remove_task_event_handler, task_event_handler
 from wool._hooks import PLUGIN_GROUP, hookimpl, hookspec, register, unregister
+from wool._log_limit import LimitFilter, printable
 from wool._plugins import DISCOVERY_GROUP, LOADBALANCER_GROUP, PluginNotFound, installed, load
 from wool._private_files import (
     DIRECTORY_VARIABLE,
@@ -34,6 +40,8 @@ __all__ = [
     "DISCOVERY_GROUP",
     "LOADBALANCER_GROUP",
     "PLUGIN_GROUP",
+    "DiscoveryPublisher",
+    "LimitFilter",
     "PluginNotFound",
     "TaskScope",
     "check_private_directory",
@@ -42,6 +50,7 @@ __all__ = [
     "installed",
     "load",
     "open_private",
+    "printable",
     "private_directory",
     "register",
     "remove_task_event_handler",

@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from types import TracebackType
 
 import grpc
 import grpc.aio
 
 from wool import DiscoveryEvent, WorkerMetadata
+from wool.plugins import DiscoveryPublisher
 from wool_discovery_etcd import _records
 from wool_discovery_etcd._client import (
     DELETE_RANGE,
@@ -34,7 +34,7 @@ REVOKE_TIMEOUT = 2.0
 """How long leaving waits for etcd to revoke the lease (else it expires on its own)."""
 
 
-class EtcdPublisher:
+class EtcdPublisher(DiscoveryPublisher[EtcdClient]):
     """Publishes workers into a namespace; use as ``async with publisher as p``.
 
     Entering connects (raising ``EtcdUnavailable``, ``EtcdAuthError`` or
@@ -53,7 +53,6 @@ class EtcdPublisher:
 
     def __init__(self, settings: EtcdSettings) -> None:
         self.settings = settings
-        self._client: EtcdClient | None = None
         self._lease = 0
         self._records: dict[str, WorkerMetadata] = {}
         self._lock = asyncio.Lock()
@@ -64,9 +63,7 @@ class EtcdPublisher:
         """The id of the lease in use (0 when not entered)."""
         return self._lease
 
-    async def __aenter__(self) -> EtcdPublisher:
-        if self._client is not None:
-            raise RuntimeError("this EtcdPublisher is already entered")
+    async def _open(self) -> EtcdClient:
         client = EtcdClient(self.settings)
         try:
             deadline = asyncio.get_running_loop().time() + self.settings.connect_timeout
@@ -75,23 +72,14 @@ class EtcdPublisher:
         except BaseException:
             await client.close()
             raise
-        self._client = client
         self._lock = asyncio.Lock()
         self._keeper = asyncio.get_running_loop().create_task(self._keep_alive(client))
-        return self
+        return client
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        client, self._client = self._client, None
+    async def _close(self, client: EtcdClient) -> None:
         keeper, self._keeper = self._keeper, None
         lease, self._lease = self._lease, 0
         self._records = {}
-        if client is None:
-            return
         try:
             if keeper is not None:
                 keeper.cancel()
@@ -109,13 +97,8 @@ class EtcdPublisher:
         finally:
             await client.close()
 
-    async def publish(self, event: DiscoveryEvent) -> None:
+    async def _apply(self, client: EtcdClient, event: DiscoveryEvent) -> None:
         """Put or delete the record of the worker of ``event``."""
-        if not isinstance(event, DiscoveryEvent):
-            raise TypeError(f"expected a wool.DiscoveryEvent, got {type(event).__name__}")
-        client = self._client
-        if client is None:
-            raise RuntimeError("the EtcdPublisher is not entered; use 'async with'")
         metadata = event.metadata
         key = _records.worker_key(self.settings.prefix, metadata.uid)
         async with self._lock:
@@ -229,5 +212,5 @@ class EtcdPublisher:
                 attempt += 1
 
     def __repr__(self) -> str:
-        state = f"lease {self._lease:x}" if self._client is not None else "idle"
+        state = f"lease {self._lease:x}" if self.entered else "idle"
         return f"EtcdPublisher({self.settings.namespace!r}, {state}, {len(self._records)} workers)"

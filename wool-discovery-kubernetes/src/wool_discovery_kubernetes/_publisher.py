@@ -6,13 +6,13 @@ import asyncio
 import ipaddress
 import logging
 import os
-from types import TracebackType
-from typing import Any
+from typing import Any, NamedTuple
 
 import aiohttp
 from kubernetes_asyncio import client
 
 from wool import DiscoveryEvent, WorkerMetadata
+from wool.plugins import DiscoveryPublisher
 from wool_discovery_kubernetes._config import (
     POD_IP_VARIABLE,
     api_client,
@@ -39,7 +39,14 @@ class PublishError(RuntimeError):
     """The API server refused or failed a patch of the publisher's pod."""
 
 
-class KubernetesPublisher:
+class _Pod(NamedTuple):
+    """The connection to the API server and the (namespace, name) of the pod patched."""
+
+    api: client.ApiClient
+    target: tuple[str, str]
+
+
+class KubernetesPublisher(DiscoveryPublisher[_Pod]):
     """Publishes workers on this process's pod; use as ``async with publisher as p``.
 
     Entering connects to the API (in-cluster or through the kubeconfig) and merge-patches
@@ -65,14 +72,10 @@ class KubernetesPublisher:
         self.kube_namespace = kube_namespace
         self.kubeconfig = kubeconfig
         self.context = context
-        self._api: client.ApiClient | None = None
-        self._target: tuple[str, str] | None = None  # (namespace, pod)
         self._workers: dict[str, WorkerMetadata] = {}
-        self._lock: asyncio.Lock | None = None
+        self._lock = asyncio.Lock()
 
-    async def __aenter__(self) -> KubernetesPublisher:
-        if self._api is not None:
-            raise RuntimeError("this KubernetesPublisher is already entered")
+    async def _open(self) -> _Pod:
         name = pod_name(self.pod_name)
         namespace = resolve_namespace(self.kube_namespace, self.kubeconfig, self.context)
         api = await api_client(self.kubeconfig, self.context)
@@ -82,47 +85,34 @@ class KubernetesPublisher:
         except BaseException:
             await api.close()
             raise
-        self._api, self._target, self._lock = api, (namespace, name), asyncio.Lock()
-        return self
+        self._lock = asyncio.Lock()
+        return _Pod(api, (namespace, name))
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        api, target = self._api, self._target
-        self._api = self._target = self._lock = None
-        if api is None or target is None:
-            return
+    async def _close(self, pod: _Pod) -> None:
         self._workers = {}
         try:
-            await _patch(api, *target, {"metadata": {"annotations": {WORKERS_ANNOTATION: None}}})
+            annotations = {"annotations": {WORKERS_ANNOTATION: None}}
+            await _patch(pod.api, *pod.target, {"metadata": annotations})
         except (PublishError, aiohttp.ClientError, TimeoutError) as error:
-            log.warning("could not withdraw the workers of pod %s/%s: %s", *target, error)
+            log.warning("could not withdraw the workers of pod %s/%s: %s", *pod.target, error)
         finally:
-            await api.close()
+            await pod.api.close()
 
-    async def publish(self, event: DiscoveryEvent) -> None:
+    async def _apply(self, pod: _Pod, event: DiscoveryEvent) -> None:
         """Put or remove the worker of ``event`` in the pod's annotation.
 
         Raises ``ValueError`` when the annotation would exceed what subscribers read, and
         :class:`PublishError` when the API server refuses the patch.
         """
-        if not isinstance(event, DiscoveryEvent):
-            raise TypeError(f"expected a wool.DiscoveryEvent, got {type(event).__name__}")
-        api, target, lock = self._api, self._target, self._lock
-        if api is None or target is None or lock is None:
-            raise RuntimeError("the KubernetesPublisher is not entered; use 'async with'")
-        async with lock:
+        async with self._lock:
             workers = dict(self._workers)
             if event.type == "worker-dropped":
                 workers.pop(event.metadata.uid, None)
             else:
-                _warn_if_foreign(event.metadata, target)
+                _warn_if_foreign(event.metadata, pod.target)
                 workers[event.metadata.uid] = event.metadata
             text = encode_workers(workers.values())  # ValueError before any I/O
-            await _patch(api, *target, self._body(text))
+            await _patch(pod.api, *pod.target, self._body(text))
             self._workers = workers
 
     def _body(self, annotation: str) -> dict[str, object]:
@@ -134,7 +124,8 @@ class KubernetesPublisher:
         }
 
     def __repr__(self) -> str:
-        where = "idle" if self._target is None else "pod {}/{}".format(*self._target)
+        pod = self._opened
+        where = "idle" if pod is None else "pod {}/{}".format(*pod.target)
         return f"KubernetesPublisher({self.pool!r}, {where}, {len(self._workers)} workers)"
 
 

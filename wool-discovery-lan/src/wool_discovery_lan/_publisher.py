@@ -6,12 +6,12 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable
-from types import TracebackType
 
 from zeroconf import IPVersion
 from zeroconf.asyncio import AsyncServiceInfo, AsyncZeroconf
 
 from wool import DiscoveryEvent, WorkerMetadata
+from wool.plugins import DiscoveryPublisher
 from wool_discovery_lan import _interfaces
 from wool_discovery_lan._liveness import ExitWatch
 from wool_discovery_lan._records import address_literal, encode_txt, server_name, service_name
@@ -22,7 +22,7 @@ GOODBYE_TIMEOUT = 5.0
 """How long leaving the publisher waits for its goodbye packets to go out."""
 
 
-class LanPublisher:
+class LanPublisher(DiscoveryPublisher[AsyncZeroconf]):
     """Publishes workers as DNS-SD services; use as ``async with publisher as p``.
 
     Entering opens a zeroconf responder on the configured interfaces. ``worker-added``
@@ -47,34 +47,23 @@ class LanPublisher:
         self.service_type = service_type
         self.interfaces = interfaces
         self.ttl = ttl
-        self._zeroconf: AsyncZeroconf | None = None
         self._infos: dict[str, AsyncServiceInfo] = {}
         # service key -> its announcements or goodbyes still being sent
         self._broadcasts: dict[str, asyncio.Future[object]] = {}
         self._goodbyes: set[asyncio.Future[object]] = set()
-        self._lock: asyncio.Lock | None = None
+        self._lock = asyncio.Lock()
         self._exits: ExitWatch | None = None
         self._withdrawing: set[asyncio.Task[None]] = set()
         self._seq = 0
 
-    async def __aenter__(self) -> LanPublisher:
-        if self._zeroconf is not None:
-            raise RuntimeError("this LanPublisher is already entered")
+    async def _open(self) -> AsyncZeroconf:
         addresses = _interfaces.resolve(self.interfaces)
-        self._zeroconf = AsyncZeroconf(interfaces=addresses, ip_version=IPVersion.V4Only)
+        zeroconf = AsyncZeroconf(interfaces=addresses, ip_version=IPVersion.V4Only)
         self._lock = asyncio.Lock()
         self._exits = ExitWatch(asyncio.get_running_loop(), self._exited)
-        return self
+        return zeroconf
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        zeroconf, self._zeroconf = self._zeroconf, None
-        if zeroconf is None:
-            return
+    async def _close(self, zeroconf: AsyncZeroconf) -> None:
         for task in list(self._withdrawing):
             task.cancel()
         await asyncio.gather(*self._withdrawing, return_exceptions=True)
@@ -99,18 +88,13 @@ class LanPublisher:
                 self._cancel(key)
             await zeroconf.async_close()
 
-    async def publish(self, event: DiscoveryEvent) -> None:
+    async def _apply(self, zeroconf: AsyncZeroconf, event: DiscoveryEvent) -> None:
         """Register, re-register or unregister the worker of ``event``.
 
         Raises ``ValueError`` when the worker's record does not fit in a TXT record.
         """
-        if not isinstance(event, DiscoveryEvent):
-            raise TypeError(f"expected a wool.DiscoveryEvent, got {type(event).__name__}")
-        zeroconf, lock = self._zeroconf, self._lock
-        if zeroconf is None or lock is None:
-            raise RuntimeError("the LanPublisher is not entered; use 'async with'")
         metadata = event.metadata
-        async with lock:
+        async with self._lock:
             if event.type == "worker-dropped":
                 await self._unregister(zeroconf, metadata.uid)
                 return
@@ -143,11 +127,11 @@ class LanPublisher:
         task.add_done_callback(self._withdrawing.discard)
 
     async def _withdraw(self, uid: str) -> None:
-        zeroconf, lock = self._zeroconf, self._lock
-        if zeroconf is None or lock is None:
+        zeroconf, lock = self._opened, self._lock
+        if zeroconf is None:
             return
         async with lock:
-            if self._zeroconf is zeroconf:
+            if self._opened is zeroconf:
                 await self._unregister(zeroconf, uid)
 
     def _info(self, metadata: WorkerMetadata) -> AsyncServiceInfo:
@@ -193,5 +177,5 @@ class LanPublisher:
             future.cancel()
 
     def __repr__(self) -> str:
-        state = "entered" if self._zeroconf is not None else "idle"
+        state = "entered" if self.entered else "idle"
         return f"LanPublisher({self.service_type!r}, {state}, {len(self._infos)} workers)"

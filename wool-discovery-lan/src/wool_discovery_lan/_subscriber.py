@@ -29,10 +29,10 @@ from zeroconf import (
 from zeroconf.asyncio import AsyncServiceBrowser, AsyncZeroconf
 
 from wool import DiscoveryEvent, WorkerMetadata
+from wool.plugins import LimitFilter
 from wool_discovery_lan import _interfaces
 from wool_discovery_lan._records import decode_txt, txt_seq, validate_service_type
 from wool_discovery_lan._sources import packet_source
-from wool_discovery_lan._throttle import Throttle
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +62,9 @@ RESTART_FIRST = 1.0
 RESTART_MAX = 60.0
 """Seconds before a failed subscriber reopens zeroconf: doubling from RESTART_FIRST up to
 RESTART_MAX (back to RESTART_FIRST once it ran that long)."""
+LOG_BURST = 5
+"""Log lines of one kind a subscriber writes per minute about what other hosts send; the
+rest are counted, and the next line let through says how many were left out."""
 RETRY_FIRST = 1.0
 RETRY_MAX = 30.0
 """Seconds between the queries for a service whose records are missing: doubling from
@@ -223,8 +226,10 @@ class _Tracker(RecordUpdateListener):
         self.withdrawn: dict[str, tuple[int, float]] = {}  # key -> (seq, when, ms)
         self.announced_uids: dict[str, str] = {}  # uid -> service key
         self.deadline: float | None = None
+        self.due: dict[str, float] = {}  # key -> ms, when poll() next looks at the service
+        self.dirty: set[str] = set()  # services whose records changed since the last poll
         self.woken = asyncio.Event()
-        self.throttle = Throttle(log)
+        self.limit = LimitFilter(burst=LOG_BURST, level=logging.INFO)
 
     def async_update_records(self, zc: Zeroconf, now: float, records: list[RecordUpdate]) -> None:
         """zeroconf's callback for every packet's records (runs in the event loop)."""
@@ -235,9 +240,9 @@ class _Tracker(RecordUpdateListener):
             try:
                 self._receive(update.new, source, now)
             except Exception as exc:  # one bad record must not cost the others
-                self.throttle.log(
+                self.limit.log(
+                    log,
                     logging.WARNING,
-                    "unreadable",
                     "ignoring a record for %s from %s: %s",
                     update.new.name,
                     source,
@@ -288,6 +293,7 @@ class _Tracker(RecordUpdateListener):
             self.records[(key, kind)] = _Record(data, record.created, record.ttl, seq)
         else:
             self.records[(key, kind)] = _Record(data, record.created, record.ttl)
+        self.dirty.add(key)
         self.woken.set()
 
     def _service(self, key: str, name: str, source: str | None, now: float) -> _Service | None:
@@ -296,9 +302,9 @@ class _Tracker(RecordUpdateListener):
         service = self.services.get(key)
         if service is None:
             if len(self.services) >= MAX_SERVICES:
-                self.throttle.log(
+                self.limit.log(
+                    log,
                     logging.WARNING,
-                    "cap",
                     "ignoring service %s from %s: this subscriber follows %s services "
                     "already (the most it follows)",
                     name,
@@ -307,9 +313,9 @@ class _Tracker(RecordUpdateListener):
                 )
                 return None
             if self.per_source[source] >= MAX_SERVICES_PER_SOURCE:
-                self.throttle.log(
+                self.limit.log(
+                    log,
                     logging.WARNING,
-                    "cap-source",
                     "ignoring service %s: host %s already announces %s services "
                     "(the most one host may)",
                     name,
@@ -325,9 +331,9 @@ class _Tracker(RecordUpdateListener):
             if not service.owners:
                 service.owners = frozenset({source})
         elif source not in service.owners:
-            self.throttle.log(
+            self.limit.log(
+                log,
                 logging.WARNING,
-                "foreign",
                 "ignoring records for %s from %s: its records come from %s",
                 name,
                 source,
@@ -348,6 +354,7 @@ class _Tracker(RecordUpdateListener):
         service = self._service(key, record.alias, source, now)
         if service is not None:
             service.pointer_until = max(service.pointer_until, record.created + record.ttl * 1000)
+            self.dirty.add(key)
             self.woken.set()
 
     def _has_records(self, key: str, now: float) -> bool:
@@ -366,20 +373,28 @@ class _Tracker(RecordUpdateListener):
                 await self.woken.wait()
 
     def poll(self) -> list[DiscoveryEvent]:
-        """The events since the last poll; sends the queries that are due."""
+        """The events since the last poll; sends the queries that are due.
+
+        Only the services whose records changed since, or whose next check is due, are
+        looked at (all of them after a worker was dropped or changed its uid, since
+        another service may have been waiting for that uid): a flood of records costs
+        each poll what the flood changed, not what the subscriber follows.
+        """
         self.woken.clear()
         now = current_time_millis()
         events: list[DiscoveryEvent] = []
-        for stale in [k for k, r in self.records.items() if not r.live(now)]:
-            del self.records[stale]
         forget = now - STALE_WINDOW * 1000
         for key in [k for k, (_, when) in self.withdrawn.items() if when < forget]:
             del self.withdrawn[key]
+        dirty, due, self.dirty = self.dirty, self.due, set()
         questions: list[str] = []
-        deadline: float | None = None
-        for key, service in list(self.services.items()):
+        for key in [k for k in self.services if k in dirty or due.get(k, 0.0) <= now]:
+            service = self.services[key]
+            self._expire(key, now)
             current, first = self._read(key, service)
             if service.announced is not None and current != service.announced:
+                self.dirty.update(self.services)  # a service may wait for the uid freed
+                self.woken.set()
                 if current is None:
                     events.append(self._drop(key, service))
                 else:
@@ -394,14 +409,26 @@ class _Tracker(RecordUpdateListener):
                 events.append(DiscoveryEvent("worker-added", current))
             if self._forgotten(key, service, now):
                 continue
-            due, ask = self._schedule(key, service, first, now)
+            at, ask = self._schedule(key, service, first, now)
             if ask:
                 questions.append(service.name)
-            deadline = due if deadline is None else min(deadline, due)
-        self.deadline = deadline
+            due[key] = min(at, self._expiry(key))
+        self.deadline = min(due.values(), default=None)
         if questions:
             self._ask(questions)
         return events
+
+    def _expire(self, key: str, now: float) -> None:
+        """Forget the SRV and TXT records of ``key`` whose TTL has run out."""
+        for kind in (_TYPE_SRV, _TYPE_TXT):
+            record = self.records.get((key, kind))
+            if record is not None and not record.live(now):
+                del self.records[(key, kind)]
+
+    def _expiry(self, key: str) -> float:
+        """When (ms) the first of the SRV and TXT records of ``key`` expires."""
+        records = (self.records.get((key, kind)) for kind in (_TYPE_SRV, _TYPE_TXT))
+        return min((r.at(1.0) for r in records if r is not None), default=float("inf"))
 
     def _forgotten(self, key: str, service: _Service, now: float) -> bool:
         """Stop following a service that has had no records for a while and whose PTR
@@ -414,6 +441,7 @@ class _Tracker(RecordUpdateListener):
         if now < service.pointer_until or now < service.empty_since + 2 * STALE_WINDOW * 1000:
             return False
         del self.services[key]
+        self.due.pop(key, None)
         self.per_source[service.source] -= 1
         if not self.per_source[service.source]:
             del self.per_source[service.source]
@@ -454,9 +482,9 @@ class _Tracker(RecordUpdateListener):
             return None, None
         owner = self.announced_uids.get(metadata.uid)
         if owner is not None and owner != key:
-            self.throttle.log(
+            self.limit.log(
+                log,
                 logging.INFO,
-                "duplicate",
                 "ignoring service %s: worker %s is announced by %s",
                 service.name,
                 metadata.uid,
@@ -469,9 +497,7 @@ class _Tracker(RecordUpdateListener):
         try:
             return decode_txt(text)
         except Exception as exc:
-            self.throttle.log(
-                logging.INFO, "malformed", "ignoring service %s: %s", service.name, exc
-            )
+            self.limit.log(log, logging.INFO, "ignoring service %s: %s", service.name, exc)
             return None
 
     def _schedule(

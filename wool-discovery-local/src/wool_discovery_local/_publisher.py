@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import logging
-from types import TracebackType
 
 from wool import DiscoveryEvent
+from wool.plugins import DiscoveryPublisher
 from wool_discovery_local._liveness import start_time
 from wool_discovery_local._lock import DEFAULT_TIMEOUT
 from wool_discovery_local._names import Paths, validate_namespace
@@ -15,7 +15,7 @@ from wool_discovery_local._table import encode
 log = logging.getLogger(__name__)
 
 
-class LocalPublisher:
+class LocalPublisher(DiscoveryPublisher[Attachment]):
     """Publishes worker events into a namespace; use as ``async with publisher as p``.
 
     ``worker-added`` inserts a worker (replacing any with the same uid),
@@ -28,27 +28,16 @@ class LocalPublisher:
     def __init__(self, namespace: str, *, lock_timeout: float = DEFAULT_TIMEOUT) -> None:
         self.namespace = validate_namespace(namespace)
         self.lock_timeout = lock_timeout
-        self._attachment: Attachment | None = None
         self._published: set[str] = set()
 
-    async def __aenter__(self) -> LocalPublisher:
-        if self._attachment is not None:
-            raise RuntimeError(f"the publisher of {self.namespace!r} is already entered")
-        self._attachment = await Attachment.attach(
-            Paths.of(self.namespace), lock_timeout=self.lock_timeout
-        )
-        return self
+    def _describe(self, article: str) -> str:
+        return f"the publisher of {self.namespace!r}"
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        attachment, self._attachment = self._attachment, None
+    async def _open(self) -> Attachment:
+        return await Attachment.attach(Paths.of(self.namespace), lock_timeout=self.lock_timeout)
+
+    async def _close(self, attachment: Attachment) -> None:
         published, self._published = self._published, set()
-        if attachment is None:
-            return
         try:
             if published:
                 async with attachment.locked() as table:
@@ -60,15 +49,8 @@ class LocalPublisher:
         finally:
             await attachment.detach()
 
-    async def publish(self, event: DiscoveryEvent) -> None:
+    async def _apply(self, attachment: Attachment, event: DiscoveryEvent) -> None:
         """Apply ``event`` to the namespace and notify its subscribers."""
-        if not isinstance(event, DiscoveryEvent):
-            raise TypeError(f"expected a wool.DiscoveryEvent, got {type(event).__name__}")
-        attachment = self._attachment
-        if attachment is None:
-            raise RuntimeError(
-                f"the publisher of {self.namespace!r} is not entered; use 'async with'"
-            )
         metadata = event.metadata
         if event.type == "worker-dropped":
             async with attachment.locked() as table:
@@ -86,5 +68,5 @@ class LocalPublisher:
             attachment.notify()
 
     def __repr__(self) -> str:
-        state = "entered" if self._attachment is not None else "idle"
+        state = "entered" if self.entered else "idle"
         return f"LocalPublisher({self.namespace!r}, {state})"

@@ -11,14 +11,6 @@ class StatsRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
-class StatsReport(_message.Message):
-    __slots__ = ("running", "completed")
-    RUNNING_FIELD_NUMBER: _ClassVar[int]
-    COMPLETED_FIELD_NUMBER: _ClassVar[int]
-    running: int
-    completed: int
-    def __init__(self, running: _Optional[int] = ..., completed: _Optional[int] = ...) -> None: ...
-
 class Requests(_message.Message):
     __slots__ = ("frames",)
     FRAMES_FIELD_NUMBER: _ClassVar[int]
@@ -34,16 +26,18 @@ class Responses(_message.Message):
     def __init__(self, frames: _Optional[_Iterable[_Union[Response, _Mapping]]] = ..., load: _Optional[_Union[LoadReport, _Mapping]] = ...) -> None: ...
 
 class LoadReport(_message.Message):
-    __slots__ = ("running", "limit", "lag", "seen_call")
+    __slots__ = ("running", "limit", "lag", "seen_call", "completed")
     RUNNING_FIELD_NUMBER: _ClassVar[int]
     LIMIT_FIELD_NUMBER: _ClassVar[int]
     LAG_FIELD_NUMBER: _ClassVar[int]
     SEEN_CALL_FIELD_NUMBER: _ClassVar[int]
+    COMPLETED_FIELD_NUMBER: _ClassVar[int]
     running: int
     limit: int
     lag: float
     seen_call: int
-    def __init__(self, running: _Optional[int] = ..., limit: _Optional[int] = ..., lag: _Optional[float] = ..., seen_call: _Optional[int] = ...) -> None: ...
+    completed: int
+    def __init__(self, running: _Optional[int] = ..., limit: _Optional[int] = ..., lag: _Optional[float] = ..., seen_call: _Optional[int] = ..., completed: _Optional[int] = ...) -> None: ...
 
 class Task(_message.Message):
     __slots__ = ("id", "parent_id", "routine", "callable", "arguments", "proxy", "tags", "generator", "context", "headers", "buffers")
