@@ -25,7 +25,10 @@ def bench_env(loop: str = "") -> dict[str, str]:
 
 
 async def run_probe(
-    module: str, *args: str, timeout: float | None = None, loop: str = ""
+    module: str,
+    *args: str,
+    timeout: float | None = None,  # noqa: ASYNC109 (past it the probe process is killed)
+    loop: str = "",
 ) -> dict[str, Any]:
     """Run ``python -m module args`` to its end (killed past ``timeout`` seconds); the JSON
     of its last stdout line. ``RuntimeError`` with its last stderr lines if it failed.

@@ -135,6 +135,9 @@ async def serve() -> None:
 # --- client ---------------------------------------------------------------------------------
 
 
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
 class RawServer:
     """One server process this process started and stops."""
 
@@ -147,8 +150,7 @@ class RawServer:
 
     async def start(self) -> None:
         env = dict(os.environ)
-        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [_ROOT, env.get("PYTHONPATH")]))
         self.process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",

@@ -71,7 +71,7 @@ async def spin(seconds: float) -> float:
 @wool.routine
 async def block(seconds: float) -> float:
     """Block the worker's event loop for ``seconds`` (a blocking call): the blocked workload."""
-    time.sleep(seconds)
+    time.sleep(seconds)  # noqa: ASYNC251 (blocking the loop is this workload)
     return seconds
 
 

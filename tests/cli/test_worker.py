@@ -41,7 +41,8 @@ async def test_workers_serve_a_durable_pool_and_stop_on_a_signal(sig):
     assert result.stdout.splitlines()[-1] == "stopped"
     assert "Traceback" not in result.stderr
     assert not any(alive(w.pid) for w in workers)
-    assert not any(Path(w.address.removeprefix("unix:")).exists() for w in workers)
+    sockets = [Path(w.address.removeprefix("unix:")) for w in workers]
+    assert not any([await asyncio.to_thread(s.exists) for s in sockets])
     assert await listed(ns) == []
 
 

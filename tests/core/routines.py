@@ -76,7 +76,7 @@ async def wait_forever(key: str, started: str) -> None:
 
 
 @wool.routine
-async def finally_ran(key: str, timeout: float = 10.0) -> bool:
+async def finally_ran(key: str, timeout: float = 10.0) -> bool:  # noqa: ASYNC109 (runs on the worker: the answer is whether it ran within it)
     """On the worker: wait until the finally recorded under ``key`` ran."""
     try:
         async with asyncio.timeout(timeout):
@@ -236,7 +236,7 @@ async def counted(key: str):
 
 
 @wool.routine
-async def steps_begun(key: str, at_least: int = 0, timeout: float = 10.0) -> int:
+async def steps_begun(key: str, at_least: int = 0, timeout: float = 10.0) -> int:  # noqa: ASYNC109 (runs on the worker: the caller cannot cancel it there)
     """On the worker: the steps ``counted(key)`` began, once there are ``at_least``."""
     async with asyncio.timeout(timeout):
         while STEPS.get(key, 0) < at_least:

@@ -15,6 +15,7 @@ import pytest
 import wool
 from tests.core import routines as r
 from tests.lb_leastbusy import routines as lr
+from tests.support import conditions
 from wool.testing import InProcessPool, InProcessWorker
 
 TIMEOUT = 10.0
@@ -37,12 +38,7 @@ async def started(*labels: str) -> None:
 
 async def until(predicate, what: str) -> None:
     """Wait (bounded) until ``predicate()`` holds."""
-    try:
-        async with asyncio.timeout(TIMEOUT):
-            while not predicate():
-                await asyncio.sleep(0.01)
-    except TimeoutError:
-        raise AssertionError(f"timed out waiting until {what}") from None
+    await conditions.until(predicate, what, TIMEOUT)
 
 
 def waiting(pool: InProcessPool) -> int:

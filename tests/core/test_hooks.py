@@ -9,6 +9,7 @@ so loaded by every worker process: it records the worker hooks in the file named
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -164,10 +165,10 @@ async def test_a_worker_refusing_tasks_sends_them_to_another(events_file: Path, 
     async with wool.WorkerPool(size=2) as pool:
         assert pool.proxy is not None
         (refuser, refuser_pid), (other, other_pid) = worker_pids(pool).items()
-        refuse_file.write_text(f"{refuser_pid}\n")
+        await asyncio.to_thread(refuse_file.write_text, f"{refuser_pid}\n")
         refused = [await r.pid() for _ in range(6)]
         assert {m.uid for m in pool.proxy.workers} == {refuser, other}, "no worker is evicted"
-        refuse_file.write_text("")
+        await asyncio.to_thread(refuse_file.write_text, "")
         later = [await r.pid() for _ in range(6)]
     events = timeline(events_file)
 
@@ -184,11 +185,11 @@ async def test_refusal_by_every_worker_gives_no_workers_available(refuse_file: P
     async with wool.WorkerPool(size=2) as pool:
         assert pool.proxy is not None
         uids = set(worker_pids(pool))
-        refuse_file.write_text("*")
+        await asyncio.to_thread(refuse_file.write_text, "*")
         with pytest.raises(wool.NoWorkersAvailable, match="wool-fixture-plugin refuses add"):
             await r.add(1, 2)
         assert {m.uid for m in pool.proxy.workers} == uids
-        refuse_file.unlink()
+        await asyncio.to_thread(refuse_file.unlink)
         assert [await r.add(i, 0) for i in range(4)] == [0, 1, 2, 3]
 
 

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 
 import wool
 from tests.core import routines as r
+from tests.support import conditions
 from tests.support.directory_discovery import DirectoryDiscovery
 from wool._log_limit import BURST
 from wool._supervisor_spawn import WorkerProcess
@@ -72,9 +73,8 @@ async def test_a_worker_that_cannot_be_connected_to_is_left_out_and_tried_in_the
             assert "fake" not in uids(proxy)  # paused: the balancer does not see it
             assert [await r.add(i, 1) for i in range(10)] == list(range(1, 11))
             tried = door.accepted
-            async with asyncio.timeout(10):  # the first background try comes after 1 s
-                while door.accepted == tried:
-                    await asyncio.sleep(0.05)
+            # the first background try comes after 1 s
+            await conditions.until(lambda: door.accepted > tried, "a background try", 10)
             assert "fake" not in uids(proxy)
 
 
@@ -95,9 +95,7 @@ async def test_a_paused_worker_comes_back_once_it_can_be_connected_to(tmp_path):
         worker = WorkerProcess(host="127.0.0.1", port=door.port)  # a real worker answers there
         await worker.start()
         stack.push_async_callback(worker.stop, 0)
-        async with asyncio.timeout(30):
-            while "late" not in uids(proxy):
-                await asyncio.sleep(0.05)
+        await proxy.wait_until(lambda workers: "late" in {m.uid for m in workers}, 30)
         pids = {await r.pid() for _ in range(4)}
     assert len(pids) == 2  # both the pool's worker and the one behind "late" ran calls
 

@@ -118,10 +118,11 @@ class EtcdServer:
 
         def drain() -> None:
             assert process.stderr is not None
-            for line in process.stderr:
-                self.log.append(line)
-                if READY_MARK in line:
-                    ready.set()
+            with process.stderr:  # closed at end of file, when the member exits
+                for line in process.stderr:
+                    self.log.append(line)
+                    if READY_MARK in line:
+                        ready.set()
 
         threading.Thread(target=drain, name=f"etcd-log-{self.name}", daemon=True).start()
         if wait:

@@ -12,6 +12,7 @@ import pytest
 
 from tests.discovery_etcd._etcd import EtcdServer, free_port
 from tests.discovery_etcd.conftest import SHORT_TTL, publisher_process, refused, round_trip
+from tests.support import conditions
 from tests.support.events import Events, added, dropped, following, updated
 from wool import DiscoveryEvent, WorkerMetadata
 from wool.testing import worker_metadata as metadata
@@ -24,21 +25,16 @@ def discovery(server: EtcdServer, namespace: str, **options) -> EtcdDiscovery:
     return EtcdDiscovery(namespace, endpoints=[server.endpoint], **options)
 
 
-async def condition(check: Callable[[], bool], timeout: float, what: str) -> None:
+async def condition(check: Callable[[], bool], timeout: float, what: str) -> None:  # noqa: ASYNC109
     """Until ``check()`` holds; fails after ``timeout`` seconds."""
-    try:
-        async with asyncio.timeout(timeout):
-            while not check():
-                await asyncio.sleep(0.05)
-    except TimeoutError:
-        raise AssertionError(f"{what} did not happen within {timeout} s") from None
+    await conditions.until(check, what, timeout, step=0.05)
 
 
 async def converge(
     events: Events,
     state: dict[str, WorkerMetadata],
     expected: dict[str, WorkerMetadata],
-    timeout: float = CONVERGE_TIMEOUT,
+    timeout: float = CONVERGE_TIMEOUT,  # noqa: ASYNC109 (the failure names what never converged)
 ) -> None:
     """Apply events to ``state`` until it equals ``expected``."""
     async with asyncio.timeout(timeout):

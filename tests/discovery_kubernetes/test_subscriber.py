@@ -21,6 +21,7 @@ from tests.discovery_kubernetes.conftest import (
     updated,
     worker,
 )
+from tests.support import conditions
 from wool import DiscoveryEvent, WorkerMetadata
 from wool_discovery_kubernetes import POOL_LABEL, WORKERS_ANNOTATION, _watch, encode_workers
 
@@ -262,9 +263,7 @@ async def test_hostile_records_are_skipped_one_by_one(
 
 async def _until(condition: Callable[[], bool]) -> None:
     """Until ``condition()`` holds (checked every 10 ms, at most 10 s)."""
-    async with asyncio.timeout(10):
-        while not condition():
-            await asyncio.sleep(0.01)
+    await conditions.until(condition, "the fake API server's state changes")
 
 
 async def test_a_refused_subscriber_says_why_and_tries_again(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from collections.abc import Iterator
@@ -10,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.discovery_lan.conftest import metadata
-from tests.support import netns
+from tests.support import conditions, netns
 from tests.support.events import added, following
 from wool_discovery_lan import LanDiscovery
 
@@ -38,9 +37,9 @@ async def test_a_subscriber_that_cannot_open_zeroconf_retries_until_it_can(
     caplog.set_level(logging.WARNING, "wool_discovery_lan._subscriber")
     discovery = LanDiscovery(["lo"])
     async with following(discovery.subscriber) as events:
-        async with asyncio.timeout(30):
-            while caplog.text.count("reopening zeroconf in") < 2:
-                await asyncio.sleep(0.05)
+        await conditions.until(
+            lambda: caplog.text.count("reopening zeroconf in") >= 2, "two reopenings", 30, 0.05
+        )
         assert "reopening zeroconf in 1 s" in caplog.text
         assert "reopening zeroconf in 2 s" in caplog.text
         assert not events.task.done()

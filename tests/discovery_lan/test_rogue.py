@@ -7,7 +7,6 @@ sends hand-built responses from its own address or from a spoofed one.
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import contextlib
 import logging
@@ -18,7 +17,7 @@ from zeroconf import DNSPointer, DNSRecord, DNSService, DNSText
 
 from tests.discovery_lan.conftest import metadata, publisher_process
 from tests.discovery_lan.rogue import Rogue, rogue
-from tests.support import netns
+from tests.support import conditions, netns
 from tests.support.events import Events, added, dropped, following, updated
 from wool import DiscoveryEvent, WorkerMetadata
 from wool_discovery_lan import DEFAULT_SERVICE_TYPE, LanDiscovery, encode_txt
@@ -46,9 +45,11 @@ def segment(namespaces_available: None) -> Iterator[netns.Network]:
 
 async def _ignored_or_event(events: Events, caplog: pytest.LogCaptureFixture) -> None:
     """Until the subscriber logged that it ignored a host's records, or an event came."""
-    async with asyncio.timeout(10):
-        while not events.queue.qsize() and "ignoring records for" not in caplog.text:
-            await asyncio.sleep(0.02)
+    await conditions.until(
+        lambda: bool(events.queue.qsize()) or "ignoring records for" in caplog.text,
+        "the subscriber ignores the records or gives an event",
+        step=0.02,
+    )
 
 
 @contextlib.asynccontextmanager

@@ -36,5 +36,5 @@ async def block(seconds: float) -> float:
     """Block the worker's event loop (a blocking call) for ``seconds``."""
     import time
 
-    time.sleep(seconds)
+    time.sleep(seconds)  # noqa: ASYNC251 (it must block its worker's loop)
     return seconds

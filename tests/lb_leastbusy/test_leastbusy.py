@@ -14,6 +14,7 @@ import pytest
 
 import wool
 from tests.lb_leastbusy import routines as lr
+from tests.support import conditions
 from wool.testing import InProcessWorker, StaticSubscriber, worker_metadata
 from wool_lb_leastbusy import LeastBusyLoadBalancer, load
 
@@ -58,12 +59,7 @@ async def proxy_of(*workers: wool.WorkerMetadata, balancer) -> AsyncIterator[woo
 
 async def until(predicate, what: str) -> None:
     """Wait (bounded) until ``predicate()`` holds; reports arrive on their own schedule."""
-    try:
-        async with asyncio.timeout(TIMEOUT):
-            while not predicate():
-                await asyncio.sleep(0.01)
-    except TimeoutError:
-        raise AssertionError(f"timed out waiting until {what}") from None
+    await conditions.until(predicate, what, TIMEOUT)
 
 
 def reported(proxy: wool.CallerProxy, uid: str) -> int | None:

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 
 import pytest
@@ -15,6 +13,7 @@ import pytest
 import wool
 from tests.opentelemetry import routines as r
 from tests.opentelemetry.conftest import caller_metrics, worker_records
+from tests.support import conditions
 from wool import _settings
 
 pytestmark = pytest.mark.timeout(120)
@@ -32,11 +31,7 @@ def _delta(before: dict, after: dict, key: tuple) -> float:
 
 async def _until(condition: Callable[[], bool], what: str) -> None:
     """Wait for ``condition`` (checked every 20 ms), at most BOUND seconds."""
-    deadline = time.monotonic() + BOUND
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what} did not happen within {BOUND} s")
-        await asyncio.sleep(0.02)
+    await conditions.until(condition, what, BOUND, step=0.02)
 
 
 async def test_calls_are_counted_and_timed_per_routine_in_caller_and_worker(

@@ -62,7 +62,7 @@ async def announce_then_stall(path: str):
 async def hang(path: str, seconds: float) -> None:
     """Announces its worker, then blocks the worker's event loop for ``seconds``."""
     announce(path)
-    time.sleep(seconds)
+    time.sleep(seconds)  # noqa: ASYNC251 (it must block its worker's loop)
 
 
 # -- bad input ---------------------------------------------------------------------------
@@ -155,19 +155,23 @@ async def nested_add(x: int, y: int) -> int:
 async def block_loop(path: str, seconds: float) -> int:
     """Announces its worker, then blocks that worker's event loop for ``seconds``."""
     announce(path)
-    time.sleep(seconds)
+    time.sleep(seconds)  # noqa: ASYNC251 (it must block its worker's loop)
     return os.getpid()
 
 
 @wool.routine
 async def mark(folder: str, key: str) -> int:
     """Appends this worker's pid to the file ``key`` in ``folder``: one line per run."""
-    with open(os.path.join(folder, key), "a") as f:
-        f.write(f"{os.getpid()}\n")
+    await asyncio.to_thread(_append_line, os.path.join(folder, key), f"{os.getpid()}\n")
     return os.getpid()
+
+
+def _append_line(path: str, line: str) -> None:
+    with open(path, "a") as f:
+        f.write(line)
 
 
 @wool.routine
 async def sleep_blocking(seconds: float) -> None:
     """Blocks its worker's event loop for ``seconds``."""
-    time.sleep(seconds)
+    time.sleep(seconds)  # noqa: ASYNC251 (it must block its worker's loop)

@@ -69,7 +69,7 @@ def child_pids(pid: int | None = None) -> set[int]:
     return found
 
 
-async def wait_exited(pids: Iterable[int], timeout: float) -> None:
+async def wait_exited(pids: Iterable[int], timeout: float) -> None:  # noqa: ASYNC109 (the failure names the processes still alive)
     """Wait until every process in ``pids`` has exited; ``TimeoutError`` after ``timeout``.
 
     Uses a pidfd per process, which becomes readable when the process exits (whoever its
@@ -131,7 +131,7 @@ class Rendezvous:
         finally:
             writer.close()
 
-    async def next_pid(self, timeout: float = 30.0) -> int:
+    async def next_pid(self, timeout: float = 30.0) -> int:  # noqa: ASYNC109 (a default for every caller)
         """The pid of the next routine that announces itself."""
         async with asyncio.timeout(timeout):
             return await self._pids.get()
@@ -160,7 +160,7 @@ async def raw_session(
     batches: Sequence[bytes],
     *,
     version: str | None = "1",
-    timeout: float = 10.0,
+    timeout: float = 10.0,  # noqa: ASYNC109 (the outcome records a timeout as an answer)
     half_close: bool = True,
 ) -> RawOutcome:
     """Send ``batches`` (raw bytes, one gRPC message each) on a new Session and read every

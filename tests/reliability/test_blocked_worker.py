@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import tempfile
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -87,9 +86,7 @@ async def test_calls_go_around_a_blocked_worker_and_it_never_runs_the_ones_given
         }
         assert all(len(v) == 1 for v in ran.values())
     finally:
-        for path in folder.iterdir():
-            path.unlink()
-        os.rmdir(folder)
+        await asyncio.to_thread(_remove, folder)
 
 
 class Session:
@@ -170,9 +167,7 @@ async def test_a_call_accepted_late_starts_only_if_its_caller_confirms(caller: s
         ran = runs(folder)
         assert ran.get("late", []) == ([metadata.pid] if caller == "still waits" else [])
     finally:
-        for path in folder.iterdir():
-            path.unlink()
-        os.rmdir(folder)
+        await asyncio.to_thread(_remove, folder)
 
 
 async def test_a_burst_larger_than_the_send_window_goes_around_a_blocked_worker():
@@ -189,3 +184,9 @@ async def test_a_burst_larger_than_the_send_window_goes_around_a_blocked_worker(
         assert served == [other] * burst
         async with asyncio.timeout(STEP_SECONDS):
             assert await blocker == blocked
+
+
+def _remove(folder: Path) -> None:
+    for path in folder.iterdir():
+        path.unlink()
+    folder.rmdir()

@@ -3,10 +3,10 @@ mutual TLS unless asked to, and a loud warning when a worker is exposed anyway."
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
 import stat
-import subprocess
 import sys
 from pathlib import Path
 
@@ -40,11 +40,11 @@ async def test_worker_listens_on_a_private_unix_socket_by_default(caplog):
         socket = Path(metadata.address.removeprefix("unix:"))
         assert metadata.address.startswith("unix:") and not metadata.secure
         assert (metadata.host, metadata.port) == ("", 0)
-        assert stat.S_ISSOCK(socket.lstat().st_mode)
+        assert stat.S_ISSOCK((await asyncio.to_thread(socket.lstat)).st_mode)
         assert socket.parent == wool.plugins.private_directory()
     finally:
         await worker.stop(0)
-    assert not socket.exists()
+    assert not await asyncio.to_thread(socket.exists)
     assert _security_warnings(caplog) == []
 
 
@@ -120,8 +120,8 @@ def test_other_hosts_count_as_exposed(host):
 
 async def test_the_socket_of_a_killed_worker_is_removed_by_the_next_worker_to_start():
     directory = wool.plugins.private_directory()
-    gone = subprocess.Popen([sys.executable, "-c", "pass"])
-    gone.wait()
+    gone = await asyncio.create_subprocess_exec(sys.executable, "-c", "pass")
+    await gone.wait()
     stale = directory / f"worker-killed.{gone.pid}.sock"
     with socket.socket(socket.AF_UNIX) as listener:
         listener.bind(str(stale))  # a socket file nobody removed, like a SIGKILLed worker's

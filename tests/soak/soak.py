@@ -324,7 +324,7 @@ async def _pool_loop(
     for warm_up in range(-len(POOL_KINDS), 0):
         await one_pool(warm_up)
     before = stats({"caller": me})["caller"]
-    files_before = set(local_dir.iterdir())
+    files_before = await asyncio.to_thread(_listing, local_dir)
     slots = asyncio.Semaphore(args.pool_concurrency)
     failures: list[str] = []
 
@@ -341,7 +341,7 @@ async def _pool_loop(
     duration = time.monotonic() - started
     after = stats({"caller": me})["caller"]
     left_processes = sorted(child_pids() - children_before)
-    left_files = sorted(str(p) for p in set(local_dir.iterdir()) - files_before)
+    left_files = sorted(str(p) for p in await asyncio.to_thread(_listing, local_dir) - files_before)
     report["pools"] = {
         "opened and closed": args.pools,
         "failed": len(failures),
@@ -580,3 +580,7 @@ def main(argv: list[str] | None = None) -> int:
 if __name__ == "__main__":
     with contextlib.suppress(KeyboardInterrupt):
         sys.exit(main())
+
+
+def _listing(folder: Path) -> set[Path]:
+    return set(folder.iterdir())

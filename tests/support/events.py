@@ -36,7 +36,7 @@ class Events:
         async for event in self.iterator:
             self.queue.put_nowait(event)
 
-    async def next(self, timeout: float = EVENT_TIMEOUT) -> DiscoveryEvent:
+    async def next(self, timeout: float = EVENT_TIMEOUT) -> DiscoveryEvent:  # noqa: ASYNC109 (the failure says no event came)
         """The next event; fails after ``timeout`` seconds."""
         getter = asyncio.ensure_future(self.queue.get())
         done, _ = await asyncio.wait(
@@ -50,7 +50,7 @@ class Events:
             raise AssertionError("the subscriber's iteration ended")
         raise AssertionError(f"no discovery event within {timeout} s")
 
-    async def take(self, count: int, timeout: float = EVENT_TIMEOUT) -> list[DiscoveryEvent]:
+    async def take(self, count: int, timeout: float = EVENT_TIMEOUT) -> list[DiscoveryEvent]:  # noqa: ASYNC109 (passed on to next())
         return [await self.next(timeout) for _ in range(count)]
 
     def pending(self) -> list[DiscoveryEvent]:

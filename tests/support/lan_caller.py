@@ -49,7 +49,7 @@ def _outcome(value: Any = None, error: BaseException | None = None) -> dict[str,
     return {"value": value}
 
 
-async def _timed(awaitable: Awaitable[Any], timeout: float) -> dict[str, Any]:
+async def _timed(awaitable: Awaitable[Any], timeout: float) -> dict[str, Any]:  # noqa: ASYNC109 (the result reports a timeout as an answer)
     started = time.monotonic()
     try:
         async with asyncio.timeout(timeout):
@@ -67,11 +67,11 @@ class Caller:
         self.streams: list[tuple[int, AsyncGenerator[Any, Any]]] = []
         self.spawned: set[asyncio.Task[Any]] = set()
 
-    async def wait(self, uids: list[str], timeout: float) -> dict[str, Any]:
+    async def wait(self, uids: list[str], timeout: float) -> dict[str, Any]:  # noqa: ASYNC109 (a command from the driving test)
         await self.proxy.wait_for(uids, timeout=timeout)
         return {}
 
-    async def wait_gone(self, uids: list[str], timeout: float) -> dict[str, Any]:
+    async def wait_gone(self, uids: list[str], timeout: float) -> dict[str, Any]:  # noqa: ASYNC109 (a command from the driving test)
         gone = set(uids)
         await self.proxy.wait_until(lambda ws: not gone & {m.uid for m in ws}, timeout)
         return {}
@@ -81,7 +81,7 @@ class Caller:
         routine: str,
         args: list[Any],
         times: int = 1,
-        timeout: float = 30,
+        timeout: float = 30,  # noqa: ASYNC109 (a command from the driving test)
         concurrent: bool = False,
     ) -> dict[str, Any]:
         function = getattr(routines, routine)
@@ -100,7 +100,7 @@ class Caller:
             self.spawned.add(loop.create_task(function(*args)))
         return {}
 
-    async def collect(self, count: int, timeout: float) -> dict[str, Any]:
+    async def collect(self, count: int, timeout: float) -> dict[str, Any]:  # noqa: ASYNC109 (a command from the driving test)
         started = time.monotonic()
         results = []
         pending = set(self.spawned)
@@ -125,7 +125,7 @@ class Caller:
             self.streams.append((pid, stream))
         return {"pids": pids}
 
-    async def resume(self, timeout: float, pids: list[int] | None = None) -> dict[str, Any]:
+    async def resume(self, timeout: float, pids: list[int] | None = None) -> dict[str, Any]:  # noqa: ASYNC109 (a command from the driving test)
         chosen = [(p, s) for p, s in self.streams if pids is None or p in pids]
         self.streams = [entry for entry in self.streams if entry not in chosen]
         results = await asyncio.gather(*(_timed(anext(s), timeout) for _, s in chosen))

@@ -246,7 +246,7 @@ class Process:
                 answer.set_exception(ended)
         self._lines.put_nowait(ended)
 
-    async def line(self, timeout: float = 60) -> Any:
+    async def line(self, timeout: float = 60) -> Any:  # noqa: ASYNC109 (a default for every caller)
         """The next JSON line the program prints on its own; fails after ``timeout`` s."""
         async with asyncio.timeout(timeout):
             message = await self._lines.get()

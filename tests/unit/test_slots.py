@@ -6,14 +6,13 @@ import asyncio
 
 import pytest
 
+from tests.support import conditions
 from wool._caller_slots import Slots
 
 
 async def until(predicate) -> None:
     """Let the loop run until ``predicate()`` holds (5 s at most)."""
-    async with asyncio.timeout(5):
-        while not predicate():
-            await asyncio.sleep(0)
+    await conditions.until(predicate, "the waiters move", 5, step=0)
 
 
 async def test_acquire_takes_free_slots_without_waiting():

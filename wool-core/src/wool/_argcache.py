@@ -98,7 +98,7 @@ class _Lru:
             return []
         self._sizes[key] = size
         self.size += size
-        evicted = []
+        evicted: list[bytes] = []
         while self.size > self.capacity:
             old, old_size = self._sizes.popitem(last=False)
             self.size -= old_size

@@ -213,7 +213,7 @@ class PausingConnection(CallerConnection):
         """Whether the proxy closed this connection (its worker left)."""
         return self._closed
 
-    async def connect(self, timeout: float) -> bool:
+    async def connect(self, timeout: float) -> bool:  # noqa: ASYNC109 (the answer is whether one attempt succeeds within it)
         """Whether one attempt to connect to the worker (TLS handshake included)
         succeeds within ``timeout`` seconds. A failed attempt closes the channel, so that
         gRPC does not keep retrying it on its own."""

@@ -49,7 +49,7 @@ if TYPE_CHECKING:
     from wool._task import Task
 
 log = logging.getLogger("wool.connection")
-_EOF: Any = grpc.aio.EOF  # pyright: ignore[reportAttributeAccessIssue] (missing in the stub)
+_EOF: object = grpc.aio.EOF  # pyright: ignore[reportAttributeAccessIssue, reportUnknownMemberType, reportUnknownVariableType] (not in the grpc stub)
 
 STEP_KINDS = {
     "next": pb.Step.NEXT,
@@ -481,7 +481,7 @@ class CallerSession:
                         # The worker got to the call late; this caller still waits for it.
                         self.send(pb.Request(call=response.call, confirmed=True))
                     else:
-                        call._deliver(response, buffers)
+                        call.deliver(response, buffers)
                 if on_report is not None and batch.HasField("load"):
                     on_report(batch.load)
             trailers = await self._stream.trailing_metadata()
@@ -530,7 +530,7 @@ class CallerSession:
                 failure = DispatchError(
                     f"{where} failed ({name}): {detail}", worker=self.worker.uid
                 )
-            call._deliver(failure)
+            call.deliver(failure)
         self._calls.clear()
         self._idle.set()
 
@@ -643,9 +643,10 @@ class RemoteCall:
         self.give_up_at: float | None = None
         """When this caller gives up on the worker taking the call (loop time; None: never)."""
 
-    def _deliver(
+    def deliver(
         self, item: pb.Response | BaseException, buffers: list[bytes] | None = None
     ) -> None:
+        """Hand this call an answer from its worker, or the error that ends it."""
         if buffers:
             self._buffers.append(buffers)
         # A request for missing cached arguments (no frame) is no answer yet.
@@ -689,7 +690,7 @@ class RemoteCall:
             return
         self._session.send(pb.Request(call=self._id, cancel=pb.Cancel()))
         self._inbox.clear()
-        self._deliver(error)
+        self.deliver(error)
 
     async def accepted(self, give_up_at: float | None) -> None:
         """Wait for the worker's verdict on the task until ``give_up_at`` (loop time).

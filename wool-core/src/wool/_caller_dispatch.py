@@ -142,7 +142,7 @@ def _full_pass(
         return
     by_uid = {c.uid: c for c in candidates}
     chosen = balancer.order(task, candidates)
-    if type(chosen) is not list and inspect.isawaitable(chosen):  # a list: the common case
+    if not isinstance(chosen, list) and inspect.isawaitable(chosen):  # a list: the common case
         close = getattr(chosen, "close", None)
         if close is not None:
             close()  # never awaited: do not leave a "never awaited" warning behind
@@ -150,14 +150,14 @@ def _full_pass(
             f"load balancer {balancer!r}: order() must return the candidates (an iterable), "
             "not an awaitable; it is a plain, quick method, not a coroutine"
         )
-    if type(chosen) is not list and not isinstance(chosen, Iterable):
+    if not isinstance(chosen, list) and not isinstance(chosen, Iterable):  # pyright: ignore[reportUnnecessaryIsInstance] (a balancer plugin may return anything)
         raise TypeError(
             f"load balancer {balancer!r}: order() must return an iterable of the candidates "
             f"it was given, got {type(chosen).__name__}"
         )
     seen: set[str] = set()
     for candidate in chosen:
-        if not isinstance(candidate, Candidate) or candidate.uid not in by_uid:
+        if not isinstance(candidate, Candidate) or candidate.uid not in by_uid:  # pyright: ignore[reportUnnecessaryIsInstance] (a balancer plugin may return anything)
             raise TypeError(
                 f"load balancer {balancer!r}: order() returned {candidate!r}, which is not "
                 "one of the candidates it was given"

@@ -123,13 +123,15 @@ class CallerProxy:
             *(c.close() for c in connections), *self._closing, return_exceptions=True
         )
 
-    async def wait_for(self, uids: Iterable[str], timeout: float) -> None:
+    async def wait_for(self, uids: Iterable[str], timeout: float) -> None:  # noqa: ASYNC109 (public API: TimeoutError names the wait)
         """Wait until every worker in ``uids`` is routable; ``TimeoutError`` otherwise."""
         wanted = set(uids)
         await self.wait_until(lambda workers: wanted <= {m.uid for m in workers}, timeout)
 
     async def wait_until(
-        self, predicate: Callable[[Mapping[WorkerMetadata, CallerConnection]], bool], timeout: float
+        self,
+        predicate: Callable[[Mapping[WorkerMetadata, CallerConnection]], bool],
+        timeout: float,  # noqa: ASYNC109 (public API: TimeoutError names the wait)
     ) -> None:
         """Wait until ``predicate(self.workers)`` holds; ``TimeoutError`` otherwise."""
         async with asyncio.timeout(timeout):
@@ -195,7 +197,7 @@ class CallerProxy:
         if self._slots is not None:
             self._slots.release()
 
-    async def drain(self, timeout: float) -> bool:
+    async def drain(self, timeout: float) -> bool:  # noqa: ASYNC109 (False after it: an answer, not a cancellation)
         """Wait up to ``timeout`` seconds until no call is in flight; False if some still are."""
         try:
             async with asyncio.timeout(timeout):
@@ -227,7 +229,7 @@ class CallerProxy:
         return "".join(f"; {note}" for note in notes)
 
     def _filter_text(self) -> str:
-        parts = []
+        parts: list[str] = []
         if self.tags:
             parts.append(f"tags {sorted(self.tags)}")
         parts.append("TLS" if self.credentials else "plaintext")

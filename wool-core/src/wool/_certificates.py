@@ -89,7 +89,7 @@ def _only(data: bytes, tag: int) -> bytes:
 
 def _children(data: bytes) -> list[tuple[int, bytes]]:
     """The (tag, value) pairs of the elements that make up ``data``."""
-    children = []
+    children: list[tuple[int, bytes]] = []
     offset = 0
     while offset < len(data):
         tag = data[offset]

@@ -383,7 +383,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE
-    level = (logging.WARNING, logging.INFO, logging.DEBUG)[min(args.verbose, 2)]
+    verbosity: int = args.verbose
+    level = (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbosity, 2)]
     logging.basicConfig(format="%(asctime)s wool: %(levelname)s %(name)s: %(message)s")
     logging.getLogger("wool").setLevel(level)
     try:

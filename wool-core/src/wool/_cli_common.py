@@ -9,7 +9,7 @@ import inspect
 import os
 import signal
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from typing import Any
 
 from wool import _plugins
@@ -58,7 +58,7 @@ def _write(stream: object, line: str) -> None:
 
 
 @contextlib.contextmanager
-def on_stop_signals(handler: Callable[[signal.Signals], None]) -> Iterator[None]:
+def on_stop_signals(handler: Callable[[signal.Signals], None]) -> Generator[None, None, None]:
     """Call ``handler`` on SIGINT and SIGTERM while the block runs (in the running loop)."""
     loop = asyncio.get_running_loop()
     for sig in STOP_SIGNALS:

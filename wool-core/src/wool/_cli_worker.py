@@ -76,7 +76,7 @@ def settings_from_args(args: argparse.Namespace) -> WorkerCommandOptions:
     size = args.size if args.size is not None else (os.cpu_count() or 1)
     if size < 1:
         raise UsageError(f"--size must be at least 1, got {size}")
-    tags = frozenset(args.tag or ())
+    tags: frozenset[str] = frozenset(args.tag or ())
     if "" in tags:
         raise UsageError("--tag needs a non-empty name")
     if not 0 <= args.port <= MAX_PORT:

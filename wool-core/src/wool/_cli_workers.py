@@ -77,7 +77,9 @@ async def _watch(
 
 
 async def _follow(
-    discovery: DiscoveryLike, callback: Callable[[DiscoveryEvent], None], timeout: float | None
+    discovery: DiscoveryLike,
+    callback: Callable[[DiscoveryEvent], None],
+    timeout: float | None,  # noqa: ASYNC109 (the command's --timeout: it ends the follow normally)
 ) -> signal.Signals | None:
     """Feed the subscriber's events to ``callback`` for ``timeout`` seconds (or forever).
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextvars
 import threading
 from collections.abc import Mapping
-from typing import Any, Generic, TypeVar, overload
+from typing import Any, Generic, TypeVar, cast, overload
 
 from wool import _serialization
 
@@ -44,7 +44,7 @@ class ContextVar(Generic[T]):
     def __init__(self, name: str, *, default: T) -> None: ...
 
     def __init__(self, name: str, *, default: Any = _MISSING) -> None:
-        if not isinstance(name, str) or not name:
+        if not isinstance(name, str) or not name:  # pyright: ignore[reportUnnecessaryIsInstance] (checks the user's argument at run time)
             raise TypeError(f"a wool.ContextVar needs a non-empty string name, got {name!r}")
         self.name = name
         self._var = _variable(name)
@@ -142,7 +142,7 @@ def decode(data: bytes) -> Values:
     values = _serialization.loads(data)
     if not isinstance(values, dict):
         raise TypeError(f"malformed context: a {type(values).__qualname__}, not a dict")
-    return values
+    return cast(Values, values)
 
 
 def apply(values: Mapping[str, Any]) -> None:

@@ -7,7 +7,7 @@ import logging
 import os
 import ssl
 import stat
-from collections.abc import Iterator
+from collections.abc import Generator
 from contextvars import ContextVar
 from pathlib import Path
 
@@ -196,7 +196,7 @@ _serving: ContextVar[WorkerCredentials | None] = ContextVar("wool_serving", defa
 
 
 @contextlib.contextmanager
-def serving_as(credentials: WorkerCredentials | None) -> Iterator[None]:
+def serving_as(credentials: WorkerCredentials | None) -> Generator[None, None, None]:
     """Within this block, a worker serving with ``credentials`` unpickles what it received.
 
     Proxies unpickled here make their nested calls with these credentials (see
@@ -252,7 +252,7 @@ def _warn_if_readable_by_others(path: str | os.PathLike[str]) -> None:
 
 
 def _text(data: bytes, label: str) -> str:
-    if not isinstance(data, bytes):
+    if not isinstance(data, bytes):  # pyright: ignore[reportUnnecessaryIsInstance] (checks the user's argument at run time)
         raise TypeError(f"{label} must be PEM bytes, got {type(data).__name__}")
     try:
         return data.decode("ascii")
@@ -329,7 +329,7 @@ def _no_password() -> bytes:
 
 
 @contextlib.contextmanager
-def _memory_file(data: bytes) -> Iterator[str | None]:
+def _memory_file(data: bytes) -> Generator[str | None, None, None]:
     """A path to ``data`` that never touches a disk (Linux memfd), or None elsewhere."""
     create = getattr(os, "memfd_create", None)
     if create is None or not os.path.isdir("/proc/self/fd"):

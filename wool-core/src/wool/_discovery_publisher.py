@@ -53,7 +53,7 @@ class DiscoveryPublisher(Generic[Opened]):
     async def publish(self, event: DiscoveryEvent) -> None:
         """Make ``event`` (``worker-added``, ``-updated`` or ``-dropped``) known to the
         publisher's subscribers."""
-        if not isinstance(event, DiscoveryEvent):
+        if not isinstance(event, DiscoveryEvent):  # pyright: ignore[reportUnnecessaryIsInstance] (checks the plugin's argument at run time)
             raise TypeError(f"expected a wool.DiscoveryEvent, got {type(event).__name__}")
         opened = self._opened
         if opened is None:

@@ -139,15 +139,16 @@ class _PluginManager(pluggy.PluginManager):
         try:
             return super().register(plugin, name)
         finally:
-            self._changed()
+            self.notify_listeners()
 
     def unregister(self, plugin: Any | None = None, name: str | None = None) -> Any | None:
         try:
             return super().unregister(plugin, name)
         finally:
-            self._changed()
+            self.notify_listeners()
 
-    def _changed(self) -> None:
+    def notify_listeners(self) -> None:
+        """Tell each listener that the registered plugins changed."""
         for listener in self.listeners:
             listener()
 
@@ -168,7 +169,7 @@ def plugin_manager() -> pluggy.PluginManager:
                 _load_entry_point_plugins(manager)
                 manager.listeners = _listeners
                 _manager = manager
-                manager._changed()
+                manager.notify_listeners()
     return _manager
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Literal
 
 import attrs
@@ -11,10 +12,10 @@ EVENT_TYPES: tuple[DiscoveryEventType, ...] = ("worker-added", "worker-updated",
 UNIX_PREFIX = "unix:"
 
 
-def _tags(value: object) -> frozenset[str]:
+def _tags(value: str | Iterable[str]) -> frozenset[str]:
     if isinstance(value, str):
         return frozenset((value,))
-    return frozenset(value)  # type: ignore[arg-type]
+    return frozenset(value)
 
 
 @attrs.frozen
@@ -31,7 +32,7 @@ class WorkerMetadata:
     address: str
     pid: int
     version: str
-    tags: frozenset[str] = attrs.field(factory=frozenset, converter=_tags)
+    tags: frozenset[str] = attrs.field(factory=frozenset[str], converter=_tags)
     secure: bool = False
 
     @property

@@ -25,7 +25,6 @@ OUT_OF_BAND_MIN = 64 * 1024
 more than the copy into the pickle."""
 
 _BYTES_LIKE = (bytes, bytearray, memoryview)
-_cloudpickle_dumps: Any = cloudpickle.dumps  # its stub lacks buffer_callback
 
 
 _NO_BUFFERS: list[bytes] = []
@@ -116,7 +115,7 @@ def dumps(obj: object) -> Payload:
         data = b"__main__"
     if b"__main__" in data:
         buffers.clear()
-        data = _cloudpickle_dumps(obj, protocol=PROTOCOL, buffer_callback=keep)
+        data = cloudpickle.dumps(obj, protocol=PROTOCOL, buffer_callback=keep)
     if not buffers:
         return Payload(data, _NO_BUFFERS, _NO_FLAGS)
     return Payload(data, [_wire_bytes(b) for b in buffers], [not b.raw().readonly for b in buffers])

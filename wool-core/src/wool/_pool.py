@@ -89,15 +89,15 @@ class WorkerPool:
     ) -> None:
         WorkerLoad(concurrency)  # a clear error for a bad limit, before anything starts
         for tag in tags:
-            if not isinstance(tag, str) or not tag:
+            if not isinstance(tag, str) or not tag:  # pyright: ignore[reportUnnecessaryIsInstance] (checks the user's argument at run time)
                 raise TypeError(f"worker tags must be non-empty strings, got {tag!r}")
-        if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
+        if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):  # pyright: ignore[reportUnnecessaryIsInstance] (checks the user's argument at run time)
             raise ValueError(f"size must be a positive integer or None, got {size!r}")
-        if credentials is not None and not isinstance(credentials, WorkerCredentials):
+        if credentials is not None and not isinstance(credentials, WorkerCredentials):  # pyright: ignore[reportUnnecessaryIsInstance] (checks the user's argument at run time)
             raise TypeError(
                 f"credentials must be a wool.WorkerCredentials, got {type(credentials).__name__}"
             )
-        if not isinstance(forward_logs, bool):
+        if not isinstance(forward_logs, bool):  # pyright: ignore[reportUnnecessaryIsInstance] (checks the user's argument at run time)
             raise TypeError(f"forward_logs must be True or False, got {forward_logs!r}")
         spawns = size is not None or discovery is None
         if credentials is not None and spawns and not credentials.can_serve:

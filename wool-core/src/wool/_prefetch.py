@@ -42,7 +42,7 @@ def prefetch(generator: AsyncGenerator[T, Any], n: int) -> AsyncGenerator[T, Non
     """
     from wool._caller_lifecycle import is_remote_generator
 
-    if isinstance(n, bool) or not isinstance(n, int):
+    if isinstance(n, bool) or not isinstance(n, int):  # pyright: ignore[reportUnnecessaryIsInstance] (checks the user's argument at run time)
         raise TypeError(f"wool.prefetch(): n must be an int, got {type(n).__name__}")
     if not 1 <= n <= MAX_READ_AHEAD:
         raise ValueError(f"wool.prefetch(): n must be from 1 to {MAX_READ_AHEAD:,}, got {n}")

@@ -8,8 +8,8 @@ raises, what an implementation or a scope raises: a plugin cannot break a dispat
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from wool._events import TaskEvent, TaskEventType
 from wool._handlers import implementation_name
@@ -123,7 +123,8 @@ def end(scopes: Scopes, task: Task, exception: BaseException | None) -> None:
 
 
 def _check_headers(task: Task) -> None:
-    headers: Mapping[Any, Any] = task.headers
+    # Plugins fill these in; their types are checked here, not trusted.
+    headers = cast("dict[object, object]", task.headers)
     bad = [
         key
         for key, value in headers.items()
@@ -137,7 +138,7 @@ def _check_headers(task: Task) -> None:
             task.routine,
             type(headers[key]).__qualname__,
         )
-        del task.headers[key]
+        del headers[key]
 
 
 def _name(scope: object) -> str:

@@ -81,7 +81,7 @@ def _by_value_state(routine: Callable[..., Any]) -> tuple[object, ...]:
     if code is None:
         return (function,)
     namespace = getattr(function, "__globals__", {})
-    cells = []
+    cells: list[object] = []
     for cell in getattr(function, "__closure__", None) or ():
         try:
             cells.append(cell.cell_contents)

@@ -162,7 +162,7 @@ class WorkerProcess:
         )
         self.settings = settings or current()
         self.grace = self.settings.pool_grace if grace is None else grace
-        self.uid = f"worker-{shortuuid.uuid()[:12]}"
+        self.uid = f"worker-{shortuuid.ShortUUID().uuid()[:12]}"
         self.metadata: WorkerMetadata | None = None
         self.process: asyncio.subprocess.Process | None = None
         self.started_at: float | None = None
@@ -194,7 +194,7 @@ class WorkerProcess:
         """The process has been started and has not exited."""
         return self.process is not None and self.process.returncode is None
 
-    async def start(self, timeout: float | None = None) -> WorkerMetadata:
+    async def start(self, timeout: float | None = None) -> WorkerMetadata:  # noqa: ASYNC109 (WorkerStartError names the limit)
         """Spawn the process and wait until its server is up; :class:`WorkerStartError` if
         it exits or takes longer than ``timeout`` (default: the start timeout setting)."""
         timeout = self.settings.start_timeout if timeout is None else timeout

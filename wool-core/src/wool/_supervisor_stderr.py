@@ -36,7 +36,7 @@ class StderrTail:
             lines = list(self._lines)
         return "".join(f"\n    {line}" for line in lines)
 
-    async def ended(self, timeout: float) -> bool:
+    async def ended(self, timeout: float) -> bool:  # noqa: ASYNC109 (False after it: an answer, not a cancellation)
         """Wait up to ``timeout`` seconds for end of file; False if the pipe is still open
         (a grandchild of the worker holds it)."""
         try:

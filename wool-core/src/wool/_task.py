@@ -32,9 +32,9 @@ class Task:
     tags: frozenset[str] = frozenset()
     parent_id: str = ""
     id: str = attrs.field(factory=lambda: f"{_PREFIX}-{next(_COUNTER)}")
-    context: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    context: dict[str, Any] = attrs.field(factory=dict[str, Any], repr=False)
     """The caller's ``wool.ContextVar`` values when the call was made."""
-    headers: dict[str, str] = attrs.field(factory=dict, repr=False)
+    headers: dict[str, str] = attrs.field(factory=dict[str, str], repr=False)
     """What ``wool_call_scope`` plugins carry to the worker (trace context, ...)."""
     message: Any = attrs.field(default=None, repr=False)
     """The encoded wire form, built once however many workers are tried."""

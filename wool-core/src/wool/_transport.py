@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import grpc
 
 from wool._settings import current
@@ -28,9 +30,9 @@ FRAME_OVERHEAD = 64 * 1024
 """Room a frame's envelope may take beyond its payload."""
 
 
-def peer_limit(metadata: object) -> int:
+def peer_limit(metadata: Iterable[tuple[str, str | bytes]] | None) -> int:
     """The smaller of our message limit and the one the peer sent, if it sent one."""
-    for key, value in metadata or ():  # type: ignore[attr-defined]
+    for key, value in metadata or ():
         if key == LIMIT_HEADER:
             try:
                 return min(max_message_bytes(), int(value))
@@ -87,8 +89,10 @@ SERVER_OPTIONS: list[tuple[str, int]] = _common + [
 SERVER_HANDSHAKE_TIMEOUT_MS = 10_000
 SERVER_CONNECTION_IDLE_MS = 300_000
 SERVER_STREAMS_PER_CONNECTION = 1_024
-SERVER_OPTIONS += [
-    ("grpc.server_handshake_timeout_ms", SERVER_HANDSHAKE_TIMEOUT_MS),
-    ("grpc.max_connection_idle_ms", SERVER_CONNECTION_IDLE_MS),
-    ("grpc.max_concurrent_streams", SERVER_STREAMS_PER_CONNECTION),
-]
+SERVER_OPTIONS.extend(
+    [
+        ("grpc.server_handshake_timeout_ms", SERVER_HANDSHAKE_TIMEOUT_MS),
+        ("grpc.max_connection_idle_ms", SERVER_CONNECTION_IDLE_MS),
+        ("grpc.max_concurrent_streams", SERVER_STREAMS_PER_CONNECTION),
+    ]
+)

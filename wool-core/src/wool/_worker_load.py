@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Protocol
 
 from wool._caller_slots import Slots
@@ -168,7 +168,7 @@ class CallSlot:
             self._load.release()
 
     @contextlib.asynccontextmanager
-    async def parked(self) -> AsyncIterator[None]:
+    async def parked(self) -> AsyncGenerator[None, None]:
         """Give the slot up while the body (a nested wool call) runs."""
         self._parked += 1
         if self._parked == 1:

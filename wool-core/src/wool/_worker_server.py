@@ -52,7 +52,7 @@ class WorkerServer:
         insecure: bool = False,
     ) -> None:
         self.load = WorkerLoad(concurrency)  # checks concurrency
-        self.uid = uid or f"worker-{shortuuid.uuid()[:12]}"
+        self.uid = uid or f"worker-{shortuuid.ShortUUID().uuid()[:12]}"
         self.tags = tags
         self.host = host
         self.port = port

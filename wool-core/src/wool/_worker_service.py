@@ -87,7 +87,9 @@ class WorkerService:
         )
 
     async def report_stats(
-        self, request: pb.StatsRequest, context: grpc.aio.ServicerContext
+        self,
+        request: pb.StatsRequest,
+        context: grpc.aio.ServicerContext[pb.StatsRequest, pb.LoadReport],
     ) -> pb.LoadReport:
         """The ``Stats`` RPC: this worker's load report, as its batches carry it."""
         return self.load.report(0)
@@ -104,7 +106,7 @@ class WorkerService:
         await self._proxies.close()
 
     async def session(
-        self, requests: AsyncIterator[bytes], context: grpc.aio.ServicerContext
+        self, requests: AsyncIterator[bytes], context: grpc.aio.ServicerContext[bytes, bytes]
     ) -> None:
         """One caller's session: many calls multiplexed on one stream."""
         version = dict(context.invocation_metadata() or ()).get(PROTOCOL_HEADER)

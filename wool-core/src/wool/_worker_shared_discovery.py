@@ -48,7 +48,8 @@ class SharedSubscriptions:
         """How many subscriptions are running."""
         return len(self._feeds)
 
-    def _feed(self, key: bytes, subscriber: DiscoverySubscriberLike) -> _Feed:
+    def feed(self, key: bytes, subscriber: DiscoverySubscriberLike) -> _Feed:
+        """The running feed for ``key``, started from ``subscriber`` if there is none."""
         feed = self._feeds.get(key)
         if feed is None or feed.ended:
             feed = self._feeds[key] = _Feed(subscriber, lambda: self._feeds.pop(key, None))
@@ -80,7 +81,7 @@ class SharedSubscriber:
         return self._events()
 
     async def _events(self) -> AsyncIterator[DiscoveryEvent]:
-        feed = self._owner._feed(self._key, self.subscriber)
+        feed = self._owner.feed(self._key, self.subscriber)
         inbox = feed.join()
         try:
             while True:

@@ -155,7 +155,7 @@ class EtcdClient:
             ) from None
         return response.token  # type: ignore[attr-defined]
 
-    async def call(self, method: Method, request: Message, timeout: float = REQUEST_TIMEOUT) -> Any:
+    async def call(self, method: Method, request: Message, timeout: float = REQUEST_TIMEOUT) -> Any:  # noqa: ASYNC109 (a deadline per member tried)
         """``method(request)`` on a member of the cluster; each member is tried once.
 
         Raises ``EtcdUnavailable`` when no member answers, ``EtcdAuthError`` when etcd

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Generator, Iterable
 
 import attrs
 
@@ -50,7 +50,9 @@ class AdmissionRefuser:
 
 
 @contextlib.contextmanager
-def refusing(*uids: str, reason: str = "refused by wool.testing") -> Iterator[AdmissionRefuser]:
+def refusing(
+    *uids: str, reason: str = "refused by wool.testing"
+) -> Generator[AdmissionRefuser, None, None]:
     """Within the block, workers of this process with these uids refuse every task.
 
     This is the admission hook path a real plugin takes (``wool_admit_task``), so a

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import os
 import threading
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -59,16 +59,16 @@ class DiscoveryConformance:
     def test_discovery_implements_the_protocols(self, discovery_factory: DiscoveryFactory):
         discovery = discovery_factory()
         check(
-            isinstance(discovery, DiscoveryLike),
+            isinstance(discovery, DiscoveryLike),  # pyright: ignore[reportUnnecessaryIsInstance] (the kit checks what the plugin really gives)
             f"{discovery!r} lacks the publisher/subscriber properties of wool.DiscoveryLike",
         )
         check(
-            isinstance(discovery.publisher, DiscoveryPublisherLike),
+            isinstance(discovery.publisher, DiscoveryPublisherLike),  # pyright: ignore[reportUnnecessaryIsInstance] (the kit checks what the plugin really gives)
             f"{discovery.publisher!r} is not a wool.DiscoveryPublisherLike "
             "(async context manager with async publish(event))",
         )
         check(
-            isinstance(discovery.subscriber, DiscoverySubscriberLike),
+            isinstance(discovery.subscriber, DiscoverySubscriberLike),  # pyright: ignore[reportUnnecessaryIsInstance] (the kit checks what the plugin really gives)
             f"{discovery.subscriber!r} is not a wool.DiscoverySubscriberLike (__aiter__)",
         )
 
@@ -277,7 +277,7 @@ class DiscoveryConformance:
     @contextlib.asynccontextmanager
     async def _iterate(
         self, subscriber: DiscoverySubscriberLike
-    ) -> AsyncIterator[AsyncIterator[DiscoveryEvent]]:
+    ) -> AsyncGenerator[AsyncIterator[DiscoveryEvent], None]:
         iterator = aiter(subscriber)
         try:
             yield iterator
@@ -297,7 +297,7 @@ class DiscoveryConformance:
             fail(f"no discovery event within {self.timeout:g}s (waiting for {what})")
         except StopAsyncIteration:
             fail(f"the subscriber's iteration ended (waiting for {what})")
-        check(isinstance(event, DiscoveryEvent), f"the subscriber yielded {event!r}")
+        check(isinstance(event, DiscoveryEvent), f"the subscriber yielded {event!r}")  # pyright: ignore[reportUnnecessaryIsInstance] (the kit checks what the plugin really gives)
         return event
 
     async def _until(
@@ -340,7 +340,7 @@ class _Resources:
         problems += [f"task {t!r}" for t in current.tasks - self.tasks if not t.done()]
         return problems
 
-    async def check_released(self, timeout: float, what: str) -> None:
+    async def check_released(self, timeout: float, what: str) -> None:  # noqa: ASYNC109 (public kit: the failure lists what leaked)
         """Wait (up to ``timeout``) until nothing new is left; fail listing what is."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout

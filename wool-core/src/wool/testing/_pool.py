@@ -43,7 +43,7 @@ class InProcessPool:
         timeout: float = 10.0,
         concurrency: int | None = None,
     ) -> None:
-        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:  # pyright: ignore[reportUnnecessaryIsInstance] (checks the user's argument at run time)
             raise ValueError(f"size must be a positive integer, got {size!r}")
         self.size = size
         self.tags = frozenset(tags)

@@ -95,7 +95,9 @@ class EventRecorder:
             return self._changed.wait_for(lambda: predicate(list(self.events)), timeout)
 
     async def until(
-        self, predicate: Callable[[list[TaskEvent]], bool], timeout: float = 10.0
+        self,
+        predicate: Callable[[list[TaskEvent]], bool],
+        timeout: float = 10.0,  # noqa: ASYNC109 (public kit: TimeoutError lists the events)
     ) -> None:
         """Wait, without blocking the event loop, until ``predicate(events)`` holds.
 

@@ -6,7 +6,7 @@ import contextlib
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Generator, Iterable
 
 import grpc
 import grpc.aio
@@ -32,7 +32,7 @@ def worker_metadata(
     :func:`live_process` for a live pid other than this one.
     """
     return WorkerMetadata(
-        uid=uid or f"worker-{shortuuid.uuid()[:12]}",
+        uid=uid or f"worker-{shortuuid.ShortUUID().uuid()[:12]}",
         address=address,
         pid=os.getpid() if pid is None else pid,
         version=version,
@@ -42,7 +42,7 @@ def worker_metadata(
 
 
 @contextlib.contextmanager
-def live_process() -> Iterator[subprocess.Popen[bytes]]:
+def live_process() -> Generator[subprocess.Popen[bytes], None, None]:
     """A child process that idles until the block ends; its ``pid`` is alive meanwhile.
 
     ``kill()`` it inside the block to make a worker's process die; it is killed and
@@ -104,7 +104,7 @@ class RogueWorker:
 
     def __init__(self, code: grpc.StatusCode, uid: str | None = None) -> None:
         self.code = code
-        self.uid = uid or f"rogue-{code.name.lower()}-{shortuuid.uuid()[:8]}"
+        self.uid = uid or f"rogue-{code.name.lower()}-{shortuuid.ShortUUID().uuid()[:8]}"
         self.sessions = 0
         self._server: grpc.aio.Server | None = None
         self._metadata: WorkerMetadata | None = None
@@ -118,7 +118,7 @@ class RogueWorker:
 
     async def __aenter__(self) -> WorkerMetadata:
         async def session(
-            requests: AsyncIterator[bytes], context: grpc.aio.ServicerContext
+            requests: AsyncIterator[bytes], context: grpc.aio.ServicerContext[bytes, bytes]
         ) -> AsyncIterator[bytes]:
             self.sessions += 1
             await context.abort(self.code, f"rogue worker {self.uid} says {self.code.name}")
