@@ -101,8 +101,11 @@ def lint(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def typecheck(session: nox.Session) -> None:
     """pyright over the src/ directories (configured in the root pyproject.toml)."""
-    # opentelemetry-sdk: the fixture plugin's optional worker SDK is typed against it.
-    session.install(*_editable(*DISTRIBUTIONS, *FIXTURE_PLUGINS), "opentelemetry-sdk", "pyright")
+    # opentelemetry-sdk: the fixture plugin's optional worker SDK is typed against it;
+    # uvloop: wool-core's optional event loop (the extra wool-core[uvloop]).
+    session.install(
+        *_editable(*DISTRIBUTIONS, *FIXTURE_PLUGINS), "opentelemetry-sdk", "uvloop", "pyright"
+    )
     session.run("pyright", *SRC_DIRS, *FIXTURE_SRC_DIRS, *session.posargs)
 
 

@@ -34,6 +34,9 @@ def install_from_environment(environ: Mapping[str, str] | None = None) -> str:
                 f"{LOOP_VARIABLE}=uvloop, but uvloop is not installed: "
                 "pip install 'wool[uvloop]' (or unset the variable)"
             ) from exc
-        if not isinstance(asyncio.get_event_loop_policy(), uvloop.EventLoopPolicy):
-            asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+        # The policy is the one way to reach the caller's own asyncio.run before 3.12's
+        # loop_factory; deprecated only from 3.14.
+        policy = asyncio.get_event_loop_policy()  # pyright: ignore[reportDeprecated]
+        if not isinstance(policy, uvloop.EventLoopPolicy):
+            asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())  # pyright: ignore[reportDeprecated]
     return name

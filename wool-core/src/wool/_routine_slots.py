@@ -13,8 +13,8 @@ worker that does not say sends the pickle with every call.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, cast
 
 from wool._transport import ROUTINE_SLOTS_HEADER
 
@@ -25,7 +25,8 @@ SLOTS = 256
 
 def advertised(metadata: object) -> int:
     """The number of slots a worker's session answer offers (0: none), at most :data:`SLOTS`."""
-    for key, value in metadata or ():  # type: ignore[attr-defined]
+    pairs = cast("Iterable[tuple[str, str | bytes]]", metadata or ())  # gRPC's Metadata
+    for key, value in pairs:
         if key == ROUTINE_SLOTS_HEADER:
             try:
                 return max(0, min(SLOTS, int(value)))
