@@ -577,10 +577,11 @@ def main(argv: list[str] | None = None) -> int:
     return 1 if report["problems"] else 0
 
 
+def _listing(folder: Path) -> set[Path]:
+    """The entries of ``folder`` (read off the event loop)."""
+    return set(folder.iterdir())
+
+
 if __name__ == "__main__":
     with contextlib.suppress(KeyboardInterrupt):
         sys.exit(main())
-
-
-def _listing(folder: Path) -> set[Path]:
-    return set(folder.iterdir())
