@@ -32,6 +32,12 @@ SCRIPT = textwrap.dedent(
         return os.getpid(), min(x, LIMIT), CONFIG["mode"], helper(x)
 
 
+    @wool.routine
+    async def count(n):
+        for i in range(n):
+            yield min(i, LIMIT)
+
+
     def make_scaled(factor):
         @wool.routine
         async def scaled(x):
@@ -53,6 +59,8 @@ SCRIPT = textwrap.dedent(
             helper = lambda x: x - 1
             seen["after_redefining_helper"] = (await probe(50))[1:]
             seen["closures"] = [await make_scaled(k)(3) for k in (2, 5)]
+            seen["streamed"] = [i async for i in count(3)]
+            seen["prefetched"] = [i async for i in wool.prefetch(count(3), 2)]
         print(json.dumps(seen))
 
 
@@ -83,6 +91,8 @@ def test_a_main_routine_sees_rebound_globals_but_not_in_place_mutation(tmp_path:
     assert seen["after_rebinding"] == [20, "mutated in place", 51]
     assert seen["after_redefining_helper"] == [20, "mutated in place", 49]
     assert seen["closures"] == [6, 15]
+    # Generator routines from __main__ stream too, pulled and read ahead.
+    assert seen["streamed"] == seen["prefetched"] == [0, 1, 2]
 
 
 async def test_more_distinct_by_value_routines_than_a_session_keeps_all_run_their_own_code():

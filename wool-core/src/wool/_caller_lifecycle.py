@@ -13,11 +13,10 @@ import collections
 from collections.abc import AsyncGenerator, Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
-from wool import _caller_gc, _context_vars
+from wool import _caller_gc, _context_vars, _prefetch
 from wool._caller_connection import encode_task
 from wool._caller_log_reemit import reemit
 from wool._event_bus import emit
-from wool._prefetch import read_ahead
 from wool._scopes import Scopes, end, notify, open_call
 from wool._worker_load import parked
 
@@ -226,7 +225,9 @@ def generator_dispatcher(new_task: NewTask) -> Callable[..., AsyncGenerator[Any,
     """
 
     async def dispatch_generator(*args: Any, **kwargs: Any) -> AsyncGenerator[Any, Any]:
-        ahead = read_ahead.get()
+        # through the module: this closure is pickled by value for a __main__ routine,
+        # and a ContextVar global would have to be pickled with it
+        ahead = _prefetch.read_ahead.get()
         lifecycle = CallerLifecycle(new_task(dispatch_generator, args, kwargs))
         call = await lifecycle.dispatch()
         failure: BaseException | None = None
