@@ -15,19 +15,11 @@ import pytest
 import wool
 from tests.core import routines as r
 from tests.lb_leastbusy import routines as lr
+from tests.lb_leastbusy.gates import fresh_gates  # noqa: F401 (autouse fixture)
 from tests.support import conditions
 from wool.testing import InProcessPool, InProcessWorker
 
 TIMEOUT = 10.0
-
-
-@pytest.fixture(autouse=True)
-def fresh_gates():
-    lr.reset()
-    yield
-    for event in list(lr.GATES.values()):
-        event.set()
-    lr.reset()
 
 
 async def started(*labels: str) -> None:

@@ -10,24 +10,14 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
-import pytest
-
 import wool
 from tests.lb_leastbusy import routines as lr
+from tests.lb_leastbusy.gates import fresh_gates  # noqa: F401 (autouse fixture)
 from tests.support import conditions
 from wool.testing import InProcessWorker, StaticSubscriber, worker_metadata
 from wool_lb_leastbusy import LeastBusyLoadBalancer, load
 
 TIMEOUT = 10.0
-
-
-@pytest.fixture(autouse=True)
-def fresh_gates():
-    lr.reset()
-    yield
-    for event in list(lr.GATES.values()):
-        event.set()
-    lr.reset()
 
 
 def candidate(uid: str, **load_fields) -> wool.Candidate:
