@@ -21,6 +21,8 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from wool_fixture_plugin.otel import metric_points
+
 
 class _Gate(SimpleSpanProcessor):
     """Exports only while a test captures, so other suites do not fill the exporter."""
@@ -77,14 +79,7 @@ def worker_records(path: Path) -> list[dict[str, Any]]:
 def caller_metrics() -> dict[tuple[str, frozenset[tuple[str, Any]]], float]:
     """This process's metrics now: (name, attributes) -> value (a histogram: its count)."""
     _install()
-    points: dict[tuple[str, frozenset[tuple[str, Any]]], float] = {}
-    data = READER.get_metrics_data()
-    for resource in data.resource_metrics if data else ():
-        for scope in resource.scope_metrics:
-            for metric in scope.metrics:
-                for point in metric.data.data_points:
-                    value = getattr(point, "value", None)
-                    if value is None:
-                        value = point.count
-                    points[(metric.name, frozenset(dict(point.attributes).items()))] = value
-    return points
+    return {
+        (name, frozenset(attributes.items())): value
+        for name, attributes, value in metric_points(READER)
+    }
