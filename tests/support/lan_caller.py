@@ -14,9 +14,10 @@ pending), answering each with one JSON line that echoes the request's ``"id"``:
   "concurrent": false}``: call a routine of ``tests.core.routines`` n times (in a row,
   or all at once); each result is ``{"value": v}`` or ``{"error": "<type>", "message":
   "..."}``, with the seconds it took.
-- ``{"op": "spawn", "routine": ..., "args": [...], "times": n}``: start n calls and
-  leave them running; ``{"op": "collect", "count": k, "timeout": s}``: the outcomes of
-  the first k of them to finish (seconds counted from the collect request).
+- ``{"op": "spawn", "routine": ..., "args": [...], "times": n}``: start n calls, wait
+  until workers accepted them all (``task-scheduled``), and leave them running;
+  ``{"op": "collect", "count": k, "timeout": s}``: the outcomes of the first k of them
+  to finish (seconds counted from the collect request).
 - ``{"op": "stall", "times": n}``: start n ``pid_then_stall`` streams, take their first
   item (the worker's pid) and keep them open.
 - ``{"op": "resume", "timeout": s, "pids": [...]}``: ask the open streams that run in
@@ -41,6 +42,7 @@ from typing import Any
 
 import wool
 from tests.core import routines
+from wool.testing import EventRecorder
 
 
 def _outcome(value: Any = None, error: BaseException | None = None) -> dict[str, Any]:
@@ -96,8 +98,15 @@ class Caller:
     async def spawn(self, routine: str, args: list[Any], times: int = 1) -> dict[str, Any]:
         function = getattr(routines, routine)
         loop = asyncio.get_running_loop()
-        for _ in range(times):
-            self.spawned.add(loop.create_task(function(*args)))
+        with EventRecorder("task-scheduled") as accepted:
+            for _ in range(times):
+                self.spawned.add(loop.create_task(function(*args)))
+            # A call no worker accepted yet may still go elsewhere: the caller's requests
+            # that follow (a cable pulled...) expect these to be in their workers' hands.
+            await accepted.until(
+                lambda events: sum(e.routine.endswith(routine) for e in events) >= times,
+                timeout=30,
+            )
         return {}
 
     async def collect(self, count: int, timeout: float) -> dict[str, Any]:  # noqa: ASYNC109 (a command from the driving test)
