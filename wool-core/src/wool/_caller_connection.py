@@ -751,10 +751,12 @@ class RemoteCall:
                 async with asyncio.timeout_at(give_up_at):
                     return await self._next()
             except TimeoutError:
-                if self.taken:
-                    return await self._next()  # the worker took it in time; not yet read
                 timeout = _settings.current().accept_timeout
                 now = asyncio.get_running_loop().time()
+                if not self.taken and session.last_heard < now - timeout:
+                    await _read_what_arrived(session, now - timeout)
+                if self.taken:
+                    return await self._next()  # the worker took it in time; not yet read
                 if session.last_heard < now - timeout:
                     raise self._give_up() from None
                 self.give_up_at = give_up_at = now + timeout
@@ -956,6 +958,22 @@ class RemoteCall:
         finally:
             self._finish()
 
+
+async def _read_what_arrived(session: CallerSession, since: float) -> None:
+    """Give this loop a few turns to read the frames already on their way.
+
+    A caller's loop busy with other work (thousands of calls dispatched at once) can
+    fire a call's timer before its session reader ran: silence counts only once the
+    reader had its turn.
+    """
+    for _ in range(CATCH_UP_TURNS):
+        await asyncio.sleep(0)
+        if session.last_heard >= since:
+            return
+
+
+CATCH_UP_TURNS = 8
+"""Loop turns a caller gives its session reader before it calls a worker silent."""
 
 UNACCEPTED_PER_SESSION = 512
 """Calls a caller sends a worker before the worker accepted (or refused) earlier ones:

@@ -44,6 +44,8 @@ class StderrTail:
                 await asyncio.shield(self._ended)
         except TimeoutError:
             return False
+        # It resolved the future on its way out: what is left of it takes no time.
+        self._thread.join(timeout)
         return True
 
     def _copy(self) -> None:
