@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import contextvars
 import gc
 import importlib.metadata
 import importlib.util
@@ -133,6 +132,7 @@ BACKENDS = {
     "local": "LocalDiscovery",
     "etcd": "EtcdDiscovery (TTL 5 s)",
     "wool_lb": "wool, leastbusy",
+    "wool_rr": "wool, round-robin",
     "wool_lb1": "wool, leastbusy, concurrency=1",
     "ideal": "ideal (the work / 2 workers)",
 }
@@ -178,12 +178,20 @@ WORKLOADS = (
         ("wool", "ppe"),
         "wool",
     ),
-    Workload("latency", LATENCY_METRICS, ("wool", "wool_tcp", "ppe", "grpc", "wool_lb"), "wool"),
+    Workload("latency", LATENCY_METRICS, ("wool", "wool_tcp", "ppe", "grpc"), "wool"),
     Workload(
         "throughput",
         (Metric("tasks_per_s", "tasks per second", "/s", "higher"),),
-        ("wool", "ppe", "grpc", "wool_lb"),
+        ("wool", "ppe", "grpc"),
         "wool",
+    ),
+    # the two balancers side by side, each in a pool opened for the measurement
+    Workload("lb_latency", LATENCY_METRICS, ("wool_lb", "wool_rr"), "wool_lb"),
+    Workload(
+        "lb_throughput",
+        (Metric("tasks_per_s", "tasks per second", "/s", "higher"),),
+        ("wool_lb", "wool_rr"),
+        "wool_lb",
     ),
     Workload(
         "streaming",
@@ -321,10 +329,9 @@ TARGETS = (
     Target("events", "p50_us", "sleep", "ratio", "<", 2.0, "< 2x", source="suite"),
     Target("events", "p50_us", "otel", "ratio", "<", 1.03, "< 1.03x", source="issue 14"),
     Target("discovery", "kill_to_drop_s", "etcd", "absolute", "<", 6.0, "< TTL+1 s", "issue 16"),
-    # issue 13; a ratio is the subject (leastbusy) over the row, except on the wool_lb rows
-    # of latency and throughput, where it is round-robin over leastbusy
-    Target("latency", "p50_us", "wool_lb", "ratio", ">=", 0.95, ">= 0.95x", "issue 13"),
-    Target("throughput", "tasks_per_s", "wool_lb", "ratio", "<=", 1.05, "<= 1.05x", "issue 13"),
+    # issue 13; a ratio is the subject (leastbusy) over the row
+    Target("lb_latency", "p50_us", "wool_rr", "ratio", "<=", 1.05, "<= 1.05x", "issue 13"),
+    Target("lb_throughput", "tasks_per_s", "wool_rr", "ratio", ">=", 0.95, ">= 0.95x", "issue 13"),
     Target("skewed", "wall_s", "ppe", "ratio", "<=", 1.1, "<= 1.1x", "issue 13"),
     Target("exponential", "wall_s", "ppe", "ratio", "<=", 1.05, "<= 1.05x", "issue 13"),
     Target("blocked", "p99_us", "wool_lb", "absolute", "<", 50_000, "< 50 ms", "issue 13"),
@@ -349,7 +356,7 @@ class Backends:
     def __init__(self, config: Config, needed: frozenset[str] = frozenset()) -> None:
         self.config = config
         self.needed = needed
-        self.contexts: dict[str, contextvars.Context] = {}
+        self.pools: dict[str, wool.WorkerPool] = {}
         self.durable: DurableWorkers | None = None
         self.stack = contextlib.AsyncExitStack()
         self.ppe: ProcessPoolExecutor | None = None
@@ -364,8 +371,8 @@ class Backends:
             # Pools entered here first; the round-robin pool, entered last, is the current one.
             for name, options in LEASTBUSY_POOLS.items():
                 if name in self.needed:
-                    await self.stack.enter_async_context(wool.WorkerPool(size=2, **options))
-                    self.contexts[name] = contextvars.copy_context()
+                    pool = wool.WorkerPool(size=2, **options)
+                    self.pools[name] = await self.stack.enter_async_context(pool)
             if "two_callers" in self.needed:
                 self.durable = await self.stack.enter_async_context(DurableWorkers())
             # entered first, so that the default pool below is the one routines dispatch to
@@ -387,9 +394,16 @@ class Backends:
         await self.stack.aclose()
 
     async def within(self, pool: str, coroutine: Coroutine[Any, Any, Run]) -> Run:
-        """Run ``coroutine`` with ``pool`` (a LEASTBUSY_POOLS name) as the current pool."""
-        context = self.contexts[pool].copy()
-        return await asyncio.get_running_loop().create_task(coroutine, context=context)
+        """Run ``coroutine`` with ``pool`` (a LEASTBUSY_POOLS name) as the current pool.
+
+        In the measurement's own task, as the default pool's rows run: a task of its own
+        with a context copied when the pool was entered made the same round-robin pool
+        measure 1.28x slower in throughput than the default pool.
+        """
+        proxy = self.pools[pool].proxy
+        assert proxy is not None
+        current_proxy.set(proxy)  # the measurement runs in a task of its own
+        return await coroutine
 
     def executor(self, fn: Callable[..., Any], *args: Any) -> Awaitable[Any]:
         assert self.ppe is not None
@@ -814,13 +828,26 @@ class Measure:
             raise RuntimeError(f"fib({n}) returned {result}, expected {_fib(n)}")
         return Run({"wall_s": elapsed, "calls_per_s": calls / elapsed}, calls, elapsed)
 
-    # latency and throughput through the leastbusy balancer (issue 13: within 5%)
+    # latency and throughput, leastbusy against round-robin (issue 13: within 5%). Each
+    # measurement opens a pool of its own: of two long-lived pools with the same
+    # balancer, the one entered first measured up to 1.2x slower in throughput here.
 
-    async def latency_wool_lb(self, warmup: bool) -> Run:
-        return await self.b.within("wool_lb", self.latency_wool(warmup))
+    async def _in_fresh_pool(self, balancer: str, run: Callable[[], Awaitable[Run]]) -> Run:
+        async with wool.WorkerPool(size=2, loadbalancer=balancer):
+            await concurrent(workloads.nop, self._tasks(True), self.c.cap)  # warm up
+            return await run()
 
-    async def throughput_wool_lb(self, warmup: bool) -> Run:
-        return await self.b.within("wool_lb", self.throughput_wool(warmup))
+    async def lb_latency_wool_lb(self, warmup: bool) -> Run:
+        return await self._in_fresh_pool("leastbusy", lambda: self.latency_wool(warmup))
+
+    async def lb_latency_wool_rr(self, warmup: bool) -> Run:
+        return await self._in_fresh_pool("roundrobin", lambda: self.latency_wool(warmup))
+
+    async def lb_throughput_wool_lb(self, warmup: bool) -> Run:
+        return await self._in_fresh_pool("leastbusy", lambda: self.throughput_wool(warmup))
+
+    async def lb_throughput_wool_rr(self, warmup: bool) -> Run:
+        return await self._in_fresh_pool("roundrobin", lambda: self.throughput_wool(warmup))
 
     # skewed and exponential: CPU-bound busy loops of uneven length, all sent at once
 

@@ -21,6 +21,8 @@ WORKLOADS = {
     "startup",
     "latency",
     "throughput",
+    "lb_latency",
+    "lb_throughput",
     "streaming",
     "prefetch",
     "payload",
@@ -38,8 +40,10 @@ WORKLOADS = {
 }
 BACKENDS = {
     "startup": {"wool", "ppe"},
-    "latency": {"wool", "wool_tcp", "ppe", "grpc", "wool_lb"},
-    "throughput": {"wool", "ppe", "grpc", "wool_lb"},
+    "latency": {"wool", "wool_tcp", "ppe", "grpc"},
+    "throughput": {"wool", "ppe", "grpc"},
+    "lb_latency": {"wool_lb", "wool_rr"},
+    "lb_throughput": {"wool_lb", "wool_rr"},
     "streaming": {"wool", "grpc_pull", "grpc_pull_unix", "grpc_push"},
     "prefetch": {"wool_prefetch", "grpc_push", "grpc_push_unix"},
     "payload": {"wool", "ppe", "grpc_bytes", "grpc"},
