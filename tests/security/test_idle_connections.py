@@ -1,4 +1,4 @@
-"""Idle connections that never start a handshake must not lock callers out of a worker."""
+"""Idle connections and idle streams must not lock callers out of a worker."""
 
 from __future__ import annotations
 
@@ -9,16 +9,25 @@ import resource
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import grpc
+import grpc.aio
 import pytest
 
 from tests.security import routines as r
 from tests.security.helpers import BOUND, caller, published, worker_process
+from wool._transport import (
+    PROTOCOL_HEADER,
+    PROTOCOL_VERSION,
+    SERVER_STREAMS_PER_CONNECTION,
+    SESSION_METHOD,
+)
 
 IDLE_CONNECTIONS = 1_100
 """More than the usual soft limit of 1,024 open files."""
 SERVED_WITHIN = 5.0
 """A legitimate call under the flood must finish within this many seconds."""
 DEFAULT_SOFT_LIMIT = 1_024
+WOOL_METADATA = ((PROTOCOL_HEADER, PROTOCOL_VERSION),)
 
 
 def open_files(pid: int) -> int:
@@ -115,3 +124,32 @@ def test_a_worker_process_raises_its_soft_open_file_limit(tmp_path: Path):
         ).stdout
     soft, hard_seen = map(int, output.split())
     assert soft == hard_seen > DEFAULT_SOFT_LIMIT
+
+
+async def test_one_connection_holds_at_most_the_stream_cap_open_at_once():
+    """Sessions over ``SERVER_STREAMS_PER_CONNECTION`` on one connection wait: the worker
+    answers the one over the cap only once another one has ended."""
+    cap = SERVER_STREAMS_PER_CONNECTION
+    async with asyncio.timeout(BOUND * 2), worker_process() as worker:
+        async with grpc.aio.insecure_channel(worker.address) as channel:
+            session = channel.stream_stream(
+                SESSION_METHOD, request_serializer=bytes, response_deserializer=bytes
+            )
+            calls = [session(metadata=WOOL_METADATA) for _ in range(cap + 1)]
+            answered = [asyncio.ensure_future(c.initial_metadata()) for c in calls]
+            try:
+                await asyncio.gather(*answered[:cap])
+                over = answered[cap]
+                # Never answered while the others stay open (it would be within
+                # milliseconds without the cap)...
+                done, _ = await asyncio.wait([over], timeout=1.0)
+                assert not done
+                # ...and answered as soon as one of them ends.
+                calls[0].cancel()
+                await over
+            finally:
+                for call in calls:
+                    call.cancel()
+                for future in answered:
+                    future.cancel()
+                await asyncio.gather(*answered, return_exceptions=True)
