@@ -5,6 +5,7 @@ them when it wakes up; it is skipped meanwhile, and used again once it answers."
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import tempfile
 from collections.abc import AsyncIterator, Callable
@@ -36,6 +37,18 @@ STEP_SECONDS = 30.0
 QUICK = 4
 
 
+@contextlib.asynccontextmanager
+async def one_worker_blocked() -> AsyncIterator[tuple[int, int, asyncio.Future[int]]]:
+    """A pool of two workers, one of which blocks its loop for ``BLOCK_SECONDS``: yields
+    that worker's pid, the other's, and the call that blocks it."""
+    async with Rendezvous() as rv, wool.WorkerPool(size=2) as pool:
+        pids = {w.metadata.pid for w in pool.workers if w.metadata}
+        blocker = asyncio.ensure_future(r.block_loop(rv.path, BLOCK_SECONDS))
+        blocked = await rv.next_pid(STEP_SECONDS)
+        (other,) = pids - {blocked}
+        yield blocked, other, blocker
+
+
 def runs(folder: Path) -> dict[str, list[int]]:
     return {p.name: [int(x) for x in p.read_text().split()] for p in folder.iterdir()}
 
@@ -46,11 +59,7 @@ async def test_calls_go_around_a_blocked_worker_and_it_never_runs_the_ones_given
     caplog.set_level(logging.WARNING, logger="wool.connection")
     folder = Path(tempfile.mkdtemp(prefix="woolmark-"))
     try:
-        async with Rendezvous() as rv, wool.WorkerPool(size=2) as pool:
-            pids = {w.metadata.pid for w in pool.workers if w.metadata}
-            blocker = asyncio.ensure_future(r.block_loop(rv.path, BLOCK_SECONDS))
-            blocked = await rv.next_pid(STEP_SECONDS)
-            (other,) = pids - {blocked}
+        async with one_worker_blocked() as (blocked, other, blocker):
             async with asyncio.timeout(STEP_SECONDS):
                 # Concurrent calls: some are sent to the blocked worker, then given up.
                 concurrent = await asyncio.gather(
@@ -172,11 +181,7 @@ async def test_a_call_accepted_late_starts_only_if_its_caller_confirms(caller: s
 
 async def test_a_burst_larger_than_the_send_window_goes_around_a_blocked_worker():
     burst = 2 * UNACCEPTED_PER_SESSION + 100
-    async with Rendezvous() as rv, wool.WorkerPool(size=2) as pool:
-        pids = {w.metadata.pid for w in pool.workers if w.metadata}
-        blocker = asyncio.ensure_future(r.block_loop(rv.path, BLOCK_SECONDS))
-        blocked = await rv.next_pid(STEP_SECONDS)
-        (other,) = pids - {blocked}
+    async with one_worker_blocked() as (blocked, other, blocker):
         async with asyncio.timeout(STEP_SECONDS):
             # Calls beyond the window wait at the caller; when the calls ahead of them
             # give up on the silent worker, they go to the other one too.
