@@ -23,6 +23,8 @@ from wool.testing import worker_metadata
 
 BOUND = 60.0
 """Every scenario runs under this bound: a handshake problem must fail, never hang."""
+WOOL_METADATA = ((PROTOCOL_HEADER, PROTOCOL_VERSION),)
+"""What a wool caller sends when it opens a session by hand (its protocol version)."""
 
 
 @contextlib.asynccontextmanager

@@ -20,13 +20,11 @@ import pytest
 
 import wool
 from tests.security import routines as r
-from tests.security.helpers import BOUND, caller, published, worker_process
+from tests.security.helpers import BOUND, WOOL_METADATA, caller, published, worker_process
 from tests.support.directory_discovery import DirectoryDiscovery
 from wool._serialization import decode_exception
-from wool._transport import PROTOCOL_HEADER, PROTOCOL_VERSION, SESSION_METHOD
+from wool._transport import PROTOCOL_HEADER, SESSION_METHOD
 from wool._wire import worker_pb2 as pb
-
-WOOL_METADATA = ((PROTOCOL_HEADER, PROTOCOL_VERSION),)
 
 
 @attrs.frozen

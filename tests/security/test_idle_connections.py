@@ -14,20 +14,14 @@ import grpc.aio
 import pytest
 
 from tests.security import routines as r
-from tests.security.helpers import BOUND, caller, published, worker_process
-from wool._transport import (
-    PROTOCOL_HEADER,
-    PROTOCOL_VERSION,
-    SERVER_STREAMS_PER_CONNECTION,
-    SESSION_METHOD,
-)
+from tests.security.helpers import BOUND, WOOL_METADATA, caller, published, worker_process
+from wool._transport import SERVER_STREAMS_PER_CONNECTION, SESSION_METHOD
 
 IDLE_CONNECTIONS = 1_100
 """More than the usual soft limit of 1,024 open files."""
 SERVED_WITHIN = 5.0
 """A legitimate call under the flood must finish within this many seconds."""
 DEFAULT_SOFT_LIMIT = 1_024
-WOOL_METADATA = ((PROTOCOL_HEADER, PROTOCOL_VERSION),)
 
 
 def open_files(pid: int) -> int:
