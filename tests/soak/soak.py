@@ -38,7 +38,6 @@ import random
 import shutil
 import sys
 import tempfile
-import threading
 import time
 import traceback
 from pathlib import Path
@@ -326,7 +325,6 @@ async def _pool_loop(
         await one_pool(warm_up)
     before = stats({"caller": me})["caller"]
     files_before = await asyncio.to_thread(_listing, local_dir)
-    threads_before = set(threading.enumerate())
     slots = asyncio.Semaphore(args.pool_concurrency)
     failures: list[str] = []
 
@@ -341,7 +339,6 @@ async def _pool_loop(
     started = time.monotonic()
     await asyncio.gather(*(limited(i) for i in range(args.pools)))
     duration = time.monotonic() - started
-    await asyncio.to_thread(_join_ending_threads, threads_before)
     after = await _threads_settled(me, before.threads + THREAD_MARGIN)
     left_processes = sorted(child_pids() - children_before)
     left_files = sorted(str(p) for p in await asyncio.to_thread(_listing, local_dir) - files_before)
@@ -365,7 +362,8 @@ async def _pool_loop(
 
 async def _threads_settled(pid: int, bound: int, timeout: float = 60.0) -> ProcessStats:  # noqa: ASYNC109 (a soak's bounded wait)
     """The stats of ``pid`` once its threads are at most ``bound``, or after ``timeout``
-    seconds. gRPC's thread pool grows while pools open and close four at a time and
+    seconds. Threads on their way out (the watcher of a worker that just exited) end
+    at once; gRPC's thread pool grows while pools open and close four at a time and
     retires idle threads some seconds later; a leaked thread never goes."""
     deadline = time.monotonic() + timeout
     while (now := stats({"caller": pid})["caller"]).threads > bound:
@@ -373,15 +371,6 @@ async def _threads_settled(pid: int, bound: int, timeout: float = 60.0) -> Proce
             break
         await asyncio.sleep(1.0)
     return now
-
-
-def _join_ending_threads(before: set[threading.Thread], timeout: float = 10.0) -> None:
-    """Wait (up to ``timeout`` seconds in all) for the threads started since ``before``
-    that are on their way out: the watcher of a worker that just exited returns right
-    after it reported the exit. A thread that is still alive after that counts as left."""
-    deadline = time.monotonic() + timeout
-    for thread in set(threading.enumerate()) - before - {threading.current_thread()}:
-        thread.join(max(0.0, deadline - time.monotonic()))
 
 
 async def nested_phase(args: argparse.Namespace, report: dict[str, Any]) -> list[str]:
