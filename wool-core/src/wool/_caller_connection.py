@@ -462,28 +462,9 @@ class CallerSession:
             slots = _routine_slots.advertised(headers)
             self.routines = CallerSlots(slots) if slots else None
             self._answered.set()
-            calls = self._calls
-            on_report = self._on_report
             stream = self._stream
             while (message := await stream.read()) is not _EOF:
-                batch = pb.Responses.FromString(message)  # type: ignore[arg-type]
-                self.silent = False
-                self.last_heard = asyncio.get_running_loop().time()
-                for response in batch.frames:
-                    # A frame with buffers is the last of its batch; they follow it.
-                    buffers = None
-                    if response.buffers:
-                        buffers = [await _buffer(stream) for _ in response.buffers]
-                    call = calls.get(response.call)
-                    if call is None:
-                        continue  # a call this caller gave up on, or finished
-                    if response.confirm:
-                        # The worker got to the call late; this caller still waits for it.
-                        self.send(pb.Request(call=response.call, confirmed=True))
-                    else:
-                        call.deliver(response, buffers)
-                if on_report is not None and batch.HasField("load"):
-                    on_report(batch.load)
+                await self._deliver(message)  # type: ignore[arg-type]
             trailers = await self._stream.trailing_metadata()
             self._drained = (SESSION_HEADER, DRAINED) in tuple(trailers or ())
             error = ConnectionError("the worker ended the session")
@@ -495,6 +476,29 @@ class CallerSession:
         except Exception as exc:
             error = exc
         self._fail(error, code)
+
+    async def _deliver(self, message: bytes) -> None:
+        """Hand each frame of a batch to its call (a method: what it read is not kept
+        alive until the next batch)."""
+        batch = pb.Responses.FromString(message)
+        self.silent = False
+        self.last_heard = asyncio.get_running_loop().time()
+        calls = self._calls
+        for response in batch.frames:
+            # A frame with buffers is the last of its batch; they follow it.
+            buffers = None
+            if response.buffers:
+                buffers = [await _buffer(self._stream) for _ in response.buffers]
+            call = calls.get(response.call)
+            if call is None:
+                continue  # a call this caller gave up on, or finished
+            if response.confirm:
+                # The worker got to the call late; this caller still waits for it.
+                self.send(pb.Request(call=response.call, confirmed=True))
+            else:
+                call.deliver(response, buffers)
+        if self._on_report is not None and batch.HasField("load"):
+            self._on_report(batch.load)
 
     def _fail(self, error: BaseException, code: grpc.StatusCode | None) -> None:
         if self.broken is not None:
@@ -681,8 +685,9 @@ class RemoteCall:
         if not self._finished:
             self._finished = True
             self._session.release(self._id)
-            if self.on_finish is not None:
-                self.on_finish()
+            on_finish, self.on_finish = self.on_finish, None  # it refers back to this call
+            if on_finish is not None:
+                on_finish()
 
     def abandon(self, error: BaseException) -> None:
         """Cancel the task on its worker and fail its caller with ``error`` at once."""
