@@ -175,3 +175,10 @@ def _append_line(path: str, line: str) -> None:
 async def sleep_blocking(seconds: float) -> None:
     """Blocks its worker's event loop for ``seconds``."""
     time.sleep(seconds)  # noqa: ASYNC251 (it must block its worker's loop)
+
+
+@wool.routine
+async def yield_then_block(seconds: float) -> None:
+    """Lets the worker's loop turn once, then blocks it for ``seconds``."""
+    await asyncio.sleep(0)
+    time.sleep(seconds)  # noqa: ASYNC251 (it must block its worker's loop)

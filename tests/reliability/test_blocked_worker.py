@@ -125,9 +125,10 @@ class Session:
 
 @pytest.mark.parametrize("caller", ["still waits", "gave up"])
 async def test_a_call_accepted_late_starts_only_if_its_caller_confirms(caller: str):
-    # One batch, two calls: the first blocks the worker's loop right after both are
-    # accepted, so the second's "accepted" leaves for the network too close to its
-    # deadline; the worker then asks its caller before starting it.
+    # One batch, two calls: the first is accepted at once, lets the loop turn (the second
+    # queues its "accepted" behind the first's, still being written) and then blocks the
+    # loop, so the second's "accepted" reaches gRPC too close to its deadline; the worker
+    # then asks its caller before starting it.
     folder = Path(tempfile.mkdtemp(prefix="woolmark-"))
     try:
         async with wool.WorkerPool(size=1) as pool:
@@ -140,7 +141,7 @@ async def test_a_call_accepted_late_starts_only_if_its_caller_confirms(caller: s
                 proxy = proxy_bytes()
                 deadline_ms = 2000  # late (margin 0.5 s) once the first call blocked 3 s
                 session.outbox.put_nowait(
-                    task_batch(1, r.sleep_blocking, (3.0,), proxy=proxy, accept_by=60_000)
+                    task_batch(1, r.yield_then_block, (3.0,), proxy=proxy, accept_by=60_000)
                     + task_batch(
                         2, r.mark, (str(folder), "late"), proxy=proxy, accept_by=deadline_ms
                     )
@@ -175,6 +176,37 @@ async def test_a_call_accepted_late_starts_only_if_its_caller_confirms(caller: s
                     session.call.cancel()
         ran = runs(folder)
         assert ran.get("late", []) == ([metadata.pid] if caller == "still waits" else [])
+    finally:
+        await asyncio.to_thread(_remove, folder)
+
+
+async def test_a_call_read_in_time_but_reached_after_its_deadline_never_starts():
+    # One batch, two calls: the first is accepted and at once blocks the worker's loop
+    # for longer than the second's deadline; the worker gets to the second too late and
+    # refuses it without running it.
+    folder = Path(tempfile.mkdtemp(prefix="woolmark-"))
+    try:
+        async with wool.WorkerPool(size=1) as pool:
+            assert await r.mark(str(folder), "warm-up") > 0  # routines imported there
+            metadata = pool.workers[0].metadata
+            assert metadata is not None
+            async with grpc.aio.insecure_channel(metadata.address) as channel:
+                session = Session(channel)
+                await session.call.initial_metadata()
+                proxy = proxy_bytes()
+                session.outbox.put_nowait(
+                    task_batch(1, r.sleep_blocking, (3.0,), proxy=proxy, accept_by=60_000)
+                    + task_batch(2, r.mark, (str(folder), "late"), proxy=proxy, accept_by=2000)
+                )
+                async with asyncio.timeout(STEP_SECONDS):
+                    first = await session.until(lambda f: f.call == 1)
+                    assert first.WhichOneof("frame") == "accepted"
+                    end = await session.until(lambda f: f.call == 2)
+                    assert end.WhichOneof("frame") == "rejected"
+                    assert end.late and end.rejected.transient
+                    session.outbox.put_nowait(None)
+                    session.call.cancel()
+        assert "late" not in runs(folder)
     finally:
         await asyncio.to_thread(_remove, folder)
 

@@ -374,9 +374,9 @@ class _Call:
             self.confirmed.set_result(None)
 
     async def _until_caller_still_waits(self) -> None:
-        """Hand ``accepted`` to the network; if that was late, ask the caller whether it
-        still waits: it answers ``confirmed``, or has sent ``cancel`` (which cancels this
-        task while it waits here)."""
+        """Wait until the queued ``accepted`` is handed to gRPC; if that was late, ask the
+        caller whether it still waits: it answers ``confirmed``, or has sent ``cancel``
+        (which cancels this task while it waits here)."""
         await self.session.flushed()
         if self._late():
             self.confirmed = asyncio.get_running_loop().create_future()
@@ -493,8 +493,11 @@ class _Call:
             return
         current_task.set(task)
         current_proxy.set(proxy)
-        self.send(pb.Response(accepted=pb.Accepted(worker=worker.uid)))
-        if self.accept_by:
+        accepted = pb.Response(call=self.id, accepted=pb.Accepted(worker=worker.uid))
+        if not self.accept_by:
+            session.send(accepted)  # the caller waits as long as it takes: no hurry
+        elif not session.lane.send_now(_frames.message_frame(accepted)):
+            # Written after the frames ahead of it: the routine starts once it is.
             try:
                 await self._until_caller_still_waits()
             except asyncio.CancelledError:

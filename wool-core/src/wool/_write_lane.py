@@ -45,14 +45,19 @@ class WriteLane:
         """The largest batch to write (known once the peer answered)."""
         self._limit = limit
 
-    def send_now(self, frame: bytes | _frames.Pieces) -> None:
-        """Write ``frame`` at once if the lane is idle, else queue it behind the others."""
+    def send_now(self, frame: bytes | _frames.Pieces) -> bool:
+        """Write ``frame`` at once if the lane is idle, else queue it behind the others.
+
+        True when it was handed to gRPC's core here (which sends it from its own
+        threads, even while this thread runs something else), False when queued.
+        """
         if self._writing or self._busy is not None or not self._outbox.empty():
             self._outbox.put_nowait(frame)
-            return
+            return False
         data = _frames.batch(frame, [], self._trailer() if self._trailer else b"")
         self._busy = asyncio.get_running_loop().create_future()
         _drive(self._write(data), self._written)  # type: ignore[arg-type]
+        return True
 
     def _written(self, error: BaseException | None) -> None:
         busy, self._busy = self._busy, None
