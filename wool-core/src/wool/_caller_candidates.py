@@ -157,21 +157,15 @@ class CandidateSet:
     def started(self, uid: str) -> Callable[[], None]:
         """Count a call now running on ``uid``; call the returned function when it ends."""
         self._in_flight[uid] = self._in_flight.get(uid, 0) + 1
-        finished = False
+        return _InFlight(self, uid)
 
-        def finish() -> None:
-            nonlocal finished
-            if finished:
-                return
-            finished = True
-            left = self._in_flight.get(uid, 0) - 1
-            if left > 0:
-                self._in_flight[uid] = left
-            else:
-                self._in_flight.pop(uid, None)
-            self.capacity.wake()
-
-        return finish
+    def _ended(self, uid: str) -> None:
+        left = self._in_flight.get(uid, 0) - 1
+        if left > 0:
+            self._in_flight[uid] = left
+        else:
+            self._in_flight.pop(uid, None)
+        self.capacity.wake()
 
     def in_flight(self, uid: str) -> int:
         """The calls running on ``uid`` through this proxy."""
@@ -236,3 +230,20 @@ class CandidateSet:
         """Wait until ``predicate()`` holds, re-checking whenever the set changes."""
         async with self._changed:
             await self._changed.wait_for(predicate)
+
+
+class _InFlight:
+    """Ends the count of one call on one worker, once, when called (an object rather
+    than a closure: one of these lives with each pending call, and the cycle collector
+    traverses every object that does)."""
+
+    __slots__ = ("_set", "_uid")
+
+    def __init__(self, candidates: CandidateSet, uid: str) -> None:
+        self._set: CandidateSet | None = candidates
+        self._uid = uid
+
+    def __call__(self) -> None:
+        candidates, self._set = self._set, None
+        if candidates is not None:
+            candidates._ended(self._uid)  # pyright: ignore[reportPrivateUsage]

@@ -643,7 +643,8 @@ class RemoteCall:
         self.returned_context = b""
         """The ``wool.ContextVar`` values the routine changed, with the last frame read."""
         self._next_frame: bytes | None = None
-        self._buffers: list[list[bytes]] = []
+        self._buffers: list[list[bytes]] | None = None
+        """The out-of-band buffers of the answers not read yet (made when one has some)."""
         self.give_up_at: float | None = None
         """When this caller gives up on the worker taking the call (loop time; None: never)."""
 
@@ -652,6 +653,8 @@ class RemoteCall:
     ) -> None:
         """Hand this call an answer from its worker, or the error that ends it."""
         if buffers:
+            if self._buffers is None:
+                self._buffers = []
             self._buffers.append(buffers)
         # A request for missing cached arguments (no frame) is no answer yet.
         if isinstance(item, pb.Response) and item.WhichOneof("frame") not in ("rejected", None):
@@ -916,7 +919,7 @@ class RemoteCall:
         return data
 
     def _unpickle(self, response: pb.Response, what: str) -> Any:
-        buffers = self._buffers.pop(0) if response.buffers else []
+        buffers = self._buffers.pop(0) if response.buffers and self._buffers else []
         try:
             return _payload.loads(response.value, buffers, [b.writable for b in response.buffers])
         except Exception as exc:

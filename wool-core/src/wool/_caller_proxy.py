@@ -181,12 +181,7 @@ class CallerProxy:
         finally:
             _log_limit.scope.reset(scope)
         self._calls.add(call)
-
-        def finished() -> None:
-            on_worker_finished()
-            self._finished(call)
-
-        call.on_finish = finished
+        call.on_finish = _Finished(self, call, on_worker_finished)
         return call
 
     def _finished(self, call: RemoteCall | None = None) -> None:
@@ -295,3 +290,21 @@ def _restore(
         id=id,
         forward_logs=forward_logs,
     )
+
+
+class _Finished:
+    """What a call does when it ends: its worker's count, then this proxy's (an object
+    rather than a closure: one lives with each pending call)."""
+
+    __slots__ = ("_call", "_on_worker_finished", "_proxy")
+
+    def __init__(
+        self, proxy: CallerProxy, call: RemoteCall, on_worker_finished: Callable[[], None]
+    ) -> None:
+        self._proxy = proxy
+        self._call = call
+        self._on_worker_finished = on_worker_finished
+
+    def __call__(self) -> None:
+        self._on_worker_finished()
+        self._proxy._finished(self._call)  # pyright: ignore[reportPrivateUsage]
