@@ -134,11 +134,13 @@ BACKENDS = {
     "wool_lb": "wool, leastbusy",
     "wool_rr": "wool, round-robin",
     "wool_lb1": "wool, leastbusy, concurrency=1",
+    "wool_lb1s": "wool, leastbusy, concurrency=1, standby",
     "ideal": "ideal (the work / 2 workers)",
 }
 LEASTBUSY_POOLS = {
     "wool_lb": {"loadbalancer": "leastbusy"},
     "wool_lb1": {"loadbalancer": "leastbusy", "concurrency": 1},
+    "wool_lb1s": {"loadbalancer": "leastbusy", "concurrency": 1, "standby": True},
 }
 
 
@@ -272,8 +274,8 @@ WORKLOADS = (
         "local",
         per_reference=True,
     ),
-    Workload("skewed", WALL, ("wool_lb1", "ppe", "wool"), "wool_lb1"),
-    Workload("exponential", WALL, ("wool_lb1", "ppe", "wool"), "wool_lb1"),
+    Workload("skewed", WALL, ("wool_lb1s", "ppe", "wool_lb1", "wool"), "wool_lb1s"),
+    Workload("exponential", WALL, ("wool_lb1s", "ppe", "wool_lb1", "wool"), "wool_lb1s"),
     Workload(
         "blocked",
         (*LATENCY_METRICS, Metric("max_us", "slowest call", "us", "lower")),
@@ -873,6 +875,9 @@ class Measure:
     async def skewed_wool_lb1(self, warmup: bool) -> Run:
         return await self.b.within("wool_lb1", self.skewed_wool(warmup))
 
+    async def skewed_wool_lb1s(self, warmup: bool) -> Run:
+        return await self.b.within("wool_lb1s", self.skewed_wool(warmup))
+
     async def skewed_ppe(self, warmup: bool) -> Run:
         return await self._spread(self._lengths("skewed", warmup), self._spin_ppe)
 
@@ -881,6 +886,9 @@ class Measure:
 
     async def exponential_wool_lb1(self, warmup: bool) -> Run:
         return await self.b.within("wool_lb1", self.exponential_wool(warmup))
+
+    async def exponential_wool_lb1s(self, warmup: bool) -> Run:
+        return await self.b.within("wool_lb1s", self.exponential_wool(warmup))
 
     async def exponential_ppe(self, warmup: bool) -> Run:
         return await self._spread(self._lengths("exponential", warmup), self._spin_ppe)

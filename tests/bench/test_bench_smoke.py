@@ -54,8 +54,8 @@ BACKENDS = {
     "nested": {"wool"},
     "events": {"none", "noop", "sleep", "otel", "uvloop"},  # uvloop: a test dependency
     "discovery": {"local", "etcd"},
-    "skewed": {"wool_lb1", "ppe", "wool"},
-    "exponential": {"wool_lb1", "ppe", "wool"},
+    "skewed": {"wool_lb1s", "ppe", "wool_lb1", "wool"},
+    "exponential": {"wool_lb1s", "ppe", "wool_lb1", "wool"},
     "blocked": {"wool_lb", "wool"},
     "two_callers": {"wool_lb1", "ideal"},
 }

@@ -89,6 +89,36 @@ async def test_a_caller_waiting_on_another_callers_calls_is_woken_by_the_workers
             await ours.stop()
 
 
+async def test_a_full_worker_holds_one_standby_call_and_refuses_a_second_as_full():
+    async with InProcessWorker(concurrency=1) as metadata:
+        proxy = wool.CallerProxy(
+            wool.testing.StaticSubscriber([metadata]), wool.RoundRobinLoadBalancer()
+        )
+        connection = wool.CallerConnection(metadata)
+
+        def hold(label: str) -> wool.Task:
+            args = (f"end:{label}", label)
+            return wool.Task(routine="hold", callable=lr.hold, args=args, kwargs={}, proxy=proxy)
+
+        try:
+            running = await connection.dispatch(hold("a"))
+            standby = asyncio.create_task(connection.dispatch(hold("b"), standby=True))
+            await until(lambda: len(connection._session._calls) == 2, "b's start is sent")
+            with pytest.raises(wool.TransientDispatchError, match="is full"):  # after b: one held
+                await connection.dispatch(hold("c"), standby=True)
+            assert not standby.done() and lr.STARTED == ["a"]  # held, not started
+            lr.gate("end:a").set()
+            assert await running.result() == "a"
+            async with asyncio.timeout(TIMEOUT):
+                held = await standby
+            await started("b")
+            lr.gate("end:b").set()
+            assert await held.result() == "b"
+        finally:
+            await connection.close()
+            await proxy.stop()
+
+
 async def test_a_full_worker_refuses_a_call_as_transient_naming_its_limit():
     async with InProcessWorker(concurrency=1) as metadata:
         proxy = wool.CallerProxy(
@@ -154,3 +184,49 @@ async def test_spawned_workers_run_at_most_their_limit_and_nest():
 def test_a_bad_concurrency_is_refused_before_anything_starts(bad):
     with pytest.raises(ValueError, match="concurrency must be a positive integer"):
         wool.WorkerPool(size=1, concurrency=bad)
+
+
+async def test_with_standby_a_full_worker_holds_one_more_call_and_starts_it_when_a_slot_frees():
+    async with InProcessPool(1, loadbalancer="leastbusy", concurrency=1, standby=True) as pool:
+        (worker,) = pool.workers
+
+        def held(calls: int) -> bool:
+            return pool.proxy._context.in_flight(worker.uid) == calls
+
+        first = asyncio.create_task(lr.hold("end:a", "a"))
+        await started("a")
+        labels = ["b", "c", "d"]
+        queued = [asyncio.create_task(lr.hold(f"end:{label}", label)) for label in labels]
+        # As many calls wait as there are workers, and more: the first in line goes to
+        # the full worker as its standby (sent, held there, not started), the rest wait.
+        await until(lambda: held(2) and waiting(pool) == 2, "b is held, c and d wait")
+        assert lr.STARTED == ["a"]
+        lr.gate("end:a").set()
+        await started("b")  # the worker started its standby itself
+        await until(lambda: held(2) and waiting(pool) == 1, "c is held, d waits")
+        assert lr.STARTED == ["a", "b"]
+        lr.gate("end:b").set()
+        await started("c")
+        lr.gate("end:c").set()
+        await started("d")
+        lr.gate("end:d").set()
+        assert lr.STARTED == ["a", "b", "c", "d"]  # in arrival order, one at a time
+        assert await first == "a"
+        assert await asyncio.gather(*queued) == labels
+
+
+async def test_without_standby_no_call_is_sent_to_a_full_worker():
+    async with InProcessPool(1, loadbalancer="leastbusy", concurrency=1) as pool:
+        (worker,) = pool.workers
+        first = asyncio.create_task(lr.hold("end:a", "a"))
+        await started("a")
+        queued = [asyncio.create_task(lr.hold(f"end:{label}", label)) for label in "bcd"]
+        await until(lambda: waiting(pool) == 3, "b, c and d wait")
+        lr.gate("end:a").set()
+        await started("b")
+        await until(lambda: waiting(pool) == 2, "c and d wait at the caller")
+        assert pool.proxy._context.in_flight(worker.uid) == 1
+        for label in "bcd":
+            lr.gate(f"end:{label}").set()
+        assert await first == "a"
+        assert await asyncio.gather(*queued) == list("bcd")

@@ -98,6 +98,35 @@ async def test_calls_go_around_a_blocked_worker_and_it_never_runs_the_ones_given
         await asyncio.to_thread(_remove, folder)
 
 
+async def test_a_standby_call_on_a_worker_blocked_past_the_timeout_runs_once_elsewhere_later(
+    caplog: pytest.LogCaptureFixture,
+):
+    # One worker, concurrency 1, standby on: while its loop is blocked, the first of the
+    # waiting calls is sent to it as a standby; the caller gives that up quietly after
+    # the accept timeout (a long call, not a fault), and the worker, when it wakes, must
+    # not start it: every call runs once, after the blocker.
+    caplog.set_level(logging.DEBUG, logger="wool.connection")
+    folder = Path(tempfile.mkdtemp(prefix="woolmark-"))
+    try:
+        async with (
+            Rendezvous() as rv,
+            wool.WorkerPool(size=1, concurrency=1, standby=True, loadbalancer="leastbusy"),
+        ):
+            blocker = asyncio.ensure_future(r.block_loop(rv.path, BLOCK_SECONDS))
+            blocked = await rv.next_pid(STEP_SECONDS)
+            async with asyncio.timeout(STEP_SECONDS):
+                marks = await asyncio.gather(
+                    *(r.mark(str(folder), f"waiting-{n}") for n in range(QUICK))
+                )
+                assert await blocker == blocked
+        assert marks == [blocked] * QUICK
+        assert runs(folder) == {f"waiting-{n}": [blocked] for n in range(QUICK)}
+        assert any("freed no slot for standby mark()" in m for m in caplog.messages)
+        assert not [m for m in caplog.messages if "did not accept" in m]  # no alarm raised
+    finally:
+        await asyncio.to_thread(_remove, folder)
+
+
 class Session:
     """A raw session driven frame by frame, as a caller's would be."""
 

@@ -196,9 +196,11 @@ class PausingConnection(CallerConnection):
         self.connected_once = False
         """Whether a call or a background try ever got through to the worker."""
 
-    async def dispatch(self, task: Task, *, patient: bool = False) -> RemoteCall:
+    async def dispatch(
+        self, task: Task, *, patient: bool = False, standby: bool = False
+    ) -> RemoteCall:
         try:
-            call = await super().dispatch(task, patient=patient)
+            call = await super().dispatch(task, patient=patient, standby=standby)
         except DispatchError:
             if not self._connected():
                 self._pauses.failed(self)

@@ -50,10 +50,18 @@ class CandidateSet:
     """The routable workers in discovery order, minus evicted ones and those paused after
     a failed connection (wool._caller_backoff), with their load."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, standby: bool = False) -> None:
+        self.standby = standby
+        """Whether full workers may be sent standby calls (see :meth:`standby_wanted`)."""
         self._known: dict[str, CallerConnection] = {}
         self._evicted: set[str] = set()
         self._in_flight: dict[str, int] = {}
+        self._standby: dict[str, int] = {}
+        """This proxy's calls each full worker holds, not started yet (a standby each)."""
+        self._no_standby: set[str] = set()
+        """Workers that did not start a standby of ours (another caller's held their
+        place, or their call kept the loop busy): none is sent there until one of our
+        calls there ends or the worker reports room."""
         self._pauses = Pauses(self._touch)
         self._view: dict[WorkerMetadata, CallerConnection] | None = None
         self._all: dict[WorkerMetadata, CallerConnection] | None = None  # paused ones too
@@ -122,11 +130,46 @@ class CandidateSet:
             and report.running + connection.unreported >= report.limit
         )
 
+    def may_stand_by(self, connection: CallerConnection) -> bool:
+        """Whether a task may go to this full worker as a standby, which it starts once
+        a slot frees: the worker has a concurrency limit and holds none of ours yet."""
+        report = connection.report
+        uid = connection.metadata.uid
+        return (
+            report is not None
+            and report.limit > 0
+            and not self._standby.get(uid)
+            and uid not in self._no_standby
+        )
+
+    def standby_failed(self, uid: str) -> None:
+        """A standby sent to ``uid`` was not started there (see :meth:`may_stand_by`)."""
+        self._no_standby.add(uid)
+
+    def standby_wanted(self) -> bool:
+        """Whether enough tasks wait for a worker to hold one as a standby: at least one
+        more than the workers, so that a task held by a worker whose call runs long never
+        leaves another worker without work meanwhile (the others have the rest); never
+        unless this proxy was made with ``standby``."""
+        if not self.standby:
+            return False
+        workers = self.workers
+        return self.capacity.waiting >= len(workers) and any(
+            self.may_stand_by(c) for c in workers.values()
+        )
+
+    def standing_by(self, uid: str) -> Callable[[], None]:
+        """Count a standby sent to ``uid``; call the returned function once it started or failed."""
+        self._standby[uid] = self._standby.get(uid, 0) + 1
+        return _CountEnd(self, self._standby, uid)
+
     def _may_have_capacity(self) -> bool:
-        return not all(self.known_full(c) for c in self.workers.values())
+        workers = self.workers.values()
+        return not all(self.known_full(c) for c in workers) or self.standby_wanted()
 
     def _reported(self, connection: CallerConnection) -> None:
         if not self.known_full(connection):
+            self._no_standby.discard(connection.metadata.uid)
             self.capacity.wake()
 
     def unresponsive(self, uid: str) -> bool:
@@ -157,15 +200,18 @@ class CandidateSet:
     def started(self, uid: str) -> Callable[[], None]:
         """Count a call now running on ``uid``; call the returned function when it ends."""
         self._in_flight[uid] = self._in_flight.get(uid, 0) + 1
-        return _InFlight(self, uid)
+        return _CountEnd(self, self._in_flight, uid)
 
-    def _ended(self, uid: str) -> None:
-        left = self._in_flight.get(uid, 0) - 1
+    def _count_ended(self, counts: dict[str, int], uid: str) -> None:
+        """One call counted in ``counts`` (in flight, or standing by) on ``uid`` ended."""
+        left = counts.get(uid, 0) - 1
         if left > 0:
-            self._in_flight[uid] = left
+            counts[uid] = left
         else:
-            self._in_flight.pop(uid, None)
-        self.capacity.wake()
+            counts.pop(uid, None)
+        if counts is self._in_flight:
+            self._no_standby.discard(uid)
+        self.capacity.wake()  # a slot, or a standby place, may be free
 
     def in_flight(self, uid: str) -> int:
         """The calls running on ``uid`` through this proxy."""
@@ -232,18 +278,19 @@ class CandidateSet:
             await self._changed.wait_for(predicate)
 
 
-class _InFlight:
-    """Ends the count of one call on one worker, once, when called (an object rather
-    than a closure: one of these lives with each pending call, and the cycle collector
-    traverses every object that does)."""
+class _CountEnd:
+    """Ends one call's place in one of a candidate set's counts, once, when called (an
+    object rather than a closure: one lives with each pending call, and the cycle
+    collector traverses every object that does)."""
 
-    __slots__ = ("_set", "_uid")
+    __slots__ = ("_counts", "_set", "_uid")
 
-    def __init__(self, candidates: CandidateSet, uid: str) -> None:
+    def __init__(self, candidates: CandidateSet, counts: dict[str, int], uid: str) -> None:
         self._set: CandidateSet | None = candidates
+        self._counts = counts
         self._uid = uid
 
     def __call__(self) -> None:
         candidates, self._set = self._set, None
         if candidates is not None:
-            candidates._ended(self._uid)  # pyright: ignore[reportPrivateUsage]
+            candidates._count_ended(self._counts, self._uid)  # pyright: ignore[reportPrivateUsage]

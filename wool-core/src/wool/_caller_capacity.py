@@ -30,6 +30,7 @@ class CapacityQueue:
     def __init__(self, may_have_capacity: Callable[[], bool]) -> None:
         self._may_have_capacity = may_have_capacity
         self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+        self._waiting = 0
         self._trying = 0
 
     @property
@@ -39,21 +40,26 @@ class CapacityQueue:
 
     @property
     def waiting(self) -> int:
-        """Tasks waiting now."""
-        return sum(not w.done() for w in self._waiters)
+        """Tasks waiting now (a woken one counts until it runs again)."""
+        return self._waiting
 
-    async def wait_turn(self, *, first: bool) -> None:
+    async def wait_turn(self, *, first: bool, nudge: bool = False) -> None:
         """Wait until it is this task's turn to try the workers.
 
         ``first``: the task waited before and found every worker full again; it waits
         at the head of the queue. Otherwise it joins the tail. The task then holds the
         turn until it calls :meth:`end_turn` (once it sent the task, or found no room).
+        ``nudge``: wake the head at once if some worker may take a task now (with
+        standby calls, this task joining may make a standby worth sending).
         """
         waiter = asyncio.get_running_loop().create_future()
         if first:
             self._waiters.appendleft(waiter)
         else:
             self._waiters.append(waiter)
+        self._waiting += 1
+        if nudge:
+            self.wake()
         try:
             await asyncio.wait_for(asyncio.shield(waiter), RECHECK_SECONDS)
         except TimeoutError:
@@ -65,6 +71,8 @@ class CapacityQueue:
                 self.end_turn()  # woken as we were cancelled: pass the turn on
             waiter.cancel()
             raise
+        finally:
+            self._waiting -= 1
 
     def end_turn(self) -> None:
         """The task whose turn it was sent itself to a worker, or found no room."""

@@ -96,13 +96,16 @@ class CallerConnection:
     def __repr__(self) -> str:
         return f"<CallerConnection {self.metadata.uid} {self.metadata.address}>"
 
-    async def dispatch(self, task: Task, *, patient: bool = False) -> RemoteCall:
+    async def dispatch(
+        self, task: Task, *, patient: bool = False, standby: bool = False
+    ) -> RemoteCall:
         """Start ``task`` on this worker and wait until the worker accepts it.
 
         Raises ``TransientDispatchError`` or ``DispatchError`` when the worker did not
         take the task (it did not run there): ``WorkerUnresponsive`` when it did not
         accept within ``settings.accept_timeout``, unless ``patient`` (then it waits as long as
-        it takes).
+        it takes). ``standby``: the worker is full and may hold the task until a slot
+        frees; ``WorkerFull`` if it does not start it within the accept timeout.
         """
         if self._closed:
             raise TransientDispatchError(f"connection to worker {self._label} is closed")
@@ -138,7 +141,7 @@ class CallerConnection:
             if not patient:  # the deadline runs from when the start is sent
                 give_up_at = asyncio.get_running_loop().time() + timeout
         try:
-            call = session.start(task, give_up_at)
+            call = session.start(task, give_up_at, standby)
             await call.accepted(give_up_at)
         finally:
             session.unaccepted.release()
@@ -247,13 +250,15 @@ class OutgoingTask(NamedTuple):
         holdings: _argcache.Holdings,
         accept_by: int = 0,
         routines: CallerSlots | None = None,
+        standby: bool = False,
     ) -> _frames.Frame:
         """The frame that starts call ``call`` (by ``accept_by``, ms of the session; 0: no
-        deadline), sending the buffers and the routine the worker lacks."""
+        deadline; ``standby``: a full worker may hold it), sending the buffers and the
+        routine the worker lacks."""
         slot, new = routines.place(self.routine) if routines is not None else (0, True)
         pieces = [_frames.routine_field(self.routine, slot, new), *self.pieces]
         if not self.buffers:
-            return _frames.start_frame(call, pieces, accept_by)
+            return _frames.start_frame(call, pieces, accept_by, standby)
         specs: list[pb.Buffer] = []
         sent: list[bytes] = []
         for data, writable, digest in zip(self.buffers, self.writable, self.digests, strict=True):
@@ -264,7 +269,9 @@ class OutgoingTask(NamedTuple):
                 holdings.sent(digest, len(data))
             specs.append(pb.Buffer(writable=writable, digest=digest))
             sent.append(data)
-        frame = _frames.start_frame(call, [*pieces, _frames.task_buffers(specs)], accept_by)
+        frame = _frames.start_frame(
+            call, [*pieces, _frames.task_buffers(specs)], accept_by, standby
+        )
         return _frames.Buffered(frame, sent) if sent else frame
 
 
@@ -360,18 +367,19 @@ class CallerSession:
         self._reader = loop.create_task(self._read())
         self._writer = loop.create_task(self._requests())
 
-    def start(self, task: Task, give_up_at: float | None) -> RemoteCall:
+    def start(self, task: Task, give_up_at: float | None, standby: bool = False) -> RemoteCall:
         """Send ``task``'s start, to be started by the worker before ``give_up_at``
-        (loop time; ``None``: no deadline), when this caller gives up on it."""
+        (loop time; ``None``: no deadline), when this caller gives up on it; ``standby``:
+        the worker may hold it until a slot frees rather than refuse it as full."""
         self.last_call = call_id = next(self._ids)
         call = RemoteCall(self, call_id, task)
+        call.standby = standby
         self._calls[call_id] = call
         self._idle.clear()
         if self.broken is None:
+            accept_by = self._accept_by(give_up_at)
             self._outbox.put_nowait(
-                task.message.start_frame(
-                    call_id, self.holdings, self._accept_by(give_up_at), self.routines
-                )
+                task.message.start_frame(call_id, self.holdings, accept_by, self.routines, standby)
             )
         call.give_up_at = give_up_at
         return call
@@ -382,7 +390,9 @@ class CallerSession:
         if self.broken is None:
             accept_by = self._accept_by(call.give_up_at)
             self._outbox.put_nowait(
-                call.task.message.start_frame(call.id, self.holdings, accept_by, self.routines)
+                call.task.message.start_frame(
+                    call.id, self.holdings, accept_by, self.routines, call.standby
+                )
             )
 
     def _accept_by(self, give_up_at: float | None) -> int:
@@ -647,6 +657,8 @@ class RemoteCall:
         """The out-of-band buffers of the answers not read yet (made when one has some)."""
         self.give_up_at: float | None = None
         """When this caller gives up on the worker taking the call (loop time; None: never)."""
+        self.standby = False
+        """Sent to a full worker, which may hold it until a slot frees."""
 
     def deliver(
         self, item: pb.Response | BaseException, buffers: list[bytes] | None = None
@@ -771,8 +783,22 @@ class RemoteCall:
                 accept_by = session.deadline_ms(give_up_at)
                 session.send(pb.Request(call=self._id, accept_by=accept_by))
 
-    def _give_up(self) -> WorkerUnresponsive:
+    def _give_up(self) -> WorkerUnresponsive | WorkerFull:
         self._session.send(pb.Request(call=self._id, cancel=pb.Cancel()))
+        timeout = _settings.current().accept_timeout
+        if self.standby:  # the worker runs a call that keeps its loop busy: expected
+            self._finish()
+            log.debug(
+                "worker %s freed no slot for standby %s() within %gs; it waits here again",
+                self.worker.uid,
+                self.task.routine,
+                timeout,
+            )
+            return WorkerFull(
+                f"worker {self.worker.uid} at {self.worker.address} freed no slot for "
+                f"{self.task.routine}() within {timeout:g}s",
+                worker=self.worker.uid,
+            )
         self._session.silent = True
         self._session.unaccepted.fail_waiters(
             WorkerUnresponsive(

@@ -47,17 +47,20 @@ async def first_accepting(
     capacity = workers.capacity
     waited = False
     if capacity.busy:  # others wait for capacity: queue behind them
-        await capacity.wait_turn(first=False)
+        await capacity.wait_turn(first=False, nudge=workers.standby)
         waited = True
     while True:
         end_turn = _once(capacity.end_turn) if waited else _nothing
         try:
             accepted = await _one_pass(task, balancer, workers, end_turn)
+            # Only the task whose turn it is goes to a standby place: none overtakes.
+            if accepted is None and waited and workers.standby_wanted():
+                accepted = await _stand_by(task, balancer, workers, end_turn)
         finally:
             end_turn()
         if accepted is not None:
             return accepted
-        await capacity.wait_turn(first=waited)
+        await capacity.wait_turn(first=waited, nudge=workers.standby)
         waited = True
 
 
@@ -132,6 +135,39 @@ async def _one_pass(
         return None
     detail = "; ".join(failures) if failures else "no workers are known"
     raise NoWorkersAvailable(f"no worker accepted {task.routine}() after trying {tried}: {detail}")
+
+
+async def _stand_by(
+    task: Task, balancer: LoadBalancerLike, workers: CandidateSet, sending: Callable[[], None]
+) -> tuple[RemoteCall, Callable[[], None]] | None:
+    """Send the task to one full worker that may hold it, not started, until a slot
+    frees (the first in the balancer's order); None if there is none, or it did not
+    start the task within the accept timeout (the task then waits at the caller)."""
+    candidates = [c for c in workers.candidates() if not workers.unresponsive(c.uid)]
+    for candidate in _full_pass(balancer, task, candidates):
+        connection = workers.connection(candidate.uid)
+        if connection is None or not workers.may_stand_by(connection):
+            continue
+        sending()
+        finished = workers.started(candidate.uid)
+        stood_by = workers.standing_by(candidate.uid)
+        refused = False
+        try:
+            return await connection.dispatch(task, standby=True), finished
+        except TransientDispatchError:  # another caller's standby, a long call, stopping
+            refused = True
+        except DispatchError:
+            workers.evict(candidate.metadata)
+        except BaseException:
+            finished()
+            raise
+        finally:
+            stood_by()
+        finished()
+        if refused:
+            workers.standby_failed(candidate.uid)  # after finished(), which would clear it
+        return None
+    return None
 
 
 def _full_pass(

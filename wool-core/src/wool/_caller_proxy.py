@@ -39,7 +39,7 @@ class CallerProxy:
     ``secure`` flag matches the presence of ``credentials`` are used. The proxy pickles to
     its configuration, so a worker that receives it can dispatch nested routines through
     its own copy; the credentials stay behind, and a worker's copy connects with the
-    credentials that worker serves with.
+    credentials that worker serves with. ``standby``: see ``wool.WorkerPool``.
     """
 
     def __init__(
@@ -53,8 +53,12 @@ class CallerProxy:
         max_in_flight: int | None = None,
         id: str | None = None,
         forward_logs: int | None = None,
+        standby: bool = False,
     ) -> None:
         self.id = id or uuid.uuid4().hex
+        self.standby = standby
+        """Whether a full worker may be sent one more call to start once a slot frees
+        (when more calls wait than there are workers)."""
         self.forward_logs = forward_logs
         """The lowest level of the log records workers send back for calls made through
         this proxy (and its copies on workers); None: workers keep them."""
@@ -73,7 +77,7 @@ class CallerProxy:
         self._idle.set()
         self._mismatched: dict[str, WorkerMetadata] = {}
         self._slots = Slots(max_in_flight) if max_in_flight else None
-        self._context = CandidateSet()
+        self._context = CandidateSet(standby=standby)
         self._follower: asyncio.Task[None] | None = None
         self._pickled: bytes | None = None
         self._closing: set[asyncio.Task[None]] = set()
@@ -93,6 +97,7 @@ class CallerProxy:
                 sorted(self.tags),
                 self.wait_for_workers,
                 self.forward_logs,
+                self.standby,
             ),
         )
 
@@ -278,6 +283,7 @@ def _restore(
     tags: list[str],
     wait_for_workers: float,
     forward_logs: int | None = None,
+    standby: bool = False,
 ) -> CallerProxy:
     """The proxy a worker's routines dispatch nested calls through: a TLS pool's connects
     with the worker's own credentials (raises ``ValueError`` where there are none)."""
@@ -289,6 +295,7 @@ def _restore(
         wait_for_workers=wait_for_workers,
         id=id,
         forward_logs=forward_logs,
+        standby=standby,
     )
 
 

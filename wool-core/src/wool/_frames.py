@@ -57,6 +57,7 @@ if _CALL != _key(pb.Response, "call"):  # pragma: no cover
 _LOAD = _key(pb.Responses, "load")
 _START = _key(pb.Request, "start")
 _ACCEPT_BY = _key(pb.Request, "accept_by")
+_STANDBY = _key(pb.Request, "standby") + varint(1)
 _VALUE = _key(pb.Response, "value")
 _TASK_ID = _key(pb.Task, "id")
 _TASK_PARENT_ID = _key(pb.Task, "parent_id")
@@ -180,12 +181,15 @@ def _call(call: int) -> bytes:
     return _CALL + varint(call) if call else b""
 
 
-def start_frame(call: int, task: Pieces, accept_by: int = 0) -> Pieces:
+def start_frame(call: int, task: Pieces, accept_by: int = 0, standby: bool = False) -> Pieces:
     """A ``Request`` frame that starts ``task`` as call number ``call``, to be started
-    by ``accept_by`` (milliseconds of the session; 0 for no deadline)."""
+    by ``accept_by`` (milliseconds of the session; 0 for no deadline); ``standby``: a
+    full worker may hold it until a slot frees."""
     size = sum(map(len, task))
     request_head = _call(call) + _START + varint(size)
     tail = [_ACCEPT_BY + varint(accept_by)] if accept_by else []
+    if standby:
+        tail.append(_STANDBY)
     size += sum(map(len, tail))
     return [_FRAMES + varint(len(request_head) + size) + request_head, *task, *tail]
 

@@ -68,6 +68,10 @@ class WorkerPool:
     ``concurrency`` bounds the calls each spawned worker runs at once (None: unbounded);
     when every worker is full, calls wait here in arrival order (see "Execution model"
     in the README).
+    ``standby`` (default False): when every worker is full and more calls wait than
+    there are workers, send each full worker one more call, which it starts the moment
+    a slot frees (no round trip between two calls); calls then start in arrival order
+    per worker only.
     """
 
     def __init__(
@@ -86,8 +90,11 @@ class WorkerPool:
         restart: bool = True,
         forward_logs: bool = True,
         concurrency: int | None = None,
+        standby: bool = False,
     ) -> None:
         WorkerLoad(concurrency)  # a clear error for a bad limit, before anything starts
+        if not isinstance(standby, bool):  # pyright: ignore[reportUnnecessaryIsInstance] (checks the user's argument at run time)
+            raise TypeError(f"standby must be True or False, got {standby!r}")
         for tag in tags:
             if not isinstance(tag, str) or not tag:  # pyright: ignore[reportUnnecessaryIsInstance] (checks the user's argument at run time)
                 raise TypeError(f"worker tags must be non-empty strings, got {tag!r}")
@@ -131,6 +138,7 @@ class WorkerPool:
         self.restart = restart
         self.group: WorkerGroup | None = None
         self.concurrency = concurrency
+        self.standby = standby
         self.proxy: CallerProxy | None = None
         self._stack: contextlib.AsyncExitStack | None = None
         self._token: Token[CallerProxy | None] | None = None
@@ -165,6 +173,7 @@ class WorkerPool:
                 wait_for_workers=self.wait_for_workers,
                 max_in_flight=self.max_in_flight,
                 forward_logs=wanted_level() if self.forward_logs else None,
+                standby=self.standby,
             )
             proxy.pickled()  # fail now, not at the first dispatch, if it cannot travel
             if self.group is not None:

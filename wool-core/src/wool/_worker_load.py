@@ -25,6 +25,9 @@ LAG_INTERVAL = 0.05
 that a caller sees a stalled loop within a few dispatches."""
 LAG_CHANGE = 0.01
 """A change of the lag, in seconds, worth a report of its own (smaller ones ride along)."""
+STANDBY_CALLS = 1
+"""Calls a full worker holds, not started, until a slot frees (callers send them only
+when every worker is full: each saves the round trip between two calls)."""
 
 
 class LoadWatcher(Protocol):
@@ -59,6 +62,8 @@ class WorkerLoad:
         self.lag = 0.0
         """The latest delay of the lag probe beyond its due time, seconds."""
         self._slots = Slots(limit) if limit else None
+        self.standing_by = 0
+        """Calls held until a slot frees (see :meth:`stand_by`)."""
         self._watchers: set[LoadWatcher] = set()
         self._probe: asyncio.TimerHandle | None = None
 
@@ -95,6 +100,19 @@ class WorkerLoad:
             return False
         self.running += 1
         return True
+
+    def may_stand_by(self) -> bool:
+        """Whether a new call that found no free slot may wait here for one."""
+        return self._slots is not None and self.standing_by < STANDBY_CALLS
+
+    async def stand_by(self) -> None:
+        """Take a slot for a new call sent as a standby, waiting for one (in arrival
+        order with the calls taking theirs back); see :meth:`may_stand_by`."""
+        self.standing_by += 1
+        try:
+            await self.acquire()
+        finally:
+            self.standing_by -= 1
 
     async def acquire(self) -> None:
         """Take a slot for a call that already runs here, waiting in arrival order."""

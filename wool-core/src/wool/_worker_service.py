@@ -290,7 +290,9 @@ class ServerSession:
                 if missing:
                     self.send(pb.Response(call=request.call, missing=missing))
                     return
-                call = _Call.start(self, request.call, start, buffers, request.accept_by, routine)
+                call = _Call.start(
+                    self, request.call, start, buffers, request.accept_by, routine, request.standby
+                )
                 self.calls[request.call] = call
             return
         call = self.calls.get(request.call)
@@ -327,8 +329,11 @@ class _Call:
         buffers: list[bytes],
         accept_by: int = 0,
         routine: Callable[[], Any] | None = None,
+        standby: bool = False,
     ) -> None:
         self.session = session
+        self.standby = standby
+        """Whether the caller found every worker full: it may wait here for a slot."""
         self.routine_of = routine or session.routines.resolve(0, message.callable)
         """Gives the routine to run (or raises why it cannot be had)."""
         self.id = call_id
@@ -359,8 +364,9 @@ class _Call:
         buffers: list[bytes],
         accept_by: int,
         routine: Callable[[], Any] | None = None,
+        standby: bool = False,
     ) -> _Call:
-        call = cls(session, call_id, message, buffers, accept_by, routine)
+        call = cls(session, call_id, message, buffers, accept_by, routine, standby)
         call.running = call._spawn(call._begin())
         return call
 
@@ -438,9 +444,18 @@ class _Call:
         load = self.service.load
         if not load.try_admit():
             self.session.told_full = True
-            reason = f"worker {worker.uid} is full ({load.limit} calls running, its concurrency)"
-            self.finish(pb.Response(rejected=pb.Rejected(reason=reason, transient=True, full=True)))
-            return
+            if not (self.standby and load.may_stand_by()):
+                reason = (
+                    f"worker {worker.uid} is full ({load.limit} calls running, its concurrency)"
+                )
+                rejected = pb.Rejected(reason=reason, transient=True, full=True)
+                self.finish(pb.Response(rejected=rejected))
+                return
+            try:
+                await load.stand_by()  # the deadline check below still applies
+            except asyncio.CancelledError:
+                self.finish(_cancelled(), asyncio.CancelledError())  # never started
+                return
         self.slot = slot = CallSlot(load, held=True)
         current_slot.set(slot)
         what = "routine"

@@ -107,7 +107,7 @@ class Cancel(_message.Message):
     def __init__(self) -> None: ...
 
 class Request(_message.Message):
-    __slots__ = ("call", "start", "step", "cancel", "context", "accept_by", "confirmed")
+    __slots__ = ("call", "start", "step", "cancel", "context", "accept_by", "confirmed", "standby")
     CALL_FIELD_NUMBER: _ClassVar[int]
     START_FIELD_NUMBER: _ClassVar[int]
     STEP_FIELD_NUMBER: _ClassVar[int]
@@ -115,6 +115,7 @@ class Request(_message.Message):
     CONTEXT_FIELD_NUMBER: _ClassVar[int]
     ACCEPT_BY_FIELD_NUMBER: _ClassVar[int]
     CONFIRMED_FIELD_NUMBER: _ClassVar[int]
+    STANDBY_FIELD_NUMBER: _ClassVar[int]
     call: int
     start: Task
     step: Step
@@ -122,7 +123,8 @@ class Request(_message.Message):
     context: bytes
     accept_by: int
     confirmed: bool
-    def __init__(self, call: _Optional[int] = ..., start: _Optional[_Union[Task, _Mapping]] = ..., step: _Optional[_Union[Step, _Mapping]] = ..., cancel: _Optional[_Union[Cancel, _Mapping]] = ..., context: _Optional[bytes] = ..., accept_by: _Optional[int] = ..., confirmed: _Optional[bool] = ...) -> None: ...
+    standby: bool
+    def __init__(self, call: _Optional[int] = ..., start: _Optional[_Union[Task, _Mapping]] = ..., step: _Optional[_Union[Step, _Mapping]] = ..., cancel: _Optional[_Union[Cancel, _Mapping]] = ..., context: _Optional[bytes] = ..., accept_by: _Optional[int] = ..., confirmed: _Optional[bool] = ..., standby: _Optional[bool] = ...) -> None: ...
 
 class Accepted(_message.Message):
     __slots__ = ("worker",)

@@ -31,7 +31,8 @@ class InProcessPool:
     spawned, which makes it quick. ``workers`` holds their metadata, ``proxy`` the
     ``wool.CallerProxy`` the routines go through. ``others`` are more workers to route
     to, announced before these (a :class:`RogueWorker`'s metadata, say). ``concurrency``
-    bounds the calls each of these workers runs at once.
+    bounds the calls each of these workers runs at once; ``standby`` is the proxy's
+    (as ``wool.WorkerPool``'s).
     """
 
     def __init__(
@@ -42,6 +43,7 @@ class InProcessPool:
         others: Iterable[WorkerMetadata] = (),
         timeout: float = 10.0,
         concurrency: int | None = None,
+        standby: bool = False,
     ) -> None:
         if isinstance(size, bool) or not isinstance(size, int) or size < 1:  # pyright: ignore[reportUnnecessaryIsInstance] (checks the user's argument at run time)
             raise ValueError(f"size must be a positive integer, got {size!r}")
@@ -49,6 +51,7 @@ class InProcessPool:
         self.tags = frozenset(tags)
         self.timeout = timeout
         self.concurrency = concurrency
+        self.standby = standby
         self._loadbalancer = loadbalancer
         self.others = tuple(others)
         self.workers: list[WorkerMetadata] = []
@@ -77,7 +80,9 @@ class InProcessPool:
                 for _ in range(self.size)
             ]
             everyone = [*self.others, *workers]
-            proxy = CallerProxy(StaticSubscriber(everyone), balancer, tags=self.tags)
+            proxy = CallerProxy(
+                StaticSubscriber(everyone), balancer, tags=self.tags, standby=self.standby
+            )
             await proxy.start()
             stack.push_async_callback(proxy.stop)
             await proxy.wait_for([w.uid for w in everyone], timeout=self.timeout)
