@@ -158,9 +158,10 @@ async def test_a_call_to_a_full_worker_goes_to_one_with_room():
         assert await first == "a"
 
 
+@pytest.mark.parametrize("standby", [False, True])
 @pytest.mark.parametrize("size", [1, 2])
-async def test_nested_calls_finish_under_a_limit_of_one(size):
-    async with InProcessPool(size, loadbalancer="leastbusy", concurrency=1):
+async def test_nested_calls_finish_under_a_limit_of_one(size, standby):
+    async with InProcessPool(size, loadbalancer="leastbusy", concurrency=1, standby=standby):
         assert await r.fib(8) == 21
 
 
@@ -172,8 +173,9 @@ async def test_an_idle_generator_holds_no_slot_between_steps():
         assert [item async for item in stream] == [1, 2]
 
 
-async def test_spawned_workers_run_at_most_their_limit_and_nest():
-    async with wool.WorkerPool(size=2, loadbalancer="leastbusy", concurrency=1):
+@pytest.mark.parametrize("standby", [False, True])
+async def test_spawned_workers_run_at_most_their_limit_and_nest(standby):
+    async with wool.WorkerPool(size=2, loadbalancer="leastbusy", concurrency=1, standby=standby):
         peaks = await asyncio.gather(*(r.running_peak(0.05) for _ in range(6)))
         assert max(peaks) == 1
         value, calls, pids = await r.fib_traced(6)
@@ -184,6 +186,12 @@ async def test_spawned_workers_run_at_most_their_limit_and_nest():
 def test_a_bad_concurrency_is_refused_before_anything_starts(bad):
     with pytest.raises(ValueError, match="concurrency must be a positive integer"):
         wool.WorkerPool(size=1, concurrency=bad)
+
+
+@pytest.mark.parametrize("bad", [1, "yes", None])
+def test_a_bad_standby_is_refused_before_anything_starts(bad):
+    with pytest.raises(TypeError, match="standby must be True or False"):
+        wool.WorkerPool(size=1, standby=bad)
 
 
 async def test_with_standby_a_full_worker_holds_one_more_call_and_starts_it_when_a_slot_frees():
