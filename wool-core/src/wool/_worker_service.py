@@ -187,26 +187,26 @@ class ServerSession:
         clock)."""
         return (asyncio.get_running_loop().time() - self.epoch) * 1000
 
-    async def flushed(self) -> None:
-        """Wait until every frame queued so far was handed to gRPC (to the network)."""
+    async def flushed(self) -> bool:
+        """Wait until every frame queued so far was handed to gRPC's core, which sends
+        it from its own threads; False if the stream broke instead."""
         waiter = asyncio.get_running_loop().create_future()
         self._flush_waiters.append(waiter)
         await waiter
+        return self.lane.failed is None
 
     def batch_taken(self) -> Callable[[], None]:
-        """A batch was taken from the outbox: what to do once it is written."""
+        """A batch was taken from the outbox and is handed to gRPC now: the frames
+        waited for go on (they run after this step, which hands it over); returns what
+        to do once it is written."""
         # A frame queued before a batch is taken from the queue is in it (or in an
         # earlier one), except a frame too big to join it, rare for the small frames
         # that are waited for.
         waiters, self._flush_waiters = self._flush_waiters, []
-
-        def written() -> None:
-            self.logs.written()
-            for waiter in waiters:
-                if not waiter.done():
-                    waiter.set_result(None)
-
-        return written
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+        return self.logs.written
 
     def push_report(self) -> None:
         """Send the load report on a batch of its own unless one is on its way."""
@@ -383,7 +383,8 @@ class _Call:
         """Wait until the queued ``accepted`` is handed to gRPC; if that was late, ask the
         caller whether it still waits: it answers ``confirmed``, or has sent ``cancel``
         (which cancels this task while it waits here)."""
-        await self.session.flushed()
+        if not await self.session.flushed():
+            raise asyncio.CancelledError  # the stream broke: the caller never saw "accepted"
         if self._late():
             self.confirmed = asyncio.get_running_loop().create_future()
             self.session.send(pb.Response(call=self.id, confirm=True))
