@@ -20,8 +20,9 @@ import collections
 from collections.abc import Callable
 
 RECHECK_SECONDS = 1.0
-"""How long a waiting task trusts the wake-ups before it tries the workers anyway: a
-report lost with a broken session must not leave it waiting for ever."""
+"""How long the task at the head of the queue trusts the wake-ups before it tries the
+workers anyway: a report lost with a broken session must not leave it waiting for ever.
+(The others wait on: trying in their turn keeps arrival order.)"""
 
 
 class CapacityQueue:
@@ -61,11 +62,16 @@ class CapacityQueue:
         if nudge:
             self.wake()
         try:
-            await asyncio.wait_for(asyncio.shield(waiter), RECHECK_SECONDS)
-        except TimeoutError:
-            if not waiter.done():
-                waiter.cancel()
-                self._trying += 1  # try anyway: a wake-up may have been lost
+            while True:
+                try:
+                    await asyncio.wait_for(asyncio.shield(waiter), RECHECK_SECONDS)
+                    break
+                except TimeoutError:
+                    if waiter.done() or not self._heads(waiter):
+                        continue  # woken meanwhile, or others are ahead: they try first
+                    waiter.cancel()
+                    self._trying += 1  # try anyway: a wake-up may have been lost
+                    break
         except BaseException:
             if waiter.done() and not waiter.cancelled():
                 self.end_turn()  # woken as we were cancelled: pass the turn on
@@ -73,6 +79,10 @@ class CapacityQueue:
             raise
         finally:
             self._waiting -= 1
+
+    def _heads(self, waiter: asyncio.Future[None]) -> bool:
+        """Whether ``waiter`` is the first of the queue still waiting."""
+        return next((w for w in self._waiters if not w.done()), None) is waiter
 
     def end_turn(self) -> None:
         """The task whose turn it was sent itself to a worker, or found no room."""
