@@ -61,6 +61,37 @@ async def test_calls_beyond_every_workers_limit_wait_in_arrival_order(balancer):
         assert await asyncio.gather(*queued) == order
 
 
+async def test_calls_that_wait_past_the_recheck_still_start_in_arrival_order(monkeypatch):
+    import wool._caller_capacity as capacity
+    import wool._caller_dispatch as dispatch
+
+    monkeypatch.setattr(capacity, "RECHECK_SECONDS", 0.01)  # many rechecks while they wait
+    passes = []
+    one_pass = dispatch._one_pass
+
+    async def counted(*args):
+        passes.append(args)
+        return await one_pass(*args)
+
+    monkeypatch.setattr(dispatch, "_one_pass", counted)
+    async with InProcessPool(1, concurrency=1) as pool:
+        first = asyncio.create_task(lr.hold("end:a", "a"))
+        await started("a")
+        labels = ["b", "c", "d", "e"]
+        queued = []
+        for count, label in enumerate(labels, start=1):
+            queued.append(asyncio.create_task(lr.hold(f"end:{label}", label)))
+            await until(lambda n=count: waiting(pool) == n, f"{label} waits")
+        await until(lambda: len(passes) >= 30, "the workers were tried again and again")
+        for ending, label in zip(["a", "b", "c", "d"], labels, strict=True):
+            lr.gate(f"end:{ending}").set()
+            await started(label)
+        lr.gate("end:e").set()
+        assert lr.STARTED == ["a", *labels]
+        assert await first == "a"
+        assert await asyncio.gather(*queued) == labels
+
+
 async def test_a_caller_waiting_on_another_callers_calls_is_woken_by_the_workers_report(
     monkeypatch,
 ):
