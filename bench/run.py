@@ -274,8 +274,8 @@ WORKLOADS = (
         "local",
         per_reference=True,
     ),
-    Workload("skewed", WALL, ("wool_lb1s", "ppe", "wool_lb1", "wool"), "wool_lb1s"),
-    Workload("exponential", WALL, ("wool_lb1s", "ppe", "wool_lb1", "wool"), "wool_lb1s"),
+    Workload("skewed", WALL, ("wool_lb1", "ppe", "wool_lb1s", "wool"), "wool_lb1"),
+    Workload("exponential", WALL, ("wool_lb1", "ppe", "wool_lb1s", "wool"), "wool_lb1"),
     Workload(
         "blocked",
         (*LATENCY_METRICS, Metric("max_us", "slowest call", "us", "lower")),
