@@ -150,6 +150,32 @@ async def test_a_full_worker_holds_one_standby_call_and_refuses_a_second_as_full
             await proxy.stop()
 
 
+async def test_a_standby_call_held_by_a_worker_that_begins_to_stop_never_starts_there():
+    worker = InProcessWorker(concurrency=1)
+    async with worker as metadata:
+        proxy = wool.CallerProxy(
+            wool.testing.StaticSubscriber([metadata]), wool.RoundRobinLoadBalancer()
+        )
+        connection = wool.CallerConnection(metadata)
+        try:
+            args = ("end:a", "a")
+            task = wool.Task(routine="hold", callable=lr.hold, args=args, kwargs={}, proxy=proxy)
+            running = await connection.dispatch(task)
+            add = wool.Task(routine="add", callable=r.add, args=(1, 2), kwargs={}, proxy=proxy)
+            standby = asyncio.create_task(connection.dispatch(add, standby=True))
+            await until(lambda: len(connection._session._calls) == 2, "the standby is sent")
+            stopping = asyncio.create_task(worker._worker.stop(TIMEOUT))
+            await until(lambda: worker._worker._server is None, "the worker stops")
+            lr.gate("end:a").set()  # its slot frees: the standby must not start
+            with pytest.raises(wool.TransientDispatchError, match="is stopping"):
+                await standby
+            assert await running.result() == "a"
+            await stopping
+        finally:
+            await connection.close()
+            await proxy.stop()
+
+
 async def test_a_full_worker_refuses_a_call_as_transient_naming_its_limit():
     async with InProcessWorker(concurrency=1) as metadata:
         proxy = wool.CallerProxy(

@@ -16,6 +16,9 @@ a worker fails is decided here, once, for every balancer:
   loop is blocked, or it stopped answering) is unresponsive: the balancer does not see
   it, and it is tried only after every other worker, until it answers again; when no
   worker accepted and one was only slow, the task waits for that one as long as it takes;
+- with ``standby`` (opt-in), the task whose turn it is, when every worker is full and
+  more tasks wait than there are workers, goes to a full worker that may hold it until a
+  slot frees (:func:`_stand_by`);
 - after a full pass without a full worker, ``NoWorkersAvailable`` names each failure.
 """
 

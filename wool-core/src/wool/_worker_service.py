@@ -457,6 +457,11 @@ class _Call:
             except asyncio.CancelledError:
                 self.finish(_cancelled(), asyncio.CancelledError())  # never started
                 return
+            if self.service.stopping:  # it began to stop meanwhile: another worker starts it
+                load.release()
+                reason = f"worker {worker.uid} is stopping"
+                self.finish(pb.Response(rejected=pb.Rejected(reason=reason, transient=True)))
+                return
         self.slot = slot = CallSlot(load, held=True)
         current_slot.set(slot)
         what = "routine"
