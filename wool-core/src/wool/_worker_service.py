@@ -517,10 +517,13 @@ class _Call:
         accepted = pb.Response(call=self.id, accepted=pb.Accepted(worker=worker.uid))
         if not self.accept_by:
             session.send(accepted)  # the caller waits as long as it takes: no hurry
-        elif not session.lane.send_now(_frames.message_frame(accepted)):
-            # Written after the frames ahead of it: the routine starts once it is.
+        else:
+            handed = session.lane.send_now(_frames.message_frame(accepted))
             try:
-                await self._until_caller_still_waits()
+                if not handed:  # written after the frames ahead of it: start once it is
+                    await self._until_caller_still_waits()
+                elif session.lane.failed is not None:
+                    raise asyncio.CancelledError  # the stream broke: "accepted" never left
             except asyncio.CancelledError:
                 self.finish(_cancelled(), asyncio.CancelledError())  # never started
                 return
