@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -12,7 +14,18 @@ SHM = Path("/dev/shm")
 
 # Every LocalDiscovery file this test run (and the processes it starts) creates goes into
 # a folder of its own, so concurrent runs cannot mistake each other's files for leaks.
+# Removed when pytest exits, however it ends (a usage error too); what is still in it
+# then was leaked, and reported by a test.
 LOCAL_DIR = Path(tempfile.mkdtemp(prefix="wooltests-", dir=SHM if SHM.is_dir() else None))
+_OWNER = os.getpid()
+
+
+@atexit.register
+def _remove_local_dir() -> None:
+    if os.getpid() == _OWNER:  # not in a forked child that inherited the handler
+        shutil.rmtree(LOCAL_DIR, ignore_errors=True)
+
+
 os.environ["WOOL_LOCAL_DIR"] = str(LOCAL_DIR)
 
 
@@ -30,13 +43,6 @@ def child_pids() -> set[int]:
 def wool_files() -> set[str]:
     """Shared-memory segments, lock files and folders of this test run."""
     return {str(p) for p in LOCAL_DIR.iterdir()}
-
-
-def pytest_sessionfinish(session, exitstatus):
-    """Remove this run's folder; what is still in it was leaked (and reported by a test)."""
-    import shutil
-
-    shutil.rmtree(LOCAL_DIR, ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)

@@ -27,6 +27,7 @@ from tests.reliability.support import (
     task_batch,
 )
 from wool._caller_connection import UNACCEPTED_PER_SESSION
+from wool._metadata import WorkerMetadata
 from wool._settings import DEFAULTS
 from wool._transport import PROTOCOL_VERSION
 from wool._wire import worker_pb2 as pb
@@ -152,6 +153,23 @@ class Session:
             self.frames.extend(pb.Responses.FromString(message).frames)
 
 
+@contextlib.asynccontextmanager
+async def raw_session(folder: Path) -> AsyncIterator[tuple[Session, WorkerMetadata]]:
+    """A pool of one worker (its routines imported) and a raw session with it."""
+    async with wool.WorkerPool(size=1) as pool:
+        assert await r.mark(str(folder), "warm-up") > 0  # routines imported there
+        metadata = pool.workers[0].metadata
+        assert metadata is not None
+        async with grpc.aio.insecure_channel(metadata.address) as channel:
+            session = Session(channel)
+            await session.call.initial_metadata()
+            try:
+                yield session, metadata
+            finally:
+                session.outbox.put_nowait(None)
+                session.call.cancel()
+
+
 @pytest.mark.parametrize("caller", ["still waits", "gave up"])
 async def test_a_call_accepted_late_starts_only_if_its_caller_confirms(caller: str):
     # One batch, two calls: the first is accepted at once, lets the loop turn (the second
@@ -160,49 +178,37 @@ async def test_a_call_accepted_late_starts_only_if_its_caller_confirms(caller: s
     # then asks its caller before starting it.
     folder = Path(tempfile.mkdtemp(prefix="woolmark-"))
     try:
-        async with wool.WorkerPool(size=1) as pool:
-            assert await r.mark(str(folder), "warm-up") > 0  # routines imported there
-            metadata = pool.workers[0].metadata
-            assert metadata is not None
-            async with grpc.aio.insecure_channel(metadata.address) as channel:
-                session = Session(channel)
-                await session.call.initial_metadata()
-                proxy = proxy_bytes()
-                deadline_ms = 2000  # late (margin 0.5 s) once the first call blocked 3 s
-                session.outbox.put_nowait(
-                    task_batch(1, r.yield_then_block, (3.0,), proxy=proxy, accept_by=60_000)
-                    + task_batch(
-                        2, r.mark, (str(folder), "late"), proxy=proxy, accept_by=deadline_ms
+        async with raw_session(folder) as (session, metadata):
+            proxy = proxy_bytes()
+            deadline_ms = 2000  # late (margin 0.5 s) once the first call blocked 3 s
+            session.outbox.put_nowait(
+                task_batch(1, r.yield_then_block, (3.0,), proxy=proxy, accept_by=60_000)
+                + task_batch(2, r.mark, (str(folder), "late"), proxy=proxy, accept_by=deadline_ms)
+            )
+            async with asyncio.timeout(STEP_SECONDS):
+                accepted = await session.until(lambda f: f.call == 2)
+                assert accepted.WhichOneof("frame") == "accepted"
+                await session.until(lambda f: f.call == 2 and f.confirm)
+                if caller == "still waits":
+                    session.outbox.put_nowait(request_batch(pb.Request(call=2, confirmed=True)))
+                    end = await session.until(
+                        lambda f: (
+                            f.call == 2
+                            and f.WhichOneof("frame") is not None
+                            and f.WhichOneof("frame") != "accepted"
+                        )
                     )
-                )
-                async with asyncio.timeout(STEP_SECONDS):
-                    accepted = await session.until(lambda f: f.call == 2)
-                    assert accepted.WhichOneof("frame") == "accepted"
-                    await session.until(lambda f: f.call == 2 and f.confirm)
-                    if caller == "still waits":
-                        session.outbox.put_nowait(request_batch(pb.Request(call=2, confirmed=True)))
-                        end = await session.until(
-                            lambda f: (
-                                f.call == 2
-                                and f.WhichOneof("frame") is not None
-                                and f.WhichOneof("frame") != "accepted"
-                            )
+                    assert end.WhichOneof("frame") == "value"
+                else:
+                    session.outbox.put_nowait(request_batch(pb.Request(call=2, cancel=pb.Cancel())))
+                    end = await session.until(
+                        lambda f: (
+                            f.call == 2
+                            and f.WhichOneof("frame") is not None
+                            and f.WhichOneof("frame") != "accepted"
                         )
-                        assert end.WhichOneof("frame") == "value"
-                    else:
-                        session.outbox.put_nowait(
-                            request_batch(pb.Request(call=2, cancel=pb.Cancel()))
-                        )
-                        end = await session.until(
-                            lambda f: (
-                                f.call == 2
-                                and f.WhichOneof("frame") is not None
-                                and f.WhichOneof("frame") != "accepted"
-                            )
-                        )
-                        assert end.WhichOneof("frame") == "cancelled"
-                    session.outbox.put_nowait(None)
-                    session.call.cancel()
+                    )
+                    assert end.WhichOneof("frame") == "cancelled"
         ran = runs(folder)
         assert ran.get("late", []) == ([metadata.pid] if caller == "still waits" else [])
     finally:
@@ -215,26 +221,18 @@ async def test_a_call_read_in_time_but_reached_after_its_deadline_never_starts()
     # refuses it without running it.
     folder = Path(tempfile.mkdtemp(prefix="woolmark-"))
     try:
-        async with wool.WorkerPool(size=1) as pool:
-            assert await r.mark(str(folder), "warm-up") > 0  # routines imported there
-            metadata = pool.workers[0].metadata
-            assert metadata is not None
-            async with grpc.aio.insecure_channel(metadata.address) as channel:
-                session = Session(channel)
-                await session.call.initial_metadata()
-                proxy = proxy_bytes()
-                session.outbox.put_nowait(
-                    task_batch(1, r.sleep_blocking, (3.0,), proxy=proxy, accept_by=60_000)
-                    + task_batch(2, r.mark, (str(folder), "late"), proxy=proxy, accept_by=2000)
-                )
-                async with asyncio.timeout(STEP_SECONDS):
-                    first = await session.until(lambda f: f.call == 1)
-                    assert first.WhichOneof("frame") == "accepted"
-                    end = await session.until(lambda f: f.call == 2)
-                    assert end.WhichOneof("frame") == "rejected"
-                    assert end.late and end.rejected.transient
-                    session.outbox.put_nowait(None)
-                    session.call.cancel()
+        async with raw_session(folder) as (session, _):
+            proxy = proxy_bytes()
+            session.outbox.put_nowait(
+                task_batch(1, r.sleep_blocking, (3.0,), proxy=proxy, accept_by=60_000)
+                + task_batch(2, r.mark, (str(folder), "late"), proxy=proxy, accept_by=2000)
+            )
+            async with asyncio.timeout(STEP_SECONDS):
+                first = await session.until(lambda f: f.call == 1)
+                assert first.WhichOneof("frame") == "accepted"
+                end = await session.until(lambda f: f.call == 2)
+                assert end.WhichOneof("frame") == "rejected"
+                assert end.late and end.rejected.transient
         assert "late" not in runs(folder)
     finally:
         await asyncio.to_thread(_remove, folder)
