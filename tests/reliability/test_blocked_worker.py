@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import logging
 import tempfile
+import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -254,3 +255,22 @@ def _remove(folder: Path) -> None:
     for path in folder.iterdir():
         path.unlink()
     folder.rmdir()
+
+
+async def test_a_caller_that_blocks_its_own_loop_does_not_blame_its_workers(
+    caplog: pytest.LogCaptureFixture,
+):
+    # A caller that starts calls and then keeps its loop busy past the accept timeout
+    # (here one blocking sleep; in practice a hundred thousand calls started at once)
+    # writes their starts only afterwards: the workers are not silent, just not asked yet.
+    caplog.set_level(logging.WARNING, logger="wool.connection")
+    async with wool.WorkerPool(size=2) as pool:
+        pids = {w.metadata.pid for w in pool.workers if w.metadata}
+        async with asyncio.timeout(STEP_SECONDS):
+            await asyncio.gather(*(r.pid() for _ in range(8)))  # both sessions open
+            calls = [asyncio.ensure_future(r.pid()) for _ in range(8)]
+            await asyncio.sleep(0)  # each call queues its start, and waits
+            time.sleep(DEFAULTS.accept_timeout + 1.0)  # noqa: ASYNC251 (the point)
+            served = await asyncio.gather(*calls)
+        assert set(served) <= pids
+        assert not [m for m in caplog.messages if "did not accept" in m]

@@ -23,6 +23,7 @@ from wool import (
 )
 from wool._caller_slots import Slots
 from wool._errors import DispatchError, TransientDispatchError, WorkerFull, WorkerLost
+from wool._handovers import HandOvers
 from wool._metadata import UNIX_PREFIX, WorkerMetadata
 from wool._routine_slots import CallerSlots
 from wool._transport import (
@@ -344,6 +345,9 @@ class CallerSession:
         self._calls: dict[int, RemoteCall] = {}
         self._ids = itertools.count(1)
         self._outbox: asyncio.Queue[_frames.Frame | None] = asyncio.Queue()
+        self._given = 0
+        """Frames given to the lane so far (``self._lane.handed`` of them are handed to gRPC)."""
+        self._handovers = HandOvers()
         self._idle = asyncio.Event()
         self._idle.set()
         method = channel.stream_stream(
@@ -381,6 +385,8 @@ class CallerSession:
             self._outbox.put_nowait(
                 task.message.start_frame(call_id, self.holdings, accept_by, self.routines, standby)
             )
+            self._given += 1
+            call.start_frame = self._given
         call.give_up_at = give_up_at
         return call
 
@@ -394,6 +400,8 @@ class CallerSession:
                     call.id, self.holdings, accept_by, self.routines, call.standby
                 )
             )
+            self._given += 1
+            call.start_frame = self._given
 
     def _accept_by(self, give_up_at: float | None) -> int:
         return 0 if give_up_at is None else self.deadline_ms(give_up_at)
@@ -409,15 +417,39 @@ class CallerSession:
     def send_frame(self, frame: bytes) -> None:
         if self.broken is None:
             self._outbox.put_nowait(frame)
+            self._given += 1
 
     def send_now(self, frame: bytes) -> None:
         """Send ``frame`` from the caller's own task if nothing waits to be written
         (a generator step: the streaming hot path), else queue it."""
         if self.broken is None:
-            if self._answered.is_set():
-                self._lane.send_now(frame)
-            else:
+            self._given += 1
+            if not self._answered.is_set():
                 self._outbox.put_nowait(frame)
+            elif self._lane.send_now(frame):
+                self._handed_over()
+
+    def _handed_over(self) -> None:
+        self._handovers.record(self._lane.handed, asyncio.get_running_loop().time())
+
+    def ignored(self, frame: int, since: float) -> bool:
+        """Whether the worker has sent nothing since ``since`` (loop time) though frame
+        number ``frame`` of this session was on its way by then.
+
+        A frame still queued here was not on its way unless an earlier write has been
+        stuck since then (the worker reads nothing): this caller's loop may simply not
+        have given the session's writer a turn.
+        """
+        if self.last_heard >= since:
+            return False
+        sent = self._handovers.time_of(frame)
+        if sent is None:
+            last = self._handovers.last
+            return self._lane.writing and last is not None and last <= since
+        return sent <= since
+
+    def _after_take(self) -> None:
+        self._handed_over()
 
     async def answered(self) -> None:
         """Wait until the worker answered the session (or it failed)."""
@@ -449,7 +481,7 @@ class CallerSession:
         try:
             await self._answered.wait()
             self._lane.set_limit(self.limit)
-            await self._lane.run()
+            await self._lane.run(self._after_take)
             if self.broken is None:
                 await self._stream.done_writing()
         except asyncio.CancelledError:
@@ -659,6 +691,8 @@ class RemoteCall:
         """When this caller gives up on the worker taking the call (loop time; None: never)."""
         self.standby = False
         """Sent to a full worker, which may hold it until a slot frees."""
+        self.start_frame = 0
+        """The number of the session's frame that carries this call's (latest) start."""
 
     def deliver(
         self, item: pb.Response | BaseException, buffers: list[bytes] | None = None
@@ -777,7 +811,7 @@ class RemoteCall:
                     await _read_what_arrived(session, now - timeout)
                 if self.taken:
                     return await self._next()  # the worker took it in time; not yet read
-                if session.last_heard < now - timeout:
+                if session.ignored(self.start_frame, now - timeout):
                     raise self._give_up() from None
                 self.give_up_at = give_up_at = now + timeout
                 accept_by = session.deadline_ms(give_up_at)

@@ -267,6 +267,7 @@ async def batches(
     outbox: asyncio.Queue[Frame | None],
     limit: int,
     trailer: Callable[[], bytes] | None = None,
+    on_take: Callable[[int], None] | None = None,
 ) -> AsyncIterator[bytes]:
     """Messages of the frames queued in ``outbox`` until a ``None``.
 
@@ -275,6 +276,8 @@ async def batches(
     producers keep frames under the limit). ``trailer()``, if given, is appended to each
     message as it is written (a worker's load report). A :class:`Buffered` frame ends its
     batch, and each of its buffers follows as a message of its own, uncopied.
+    ``on_take(n)``, if given, is told the number of frames in each message before it is
+    yielded.
     """
     carry: Frame | None = None
     while True:
@@ -288,6 +291,8 @@ async def batches(
         while not isinstance(last, Buffered) and not outbox.empty():
             frame = outbox.get_nowait()
             if frame is None:
+                if on_take is not None:
+                    on_take(1 + len(more))
                 yield batch(first, more, trailer() if trailer else b"")
                 return
             length = frame_size(frame)
@@ -297,6 +302,8 @@ async def batches(
             more.append(frame)
             last = frame
             size += length
+        if on_take is not None:
+            on_take(1 + len(more))
         yield batch(first, more, trailer() if trailer else b"")
         if isinstance(last, Buffered):
             for buffer in last.buffers:

@@ -21,7 +21,16 @@ Write = Callable[[bytes], Awaitable[None]]
 class WriteLane:
     """Writes the frames of one stream in order, one write in flight at most."""
 
-    __slots__ = ("_busy", "_limit", "_outbox", "_trailer", "_write", "_writing", "failed")
+    __slots__ = (
+        "_busy",
+        "_limit",
+        "_outbox",
+        "_trailer",
+        "_write",
+        "_writing",
+        "failed",
+        "handed",
+    )
 
     def __init__(
         self,
@@ -40,6 +49,8 @@ class WriteLane:
         """Set while a frame sent at once is being written."""
         self.failed: BaseException | None = None
         """Why a write failed (the stream is then broken; its reader reports it)."""
+        self.handed = 0
+        """Frames handed to gRPC so far (in the order they were given)."""
 
     def set_limit(self, limit: int) -> None:
         """The largest batch to write (known once the peer answered)."""
@@ -55,6 +66,7 @@ class WriteLane:
             self._outbox.put_nowait(frame)
             return False
         data = _frames.batch(frame, [], self._trailer() if self._trailer else b"")
+        self.handed += 1
         self._busy = asyncio.get_running_loop().create_future()
         _drive(self._write(data), self._written)  # type: ignore[arg-type]
         return True
@@ -66,13 +78,21 @@ class WriteLane:
         if busy is not None and not busy.done():
             busy.set_result(None)
 
+    @property
+    def writing(self) -> bool:
+        """Whether a write is in flight (gRPC has not finished sending it)."""
+        return self._writing or self._busy is not None
+
+    def _took(self, count: int) -> None:
+        self.handed += count
+
     async def run(self, after: Callable[[], Callable[[], None] | None] | None = None) -> None:
         """Write the queued frames in batches until a ``None`` is queued (or a write fails).
 
         ``after()``, if given, is called as each batch is taken and returns what to call
         once it is written (or None).
         """
-        async for data in _frames.batches(self._outbox, self._limit, self._trailer):
+        async for data in _frames.batches(self._outbox, self._limit, self._trailer, self._took):
             self._writing = True
             try:
                 while self._busy is not None:
