@@ -382,11 +382,15 @@ class CallerSession:
         self._idle.clear()
         if self.broken is None:
             accept_by = self._accept_by(give_up_at)
-            self._outbox.put_nowait(
-                task.message.start_frame(call_id, self.holdings, accept_by, self.routines, standby)
+            frame = task.message.start_frame(
+                call_id, self.holdings, accept_by, self.routines, standby
             )
             self._given += 1
             call.start_frame = self._given
+            if isinstance(frame, _frames.Buffered) or not self._answered.is_set():
+                self._outbox.put_nowait(frame)
+            elif self._lane.send_now(frame):  # a lone call: no wake-up of the writer task
+                self._handed_over()
         call.give_up_at = give_up_at
         return call
 
