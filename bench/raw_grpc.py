@@ -11,6 +11,11 @@ Methods (bytes in, bytes out, no (de)serialisers):
 - ``/bench.Raw/Call``  unary: one call, one reply (latency, throughput, payload);
 - ``/bench.Raw/Pull``  bidi: the first request names the generator, every request (the
   first included) asks for one item, every reply is one pickled item; ``b""`` ends;
+- ``/bench.Raw/Exchange`` bidi: each request a call as for ``Call``, each reply its
+  result, on one stream kept open (a session without an acknowledgement);
+- ``/bench.Raw/Session`` bidi: the same, but each call is answered twice, ``b"a"`` when
+  the server takes it and then its result, as wool's workers answer ``accepted`` before
+  the result (so that a caller never sends a call elsewhere that one already runs);
 - ``/bench.Raw/Push``  server streaming: the server iterates the generator and pushes
   every item without waiting for a request (a reference, not a floor for pull semantics);
 - ``/bench.Raw/Length`` unary: the request *is* the payload (the ``bytes`` object itself,
@@ -41,6 +46,7 @@ import grpc.aio
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 PROTOCOL = pickle.HIGHEST_PROTOCOL
 END = b""
+ACCEPTED = b"a"
 
 SERVER_OPTIONS = [
     ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
@@ -96,6 +102,21 @@ async def _pull(
             await generator.aclose()
 
 
+async def _exchange(
+    requests: AsyncIterator[bytes], context: grpc.aio.ServicerContext
+) -> AsyncIterator[bytes]:
+    async for request in requests:
+        yield await _call(request, context)
+
+
+async def _session(
+    requests: AsyncIterator[bytes], context: grpc.aio.ServicerContext
+) -> AsyncIterator[bytes]:
+    async for request in requests:
+        yield ACCEPTED
+        yield await _call(request, context)
+
+
 async def _push(request: bytes, context: grpc.aio.ServicerContext) -> AsyncIterator[bytes]:
     fn, args, kwargs = pickle.loads(request)
     generator = fn(*args, **kwargs)
@@ -115,6 +136,8 @@ async def serve() -> None:
                 {
                     "Call": grpc.unary_unary_rpc_method_handler(_call),
                     "Pull": grpc.stream_stream_rpc_method_handler(_pull),
+                    "Exchange": grpc.stream_stream_rpc_method_handler(_exchange),
+                    "Session": grpc.stream_stream_rpc_method_handler(_session),
                     "Push": grpc.unary_stream_rpc_method_handler(_push),
                     "Length": grpc.unary_unary_rpc_method_handler(_length),
                     "Make": grpc.unary_unary_rpc_method_handler(_make),
@@ -195,6 +218,7 @@ class RawCluster:
         self.channels: list[grpc.aio.Channel] = []
         self.unix_channels: list[grpc.aio.Channel] = []
         self._next = 0
+        self._streams: dict[tuple[str, int], Any] = {}
 
     async def __aenter__(self) -> RawCluster:
         try:
@@ -219,6 +243,9 @@ class RawCluster:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        streams, self._streams = self._streams, {}
+        for stream in streams.values():
+            stream.cancel()
         channels, self.channels = self.channels + self.unix_channels, []
         self.unix_channels = []
         for channel in channels:
@@ -233,6 +260,29 @@ class RawCluster:
     async def call(self, fn: Callable[..., Any], *args: Any) -> Any:
         reply = await self.unary[self.pick()](encode_call(fn, *args))
         return pickle.loads(reply)
+
+    async def exchange(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """A call on a bidi stream kept open per server (unix socket): one reply."""
+        stream = self._stream("Exchange")
+        await stream.write(encode_call(fn, *args))
+        return pickle.loads(await stream.read())
+
+    async def session(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """A call on a bidi stream kept open per server (unix socket), answered as wool's
+        workers answer: first that it was taken, then its result."""
+        stream = self._stream("Session")
+        await stream.write(encode_call(fn, *args))
+        if await stream.read() != ACCEPTED:
+            raise RuntimeError("the raw session server did not acknowledge the call")
+        return pickle.loads(await stream.read())
+
+    def _stream(self, method: str) -> Any:
+        index = self.pick()
+        stream = self._streams.get((method, index))
+        if stream is None:
+            channel = self.unix_channels[index]
+            stream = self._streams[method, index] = channel.stream_stream(f"/bench.Raw/{method}")()
+        return stream
 
     async def length(self, data: bytes) -> int:
         """The raw bytes floor for an argument: ``data`` is the request as it is."""

@@ -117,6 +117,8 @@ BACKENDS = {
     "ppe": "ProcessPoolExecutor(2)",
     "grpc": "raw gRPC unary",
     "grpc_bytes": "raw gRPC unary, bytes as is",
+    "grpc_exchange": "raw gRPC bidi, one reply, unix socket",
+    "grpc_session": "raw gRPC bidi, accepted + result, unix socket",
     "importable": "wool, importable routine",
     "wool_small": "wool, 20,000 calls",
     "ppe_scale": "ProcessPoolExecutor(2), 200,000 calls",
@@ -181,7 +183,12 @@ WORKLOADS = (
         ("wool", "ppe"),
         "wool",
     ),
-    Workload("latency", LATENCY_METRICS, ("wool", "wool_tcp", "ppe", "grpc"), "wool"),
+    Workload(
+        "latency",
+        LATENCY_METRICS,
+        ("wool", "wool_tcp", "ppe", "grpc", "grpc_exchange", "grpc_session"),
+        "wool",
+    ),
     Workload(
         "throughput",
         (Metric("tasks_per_s", "tasks per second", "/s", "higher"),),
@@ -584,6 +591,23 @@ class Measure:
         assert raw is not None
         return await sequential(
             lambda: raw.call(workloads.nop_plain), self._calls(warmup), self.c.cap
+        )
+
+    async def latency_grpc_exchange(self, warmup: bool) -> Run:
+        """A persistent stream, one message each way per call: what a session costs."""
+        raw = self.b.raw
+        assert raw is not None
+        return await sequential(
+            lambda: raw.exchange(workloads.nop_plain), self._calls(warmup), self.c.cap
+        )
+
+    async def latency_grpc_session(self, warmup: bool) -> Run:
+        """A persistent stream answering ``accepted`` before the result, as wool does: the
+        floor of wool's protocol on this transport."""
+        raw = self.b.raw
+        assert raw is not None
+        return await sequential(
+            lambda: raw.session(workloads.nop_plain), self._calls(warmup), self.c.cap
         )
 
     # throughput: every task submitted at once

@@ -40,7 +40,7 @@ WORKLOADS = {
 }
 BACKENDS = {
     "startup": {"wool", "ppe"},
-    "latency": {"wool", "wool_tcp", "ppe", "grpc"},
+    "latency": {"wool", "wool_tcp", "ppe", "grpc", "grpc_exchange", "grpc_session"},
     "throughput": {"wool", "ppe", "grpc"},
     "lb_latency": {"wool_lb", "wool_rr"},
     "lb_throughput": {"wool_lb", "wool_rr"},
