@@ -4,6 +4,7 @@ whose subscribers pickle alike share one discovery subscription."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Iterator
 
@@ -83,5 +84,36 @@ async def test_an_idle_proxy_is_stopped_after_its_idle_time():
             with dispatching_through(again):
                 assert await r.add(2, 1) == 3
             cache.release(data)
+        finally:
+            await cache.close()
+
+
+async def test_proxies_that_go_idle_one_after_another_are_each_stopped_in_their_time():
+    async with InProcessWorker() as worker:
+        cache = ProxyCache(size=10, idle_seconds=0.2)
+        first, second = pickled_proxies(worker, 2)
+        stopped: list[wool.CallerProxy] = []
+        both_stopped = asyncio.Event()
+        stop = cache._stop
+
+        def stop_and_count(proxy: wool.CallerProxy) -> None:
+            stopped.append(proxy)
+            stop(proxy)
+            if len(stopped) == 2:
+                both_stopped.set()
+
+        cache._stop = stop_and_count  # type: ignore[method-assign]
+        try:
+            proxies = [cache.acquire(first), cache.acquire(second)]
+            cache.release(first)  # due first: the sweep is set for it
+            with dispatching_through(proxies[1]):
+                assert await r.add(1, 1) == 2
+            cache.release(second)  # due later: the same sweep, when it runs, sets the next
+            assert len(cache) == 2
+            async with asyncio.timeout(10):
+                await both_stopped.wait()
+                await cache.stopped()
+            assert stopped == proxies and len(cache) == 0
+            assert not proxies[0].workers and not proxies[1].workers
         finally:
             await cache.close()

@@ -80,7 +80,11 @@ class ProxyCache:
         entry.users -= 1
         if entry.users == 0:
             entry.idle_since = time.monotonic()
-            self._evict()
+            if len(self._entries) > self.size or self.idle_seconds <= 0:
+                self._evict()
+            elif self._sweep is None:
+                # A sweep already due is due no later than this entry's idle limit.
+                self._schedule_sweep()
 
     def _evict(self) -> None:
         now = time.monotonic()
