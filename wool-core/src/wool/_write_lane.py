@@ -109,6 +109,8 @@ class WriteLane:
                     written()
             finally:
                 self._writing = False
+        while self._busy is not None:  # the last frame may have been sent at once
+            await self._busy
 
 
 def _drive(
