@@ -434,6 +434,7 @@ class CallerSession:
                 self._handed_over()
 
     def _handed_over(self) -> None:
+        """The lane handed frames to gRPC: note how many by now."""
         self._handovers.record(self._lane.handed, asyncio.get_running_loop().time())
 
     def ignored(self, frame: int, since: float) -> bool:
@@ -451,9 +452,6 @@ class CallerSession:
             last = self._handovers.last
             return self._lane.writing and last is not None and last <= since
         return sent <= since
-
-    def _after_take(self) -> None:
-        self._handed_over()
 
     async def answered(self) -> None:
         """Wait until the worker answered the session (or it failed)."""
@@ -485,7 +483,7 @@ class CallerSession:
         try:
             await self._answered.wait()
             self._lane.set_limit(self.limit)
-            await self._lane.run(self._after_take)
+            await self._lane.run(self._handed_over)
             if self.broken is None:
                 await self._stream.done_writing()
         except asyncio.CancelledError:
