@@ -387,8 +387,12 @@ class CallerSession:
             )
             self._given += 1
             call.start_frame = self._given
-            if isinstance(frame, _frames.Buffered) or not self._answered.is_set():
-                self._outbox.put_nowait(frame)
+            if (
+                len(self._calls) > 1
+                or isinstance(frame, _frames.Buffered)
+                or not self._answered.is_set()
+            ):
+                self._outbox.put_nowait(frame)  # with other calls: written in batches
             elif self._lane.send_now(frame):  # a lone call: no wake-up of the writer task
                 self._handed_over()
         call.give_up_at = give_up_at

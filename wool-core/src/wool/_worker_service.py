@@ -229,8 +229,11 @@ class ServerSession:
     def send(self, response: pb.Response) -> None:
         self.outbox.put_nowait(_frames.message_frame(response))
 
-    def send_pieces(self, frame: _frames.Pieces | _frames.Buffered) -> None:
-        """A result or a generator's item: written at once if nothing waits to be written."""
+    def send_pieces(self, pieces: _frames.Pieces | _frames.Buffered) -> None:
+        self.outbox.put_nowait(pieces)
+
+    def send_item(self, frame: _frames.Pieces | _frames.Buffered) -> None:
+        """A generator's item: written at once if nothing waits to be written."""
         if isinstance(frame, _frames.Buffered):
             self.outbox.put_nowait(frame)  # its buffers follow it, from the writer task
         else:
@@ -609,7 +612,7 @@ class _Call:
             await self._close_generator()
             self.finish(value)
             return
-        self.session.send_pieces(value)
+        self.session.send_item(value)
 
     def cancel(self) -> None:
         if self.closed.is_set() or self.cancelled:
