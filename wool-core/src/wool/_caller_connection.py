@@ -345,8 +345,6 @@ class CallerSession:
         self._calls: dict[int, RemoteCall] = {}
         self._ids = itertools.count(1)
         self._outbox: asyncio.Queue[_frames.Frame | None] = asyncio.Queue()
-        self._given = 0
-        """Frames given to the lane so far (``self._lane.handed`` of them are handed to gRPC)."""
         self._handovers = HandOvers()
         self._idle = asyncio.Event()
         self._idle.set()
@@ -385,16 +383,15 @@ class CallerSession:
             frame = task.message.start_frame(
                 call_id, self.holdings, accept_by, self.routines, standby
             )
-            self._given += 1
-            call.start_frame = self._given
             if (
                 len(self._calls) > 1
                 or isinstance(frame, _frames.Buffered)
                 or not self._answered.is_set()
             ):
-                self._outbox.put_nowait(frame)  # with other calls: written in batches
+                self._lane.queue(frame)  # with other calls: written in batches
             elif self._lane.send_now(frame):  # a lone call: no wake-up of the writer task
                 self._handed_over()
+            call.start_frame = self._lane.given
         call.give_up_at = give_up_at
         return call
 
@@ -403,13 +400,12 @@ class CallerSession:
         self.holdings.lost(missing)
         if self.broken is None:
             accept_by = self._accept_by(call.give_up_at)
-            self._outbox.put_nowait(
+            self._lane.queue(
                 call.task.message.start_frame(
                     call.id, self.holdings, accept_by, self.routines, call.standby
                 )
             )
-            self._given += 1
-            call.start_frame = self._given
+            call.start_frame = self._lane.given
 
     def _accept_by(self, give_up_at: float | None) -> int:
         return 0 if give_up_at is None else self.deadline_ms(give_up_at)
@@ -424,16 +420,14 @@ class CallerSession:
 
     def send_frame(self, frame: bytes) -> None:
         if self.broken is None:
-            self._outbox.put_nowait(frame)
-            self._given += 1
+            self._lane.queue(frame)
 
     def send_now(self, frame: bytes) -> None:
         """Send ``frame`` from the caller's own task if nothing waits to be written
         (a generator step: the streaming hot path), else queue it."""
         if self.broken is None:
-            self._given += 1
             if not self._answered.is_set():
-                self._outbox.put_nowait(frame)
+                self._lane.queue(frame)
             elif self._lane.send_now(frame):
                 self._handed_over()
 

@@ -29,6 +29,7 @@ class WriteLane:
         "_write",
         "_writing",
         "failed",
+        "given",
         "handed",
     )
 
@@ -49,12 +50,20 @@ class WriteLane:
         """Set while a frame sent at once is being written."""
         self.failed: BaseException | None = None
         """Why a write failed (the stream is then broken; its reader reports it)."""
+        self.given = 0
+        """Frames given through :meth:`queue` and :meth:`send_now` so far: the number of
+        the latest one."""
         self.handed = 0
         """Frames handed to gRPC so far (in the order they were given)."""
 
     def set_limit(self, limit: int) -> None:
         """The largest batch to write (known once the peer answered)."""
         self._limit = limit
+
+    def queue(self, frame: _frames.Frame) -> None:
+        """Queue ``frame`` behind the others, for the writer task's next batch."""
+        self.given += 1
+        self._outbox.put_nowait(frame)
 
     def send_now(self, frame: bytes | _frames.Pieces) -> bool:
         """Write ``frame`` at once if the lane is idle, else queue it behind the others.
@@ -63,8 +72,9 @@ class WriteLane:
         threads, even while this thread runs something else), False when queued.
         """
         if self._writing or self._busy is not None or not self._outbox.empty():
-            self._outbox.put_nowait(frame)
+            self.queue(frame)
             return False
+        self.given += 1
         data = _frames.batch(frame, [], self._trailer() if self._trailer else b"")
         self.handed += 1
         self._busy = asyncio.get_running_loop().create_future()
