@@ -191,25 +191,18 @@ async def test_a_call_accepted_late_starts_only_if_its_caller_confirms(caller: s
                 assert accepted.WhichOneof("frame") == "accepted"
                 await session.until(lambda f: f.call == 2 and f.confirm)
                 if caller == "still waits":
-                    session.outbox.put_nowait(request_batch(pb.Request(call=2, confirmed=True)))
-                    end = await session.until(
-                        lambda f: (
-                            f.call == 2
-                            and f.WhichOneof("frame") is not None
-                            and f.WhichOneof("frame") != "accepted"
-                        )
-                    )
-                    assert end.WhichOneof("frame") == "value"
+                    answer, outcome = pb.Request(call=2, confirmed=True), "value"
                 else:
-                    session.outbox.put_nowait(request_batch(pb.Request(call=2, cancel=pb.Cancel())))
-                    end = await session.until(
-                        lambda f: (
-                            f.call == 2
-                            and f.WhichOneof("frame") is not None
-                            and f.WhichOneof("frame") != "accepted"
-                        )
+                    answer, outcome = pb.Request(call=2, cancel=pb.Cancel()), "cancelled"
+                session.outbox.put_nowait(request_batch(answer))
+                end = await session.until(
+                    lambda f: (
+                        f.call == 2
+                        and f.WhichOneof("frame") is not None
+                        and f.WhichOneof("frame") != "accepted"
                     )
-                    assert end.WhichOneof("frame") == "cancelled"
+                )
+                assert end.WhichOneof("frame") == outcome
         ran = runs(folder)
         assert ran.get("late", []) == ([metadata.pid] if caller == "still waits" else [])
     finally:
