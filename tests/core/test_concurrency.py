@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import asyncio
 
+import grpc.aio
 import pytest
 
 import wool
 from tests.core import routines as r
 from tests.lb_leastbusy import routines as lr
 from tests.lb_leastbusy.gates import fresh_gates  # noqa: F401 (autouse fixture)
+from tests.reliability.support import PROTOCOL_HEADER, SESSION_METHOD, identity
 from tests.support import conditions
 from wool.testing import InProcessPool, InProcessWorker
 
@@ -197,6 +199,21 @@ async def test_a_full_worker_refuses_a_call_as_transient_naming_its_limit():
         finally:
             await connection.close()
             await proxy.stop()
+
+
+@pytest.mark.parametrize(("concurrency", "told"), [(3, "3"), (None, None)])
+async def test_a_worker_tells_its_limit_in_its_session_answer(concurrency, told):
+    # Callers know a worker is full from the calls they sent it, before its first load
+    # report arrives (a worker whose loop a call blocks sends none for a while).
+    async with InProcessWorker(concurrency=concurrency) as metadata:
+        async with grpc.aio.insecure_channel(metadata.address) as channel:
+            method = channel.stream_stream(
+                SESSION_METHOD, request_serializer=identity, response_deserializer=identity
+            )
+            call = method(metadata=((PROTOCOL_HEADER, "1"),))
+            answer = dict(await call.initial_metadata())
+            call.cancel()
+    assert answer.get("wool-concurrency") == told
 
 
 async def test_a_call_to_a_full_worker_goes_to_one_with_room():

@@ -37,6 +37,7 @@ from wool._transport import (
     SESSION_METHOD,
     TRANSIENT_CODES,
     max_message_bytes,
+    peer_concurrency,
     peer_limit,
 )
 from wool._wire import worker_pb2 as pb
@@ -77,7 +78,8 @@ class CallerConnection:
         self._closed = False
         self._unanswered = False
         self.report: pb.LoadReport | None = None
-        """The worker's latest load report (None until it sent one)."""
+        """The worker's latest load report (None until it sent one; a worker with a
+        concurrency limit gives that limit when it answers, as a report of no calls)."""
         self.on_report: Callable[[CallerConnection], None] | None = None
         """Called with this connection whenever a load report arrives."""
 
@@ -503,6 +505,10 @@ class CallerSession:
             self.limit = peer_limit(headers)
             slots = _routine_slots.advertised(headers)
             self.routines = CallerSlots(slots) if slots else None
+            concurrency = peer_concurrency(headers)
+            if concurrency is not None and self._on_report is not None:
+                # Until its first report: none of this caller's calls runs there yet.
+                self._on_report(pb.LoadReport(limit=concurrency))
             self._answered.set()
             stream = self._stream
             while (message := await stream.read()) is not _EOF:

@@ -15,6 +15,9 @@ LIMIT_HEADER = "wool-max-message"
 """Each side's WOOL_MAX_MESSAGE_BYTES, exchanged when a session opens; both use the smaller."""
 ROUTINE_SLOTS_HEADER = "wool-routine-slots"
 """How many routines a worker keeps per session (``wool._routine_slots``)."""
+CONCURRENCY_HEADER = "wool-concurrency"
+"""A worker's concurrency limit, sent with its session answer when it has one: a caller
+knows the worker is full before its first load report arrives."""
 SESSION_HEADER = "wool-session"
 DRAINED = "drained"
 """Trailer value of a session the worker ended because it is stopping: any call it had
@@ -39,6 +42,18 @@ def peer_limit(metadata: Iterable[tuple[str, str | bytes]] | None) -> int:
             except ValueError:
                 break
     return max_message_bytes()
+
+
+def peer_concurrency(metadata: Iterable[tuple[str, str | bytes]] | None) -> int | None:
+    """The concurrency limit a worker's session answer gives (None: unlimited, or not said)."""
+    for key, value in metadata or ():
+        if key == CONCURRENCY_HEADER:
+            try:
+                limit = int(value)
+            except ValueError:
+                return None
+            return limit if limit > 0 else None
+    return None
 
 
 TRANSIENT_CODES = frozenset(

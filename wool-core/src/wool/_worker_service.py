@@ -20,6 +20,7 @@ from wool._metadata import WorkerMetadata
 from wool._routine_slots import SLOTS, WorkerSlots
 from wool._task import Task, current_proxy, current_task
 from wool._transport import (
+    CONCURRENCY_HEADER,
     DRAINED,
     FRAME_OVERHEAD,
     LIMIT_HEADER,
@@ -119,13 +120,14 @@ class WorkerService:
         # The session's clock starts before the caller's (which starts when this answer
         # arrives), so a caller's deadline is never later on this clock than on its own.
         session = ServerSession(self, peer_limit(context.invocation_metadata()), context.write)
-        await context.send_initial_metadata(
-            (
-                (PROTOCOL_HEADER, PROTOCOL_VERSION),
-                (LIMIT_HEADER, str(max_message_bytes())),
-                (ROUTINE_SLOTS_HEADER, str(SLOTS)),
-            )
-        )
+        answer = [
+            (PROTOCOL_HEADER, PROTOCOL_VERSION),
+            (LIMIT_HEADER, str(max_message_bytes())),
+            (ROUTINE_SLOTS_HEADER, str(SLOTS)),
+        ]
+        if self.load.limit is not None:
+            answer.append((CONCURRENCY_HEADER, str(self.load.limit)))
+        await context.send_initial_metadata(tuple(answer))
         self._sessions.add(session)
         self.load.watch(session)
         reader = asyncio.get_running_loop().create_task(session.read(requests))
