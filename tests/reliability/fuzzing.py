@@ -150,7 +150,12 @@ def run_fuzz(
                     report.statuses["(cancelled)"] += 1
                 else:
                     report.statuses[outcome.code.name if outcome.code else "?"] += 1
-                runner.run(healthy(channel, worker))
+                try:
+                    runner.run(healthy(channel, worker))
+                except AssertionError as exc:
+                    # Hypothesis may not manage to replay it (a worker that crashed fails
+                    # differently the second time): name what was sent, to replay by hand.
+                    raise AssertionError(f"{exc}\nafter the session {batches!r}") from None
                 if progress is not None:
                     progress(report)
 
