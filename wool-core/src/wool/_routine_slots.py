@@ -13,10 +13,10 @@ worker that does not say sends the pickle with every call.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any, cast
 
-from wool._transport import ROUTINE_SLOTS_HEADER
+from wool._transport import ROUTINE_SLOTS_HEADER, Headers, header_int
 
 SLOTS = 256
 """Routines a worker keeps per session: more distinct routines than this in use at once
@@ -25,14 +25,8 @@ SLOTS = 256
 
 def advertised(metadata: object) -> int:
     """The number of slots a worker's session answer offers (0: none), at most :data:`SLOTS`."""
-    pairs = cast("Iterable[tuple[str, str | bytes]]", metadata or ())  # gRPC's Metadata
-    for key, value in pairs:
-        if key == ROUTINE_SLOTS_HEADER:
-            try:
-                return max(0, min(SLOTS, int(value)))
-            except ValueError:
-                return 0
-    return 0
+    slots = header_int(cast("Headers", metadata), ROUTINE_SLOTS_HEADER)  # gRPC's Metadata
+    return 0 if slots is None else max(0, min(SLOTS, slots))
 
 
 class CallerSlots:

@@ -33,27 +33,31 @@ FRAME_OVERHEAD = 64 * 1024
 """Room a frame's envelope may take beyond its payload."""
 
 
-def peer_limit(metadata: Iterable[tuple[str, str | bytes]] | None) -> int:
-    """The smaller of our message limit and the one the peer sent, if it sent one."""
-    for key, value in metadata or ():
-        if key == LIMIT_HEADER:
-            try:
-                return min(max_message_bytes(), int(value))
-            except ValueError:
-                break
-    return max_message_bytes()
+Headers = Iterable[tuple[str, str | bytes]] | None
+"""gRPC metadata: (key, value) pairs."""
 
 
-def peer_concurrency(metadata: Iterable[tuple[str, str | bytes]] | None) -> int | None:
-    """The concurrency limit a worker's session answer gives (None: unlimited, or not said)."""
-    for key, value in metadata or ():
-        if key == CONCURRENCY_HEADER:
+def header_int(metadata: Headers, key: str) -> int | None:
+    """The whole number the peer sent under ``key`` (None if absent or not a number)."""
+    for name, value in metadata or ():
+        if name == key:
             try:
-                limit = int(value)
+                return int(value)
             except ValueError:
                 return None
-            return limit if limit > 0 else None
     return None
+
+
+def peer_limit(metadata: Headers) -> int:
+    """The smaller of our message limit and the one the peer sent, if it sent one."""
+    limit = header_int(metadata, LIMIT_HEADER)
+    return max_message_bytes() if limit is None else min(max_message_bytes(), limit)
+
+
+def peer_concurrency(metadata: Headers) -> int | None:
+    """The concurrency limit a worker's session answer gives (None: unlimited, or not said)."""
+    limit = header_int(metadata, CONCURRENCY_HEADER)
+    return limit if limit is not None and limit > 0 else None
 
 
 TRANSIENT_CODES = frozenset(
