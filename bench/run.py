@@ -40,7 +40,7 @@ if str(ROOT) not in sys.path:  # workers import bench.workloads by name
 import grpc  # noqa: E402
 
 import wool  # noqa: E402
-from bench import discovery_probe, raw_grpc, workloads  # noqa: E402
+from bench import discovery_probe, raw_grpc, raw_socket, workloads  # noqa: E402
 from bench.probes import bench_env, run_probe  # noqa: E402
 from bench.stats import percentile, summary  # noqa: E402
 from wool._task import current_proxy  # noqa: E402
@@ -119,12 +119,14 @@ BACKENDS = {
     "grpc_bytes": "raw gRPC unary, bytes as is",
     "grpc_exchange": "raw gRPC bidi, one reply, unix socket",
     "grpc_session": "raw gRPC bidi, accepted + result, unix socket",
+    "sock_session": "plain unix socket (no gRPC), accepted + result",
     "importable": "wool, importable routine",
     "wool_small": "wool, 20,000 calls",
     "ppe_scale": "ProcessPoolExecutor(2), 200,000 calls",
     "grpc_pull": "raw gRPC bidi pull",
     "grpc_pull_unix": "raw gRPC bidi pull, unix socket",
     "grpc_push": "raw gRPC server push",
+    "sock_pull": "plain unix socket (no gRPC) pull",
     "grpc_push_unix": "raw gRPC server push, unix socket",
     "wool_prefetch": f"wool.prefetch(gen, {PREFETCH_DEPTH})",
     "none": "wool, no handler",
@@ -186,7 +188,7 @@ WORKLOADS = (
     Workload(
         "latency",
         LATENCY_METRICS,
-        ("wool", "wool_tcp", "ppe", "grpc", "grpc_exchange", "grpc_session"),
+        ("wool", "wool_tcp", "ppe", "grpc", "grpc_exchange", "grpc_session", "sock_session"),
         "wool",
     ),
     Workload(
@@ -206,7 +208,7 @@ WORKLOADS = (
     Workload(
         "streaming",
         (Metric("items_per_s", "items per second", "/s", "higher"),),
-        ("wool", "grpc_pull", "grpc_pull_unix", "grpc_push"),
+        ("wool", "grpc_pull", "grpc_pull_unix", "grpc_push", "sock_pull"),
         "wool",
         unavailable={"ppe": "n/a: an executor cannot stream a generator"},
     ),
@@ -371,6 +373,7 @@ class Backends:
         self.stack = contextlib.AsyncExitStack()
         self.ppe: ProcessPoolExecutor | None = None
         self.raw: raw_grpc.RawCluster | None = None
+        self.sock: raw_socket.SocketCluster | None = None
         self.tcp_pool: wool.WorkerPool | None = None
         self.payload = os.urandom(config.payload_bytes)
         self.repeated = os.urandom(config.repeated_bytes)
@@ -395,6 +398,7 @@ class Backends:
             # Both executor workers are spawned on demand: make them exist now.
             await asyncio.gather(*(loop.run_in_executor(self.ppe, _pause) for _ in range(2)))
             self.raw = await self.stack.enter_async_context(raw_grpc.RawCluster(2))
+            self.sock = await self.stack.enter_async_context(raw_socket.SocketCluster(2))
         except BaseException:
             await self.stack.aclose()
             raise
@@ -610,6 +614,14 @@ class Measure:
             lambda: raw.session(workloads.nop_plain), self._calls(warmup), self.c.cap
         )
 
+    async def latency_sock_session(self, warmup: bool) -> Run:
+        """The same exchange on a plain unix socket: what the protocol costs without gRPC."""
+        sock = self.b.sock
+        assert sock is not None
+        return await sequential(
+            lambda: sock.session(workloads.nop_plain), self._calls(warmup), self.c.cap
+        )
+
     # throughput: every task submitted at once
 
     def _tasks(self, warmup: bool) -> int:
@@ -692,6 +704,18 @@ class Measure:
         finally:
             await replies.aclose()
             call.cancel()
+
+    async def streaming_sock_pull(self, warmup: bool) -> Run:
+        """Pull semantics on a plain unix socket: what a step costs without gRPC."""
+        sock = self.b.sock
+        assert sock is not None
+        n = self._items(warmup)
+        start = time.perf_counter()
+        replies = sock.pull(workloads.count_up_plain, n)
+        try:
+            return await stream_rate(replies, n, self.c.cap, start)
+        finally:
+            await replies.aclose()
 
     # prefetch: the same generator read ahead, against the server pushing every item
 

@@ -40,11 +40,11 @@ WORKLOADS = {
 }
 BACKENDS = {
     "startup": {"wool", "ppe"},
-    "latency": {"wool", "wool_tcp", "ppe", "grpc", "grpc_exchange", "grpc_session"},
+    "latency": {"wool", "wool_tcp", "ppe", "grpc", "grpc_exchange", "grpc_session", "sock_session"},
     "throughput": {"wool", "ppe", "grpc"},
     "lb_latency": {"wool_lb", "wool_rr"},
     "lb_throughput": {"wool_lb", "wool_rr"},
-    "streaming": {"wool", "grpc_pull", "grpc_pull_unix", "grpc_push"},
+    "streaming": {"wool", "grpc_pull", "grpc_pull_unix", "grpc_push", "sock_pull"},
     "prefetch": {"wool_prefetch", "grpc_push", "grpc_push_unix"},
     "payload": {"wool", "ppe", "grpc_bytes", "grpc"},
     "result": {"wool", "ppe", "grpc_bytes", "grpc"},
