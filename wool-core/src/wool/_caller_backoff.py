@@ -189,9 +189,14 @@ class PausingConnection(CallerConnection):
     calls."""
 
     def __init__(
-        self, metadata: WorkerMetadata, credentials: WorkerCredentials | None, pauses: Pauses
+        self,
+        metadata: WorkerMetadata,
+        credentials: WorkerCredentials | None,
+        pauses: Pauses,
+        *,
+        socket_sessions: bool = True,
     ) -> None:
-        super().__init__(metadata, credentials)
+        super().__init__(metadata, credentials, socket_sessions=socket_sessions)
         self._pauses = pauses
         self.connected_once = False
         """Whether a call or a background try ever got through to the worker."""
@@ -255,6 +260,9 @@ class PausingConnection(CallerConnection):
         await channel.close()
 
     def _connected(self) -> bool:
+        session = self._session
+        if session is not None and session.established:  # on either transport
+            return True
         channel = self._channel
         if channel is None:
             return False

@@ -50,9 +50,11 @@ class CandidateSet:
     """The routable workers in discovery order, minus evicted ones and those paused after
     a failed connection (wool._caller_backoff), with their load."""
 
-    def __init__(self, *, standby: bool = False) -> None:
+    def __init__(self, *, standby: bool = False, socket_sessions: bool = True) -> None:
         self.standby = standby
         """Whether full workers may be sent standby calls (see :meth:`standby_wanted`)."""
+        self.socket_sessions = socket_sessions
+        """Whether sessions go on a local worker's session socket (else on gRPC)."""
         self._known: dict[str, CallerConnection] = {}
         self._evicted: set[str] = set()
         self._in_flight: dict[str, int] = {}
@@ -235,7 +237,7 @@ class CandidateSet:
         else:
             stale = old
             connection = self._known[metadata.uid] = PausingConnection(
-                metadata, credentials, self._pauses
+                metadata, credentials, self._pauses, socket_sessions=self.socket_sessions
             )
             connection.on_report = self._reported
         self._evicted.discard(metadata.uid)

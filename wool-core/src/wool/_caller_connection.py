@@ -20,6 +20,8 @@ from wool import (
     _routine_slots,
     _serialization,
     _settings,
+    _socket_session,
+    _unix_socket,
 )
 from wool._caller_slots import Slots
 from wool._errors import DispatchError, TransientDispatchError, WorkerFull, WorkerLost
@@ -36,6 +38,7 @@ from wool._transport import (
     SESSION_HEADER,
     SESSION_METHOD,
     TRANSIENT_CODES,
+    Headers,
     max_message_bytes,
     peer_concurrency,
     peer_limit,
@@ -69,10 +72,17 @@ class CallerConnection:
     """A caller's link to one worker: a gRPC channel carrying one multiplexed session."""
 
     def __init__(
-        self, metadata: WorkerMetadata, credentials: WorkerCredentials | None = None
+        self,
+        metadata: WorkerMetadata,
+        credentials: WorkerCredentials | None = None,
+        *,
+        socket_sessions: bool = True,
     ) -> None:
         self.metadata = metadata
         self._credentials = credentials
+        self._socket_sessions = socket_sessions
+        """Whether sessions may go on the worker's session socket (a local worker without
+        TLS that has one); else, and otherwise, on gRPC."""
         self._channel: grpc.aio.Channel | None = None
         self._session: CallerSession | None = None
         self._closed = False
@@ -211,11 +221,27 @@ class CallerConnection:
     def _current_session(self) -> CallerSession:
         session = self._session
         if session is None or session.broken is not None:
-            if self._channel is None:
-                self._channel = self._open_channel()
-            session = self._session = CallerSession(self._channel, self.metadata, self._reported)
+            session = self._session = CallerSession(
+                self._stream_opener(), self.metadata, self._reported
+            )
             self.report = None  # a new session numbers its calls from 1 again
         return session
+
+    def _stream_opener(self) -> Callable[[Any], Any]:
+        """What opens a session's stream: on the worker's session socket when it has one
+        (a local worker without TLS), else on a gRPC channel."""
+        path = _unix_socket.path_of(self.metadata.address)
+        if path is not None and self._socket_sessions and not self.metadata.secure:
+            sessions = _unix_socket.session_socket(path)
+            if sessions.exists():
+                return lambda metadata: _socket_session.SocketStream(sessions, metadata)
+        if self._channel is None:
+            self._channel = self._open_channel()
+        return self._channel.stream_stream(
+            SESSION_METHOD,
+            request_serializer=_frames.identity,
+            response_deserializer=_frames.identity,
+        )
 
     def _open_channel(self) -> grpc.aio.Channel:
         if self.metadata.secure and self._credentials is not None:
@@ -323,7 +349,7 @@ class CallerSession:
 
     def __init__(
         self,
-        channel: grpc.aio.Channel,
+        open_stream: Callable[..., Any],
         worker: WorkerMetadata,
         on_report: Callable[[pb.LoadReport], None] | None = None,
     ) -> None:
@@ -332,7 +358,8 @@ class CallerSession:
         self.last_call = 0
         """The number of the last call started on this session."""
         self.broken: BaseException | None = None
-        self._established = False
+        self.established = False
+        """Whether the worker answered the session as a wool worker."""
         self._drained = False
         self._code: grpc.StatusCode | None = None
         self._detail = ""
@@ -350,11 +377,6 @@ class CallerSession:
         self._handovers = HandOvers()
         self._idle = asyncio.Event()
         self._idle.set()
-        method = channel.stream_stream(
-            SESSION_METHOD,
-            request_serializer=_frames.identity,
-            response_deserializer=_frames.identity,
-        )
         self.limit = max_message_bytes()
         """The largest message both ends accept, known once the worker answered."""
         self.holdings = _argcache.Holdings()
@@ -363,7 +385,7 @@ class CallerSession:
         """Room for calls sent to the worker that await its verdict (accepted or not)."""
         self.routines: CallerSlots | None = None
         """The routines this worker keeps for this session (None: it keeps none)."""
-        self._stream = method(
+        self._stream = open_stream(
             metadata=((PROTOCOL_HEADER, PROTOCOL_VERSION), (LIMIT_HEADER, str(self.limit))),
         )
         self._lane = WriteLane(self._outbox, self.limit, self._stream.write)
@@ -501,7 +523,7 @@ class CallerSession:
             # started (when it sent the answer): deadlines measured from here are, on
             # the worker's clock, never later than the caller's.
             self._epoch = self.last_heard = asyncio.get_running_loop().time()
-            self._established = any(key == PROTOCOL_HEADER for key, _ in headers or ())
+            self.established = any(key == PROTOCOL_HEADER for key, _ in headers or ())
             self.limit = peer_limit(headers)
             slots = _routine_slots.advertised(headers)
             self.routines = CallerSlots(slots) if slots else None
@@ -513,7 +535,7 @@ class CallerSession:
             stream = self._stream
             while (message := await stream.read()) is not _EOF:
                 await self._deliver(message)  # type: ignore[arg-type]
-            trailers = await self._stream.trailing_metadata()
+            trailers: Headers = await self._stream.trailing_metadata()
             self._drained = (SESSION_HEADER, DRAINED) in tuple(trailers or ())
             error = ConnectionError("the worker ended the session")
         except grpc.aio.AioRpcError as exc:
@@ -557,7 +579,7 @@ class CallerSession:
         self._answered.set()
         detail = error.details() if isinstance(error, grpc.aio.AioRpcError) else str(error)
         where = f"worker {self.worker.uid} at {self.worker.address}"
-        if not self._established and isinstance(error, grpc.aio.AioRpcError):
+        if not self.established and isinstance(error, grpc.aio.AioRpcError):
             detail = _connect_problem(self.worker, detail or "")
             # The read loop may see the failure before the waiting call is started.
             if self._calls or self._awaited:
@@ -571,7 +593,7 @@ class CallerSession:
             elif self._drained:
                 # The worker is stopping and said so: it never read this call's start.
                 failure = TransientDispatchError(f"{where} is stopping", worker=self.worker.uid)
-            elif self._established or code in TRANSIENT_CODES:
+            elif self.established or code in TRANSIENT_CODES:
                 # The worker never accepted this call: another worker may always take it.
                 failure = TransientDispatchError(
                     f"{where} is unavailable{f' ({code.name})' if code else ''}: {detail}",
@@ -594,7 +616,7 @@ class CallerSession:
         """
         where = f"worker {self.worker.uid} at {self.worker.address}"
         code = self._code
-        if self._established or self._drained or code is None or code in TRANSIENT_CODES:
+        if self.established or self._drained or code is None or code in TRANSIENT_CODES:
             name = f" ({code.name})" if code is not None else ""
             return TransientDispatchError(
                 f"{where} is unavailable{name}: {self._detail}", worker=self.worker.uid

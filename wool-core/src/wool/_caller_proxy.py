@@ -13,7 +13,7 @@ from wool._caller_candidates import CandidateSet
 from wool._caller_connection import CallerConnection, RemoteCall
 from wool._caller_dispatch import first_accepting
 from wool._caller_slots import Slots
-from wool._credentials import nested_call_credentials
+from wool._credentials import nested_call_credentials, unpickled_on_worker
 from wool._errors import NoWorkersAvailable
 from wool._metadata import DiscoveryEvent, WorkerMetadata
 
@@ -77,7 +77,9 @@ class CallerProxy:
         self._idle.set()
         self._mismatched: dict[str, WorkerMetadata] = {}
         self._slots = Slots(max_in_flight) if max_in_flight else None
-        self._context = CandidateSet(standby=standby)
+        # A worker keeps many proxies (one per caller pool); gRPC's channels to one address
+        # share a connection, a session socket each would take one per proxy and worker.
+        self._context = CandidateSet(standby=standby, socket_sessions=not unpickled_on_worker())
         self._follower: asyncio.Task[None] | None = None
         self._pickled: bytes | None = None
         self._closing: set[asyncio.Task[None]] = set()

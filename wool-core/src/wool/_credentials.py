@@ -193,6 +193,7 @@ class WorkerCredentials:
 
 
 _serving: ContextVar[WorkerCredentials | None] = ContextVar("wool_serving", default=None)
+_on_worker: ContextVar[bool] = ContextVar("wool_on_worker", default=False)
 
 
 @contextlib.contextmanager
@@ -202,11 +203,17 @@ def serving_as(credentials: WorkerCredentials | None) -> Generator[None, None, N
     Proxies unpickled here make their nested calls with these credentials (see
     :func:`nested_call_credentials`).
     """
-    token = _serving.set(credentials)
+    token, on_worker = _serving.set(credentials), _on_worker.set(True)
     try:
         yield
     finally:
+        _on_worker.reset(on_worker)
         _serving.reset(token)
+
+
+def unpickled_on_worker() -> bool:
+    """Whether a worker is unpickling what it received here (see :func:`serving_as`)."""
+    return _on_worker.get()
 
 
 def nested_call_credentials(server_name: str | None) -> WorkerCredentials:

@@ -312,10 +312,10 @@ class WorkerProcess:
         return code
 
     def _remove_socket(self) -> None:
-        """Remove the unix socket of an exited worker (one killed could not do it)."""
+        """Remove the unix sockets of an exited worker (one killed could not do it)."""
         path = _unix_socket.path_of(self.metadata.address) if self.metadata is not None else None
         if path is not None:
-            _unix_socket.remove(path)
+            _unix_socket.remove_worker(path)
 
     def tail(self) -> str:
         """The last lines the worker wrote to stderr, indented, or ``""``."""

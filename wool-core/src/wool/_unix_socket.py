@@ -40,6 +40,14 @@ def socket_path(uid: str, pid: int | None = None) -> Path:
     return path
 
 
+def session_socket(grpc_socket: Path) -> Path:
+    """The session socket (``wool._socket_session``) of the worker whose gRPC socket is
+    ``grpc_socket``: ``<uid>.<pid>.sock`` -> ``<uid>-session.<pid>.sock`` (so the stale
+    socket rule below covers it too)."""
+    uid, pid, suffix = grpc_socket.name.rsplit(".", 2)
+    return grpc_socket.with_name(f"{uid}-session.{pid}.{suffix}")
+
+
 def path_of(address: str) -> Path | None:
     """The socket path of a ``unix:`` address, else ``None``."""
     if not address.startswith(PREFIX):
@@ -55,6 +63,12 @@ def remove(path: Path) -> bool:
             os.unlink(path)
             return True
     return False
+
+
+def remove_worker(path: Path) -> None:
+    """Remove the gRPC socket at ``path`` and the session socket beside it."""
+    remove(path)
+    remove(session_socket(path))
 
 
 def remove_stale(directory: Path) -> list[Path]:

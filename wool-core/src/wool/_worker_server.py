@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from pathlib import Path
@@ -10,7 +11,7 @@ import grpc
 import grpc.aio
 import shortuuid
 
-from wool import _unix_socket
+from wool import _socket_session, _unix_socket
 from wool._addresses import (
     advertised_host,
     check_exposure,
@@ -63,6 +64,7 @@ class WorkerServer:
         self._server: grpc.aio.Server | None = None
         self._service: WorkerService | None = None
         self._socket: Path | None = None
+        self._sessions: _socket_session.SessionServer | None = None
 
     async def start(self) -> WorkerMetadata:
         """Bind and start serving; returns the metadata to publish."""
@@ -90,6 +92,10 @@ class WorkerServer:
         server.add_generic_rpc_handlers((self._service.handler(),))
         await server.start()
         self._server = server
+        if self._socket is not None and self.credentials is None:
+            path = _unix_socket.session_socket(self._socket)
+            self._sessions = _socket_session.SessionServer(path, self._service.session)
+            await self._sessions.start()
         _warn_if_exposed(self.host, self.metadata, self.credentials)
         _call_hook("wool_worker_started", self.metadata)
         return self.metadata
@@ -102,12 +108,16 @@ class WorkerServer:
         assert self.metadata is not None
         _call_hook("wool_worker_stopping", self.metadata)
         self._service.begin_stop()
+        sessions, self._sessions = self._sessions, None
         try:
-            await server.stop(grace)
+            if sessions is not None:
+                await asyncio.gather(server.stop(grace), sessions.stop(grace))
+            else:
+                await server.stop(grace)
             await self._service.close()
         finally:
             if self._socket is not None:
-                _unix_socket.remove(self._socket)
+                _unix_socket.remove_worker(self._socket)
 
 
 def _warn_if_exposed(
