@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import random
 import stat
 import struct
 import subprocess
@@ -19,6 +20,7 @@ import wool
 import wool.plugins
 import wool.testing
 from tests.core import routines as r
+from wool import _socket_session
 from wool._socket_session import SocketStream
 from wool._transport import LIMIT_HEADER, PROTOCOL_HEADER
 from wool._unix_socket import session_socket
@@ -42,7 +44,9 @@ async def _add(metadata: wool.WorkerMetadata) -> int:
 
 
 def _sessions_of(metadata: wool.WorkerMetadata) -> Path:
-    return session_socket(Path(metadata.address.removeprefix("unix:")))
+    path = session_socket(Path(metadata.address.removeprefix("unix:")))
+    assert path is not None
+    return path
 
 
 async def test_a_local_worker_takes_sessions_on_a_private_socket_beside_its_grpc_one():
@@ -92,6 +96,7 @@ async def _answer(path: Path, data: bytes) -> bytes:
     reader, writer = await asyncio.open_unix_connection(path)
     try:
         writer.write(data)
+        writer.write_eof()  # as a caller that has gone: the worker must not wait for more
         async with asyncio.timeout(10):
             return await reader.read()
     finally:
@@ -166,4 +171,40 @@ async def test_a_caller_killed_mid_call_has_its_call_cancelled_on_the_worker():
         if caller.returncode is None:
             caller.kill()
             await caller.wait()
+        await worker.stop(0)
+
+
+async def test_a_connection_that_never_sends_its_headers_is_closed(monkeypatch):
+    monkeypatch.setattr(_socket_session, "HANDSHAKE_SECONDS", 0.2)
+    worker = WorkerServer()
+    metadata = await worker.start()
+    try:
+        reader, writer = await asyncio.open_unix_connection(_sessions_of(metadata))
+        try:
+            async with asyncio.timeout(10):
+                assert await reader.read() == b""  # closed by the worker, not by us
+        finally:
+            writer.close()
+        assert await _add(metadata) == 3
+    finally:
+        await worker.stop(0)
+
+
+@pytest.mark.parametrize("seed", range(3))
+async def test_random_bytes_on_the_session_socket_never_stop_the_worker(seed):
+    """Random messages, some after valid headers, each on a connection of its own."""
+    rng = random.Random(seed)
+    headers = _message(b"H", json.dumps([[PROTOCOL_HEADER, "1"]]).encode())
+    worker = WorkerServer()
+    metadata = await worker.start()
+    try:
+        path = _sessions_of(metadata)
+        for _ in range(40):
+            junk = bytes(rng.getrandbits(8) for _ in range(rng.randrange(1, 64)))
+            kind = rng.choice([b"H", b"M", b"E", b"T", b"Z"])
+            framed = _message(kind, junk)
+            data = rng.choice([junk, framed, headers + junk, headers + framed])
+            await _answer(path, data + (_message(b"E", b"") if rng.random() < 0.5 else b""))
+        assert await _add(metadata) == 3
+    finally:
         await worker.stop(0)

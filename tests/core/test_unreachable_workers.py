@@ -31,9 +31,13 @@ class Slammer:
             self.server.close()
             await self.server.wait_closed()
 
-    def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.accepted += 1
         writer.close()
+        # Closed before the test's loop ends, or the transport is collected unclosed later,
+        # in another test, as an unraisable ResourceWarning.
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
 
 
 @contextlib.asynccontextmanager

@@ -233,7 +233,7 @@ class CallerConnection:
         path = _unix_socket.path_of(self.metadata.address)
         if path is not None and self._socket_sessions and not self.metadata.secure:
             sessions = _unix_socket.session_socket(path)
-            if sessions.exists():
+            if sessions is not None and sessions.exists():
                 return lambda metadata: _socket_session.SocketStream(sessions, metadata)
         if self._channel is None:
             self._channel = self._open_channel()
@@ -665,7 +665,7 @@ def _connect_problem(worker: WorkerMetadata, detail: str) -> str:
         )
     elif "handshake" in text:
         cause = "TLS handshake failed"
-    elif "socket closed" in text or "connection reset" in text:
+    elif any(phrase in text for phrase in ("socket closed", "connection reset", "broken pipe")):
         if worker.secure:
             cause = (
                 "TLS handshake refused: the worker closed the connection, probably because "

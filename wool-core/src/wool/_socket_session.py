@@ -37,6 +37,11 @@ from wool._transport import FRAME_OVERHEAD, max_message_bytes
 Headers = Sequence[tuple[str, str]]
 _HEAD = struct.Struct("<cI")
 HEADERS, MESSAGE, END, TRAILERS = b"H", b"M", b"E", b"T"
+HANDSHAKE_SECONDS = 10.0
+"""How long a new connection may take to send its headers (as gRPC's handshake)."""
+BUFFER = 1 << 20
+"""How much a reader buffers before it stops reading the socket (asyncio's default,
+64 KiB, would pause and resume reading many times within one large message)."""
 HIGH_WATER = 4 * 1024 * 1024
 """Bytes a writer may leave in its socket's buffer before it waits for them to drain."""
 EOF: object = grpc.aio.EOF  # pyright: ignore[reportAttributeAccessIssue, reportUnknownMemberType, reportUnknownVariableType]
@@ -96,7 +101,9 @@ class SocketStream:
 
     async def _open(self, metadata: Headers) -> tuple[tuple[str, str], ...]:
         try:
-            self._reader, self._writer = await asyncio.open_unix_connection(self._path)
+            self._reader, self._writer = await asyncio.open_unix_connection(
+                self._path, limit=BUFFER
+            )
             _write(self._writer, HEADERS, json.dumps(list(metadata)).encode())
             kind, data = await _read(self._reader, max_message_bytes())
         except (OSError, asyncio.IncompleteReadError) as exc:
@@ -224,7 +231,7 @@ class SessionServer:
         self._sessions: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
-        self._server = await asyncio.start_unix_server(self._serve, self.path)
+        self._server = await asyncio.start_unix_server(self._serve, self.path, limit=BUFFER)
         os.chmod(self.path, 0o600)
 
     async def stop(self, grace: float) -> None:
@@ -252,9 +259,10 @@ class SessionServer:
     async def _session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         limit = max_message_bytes() + FRAME_OVERHEAD
         try:
-            kind, data = await _read(reader, limit)
+            async with asyncio.timeout(HANDSHAKE_SECONDS):
+                kind, data = await _read(reader, limit)
             metadata = _headers(data) if kind == HEADERS else None
-        except (OSError, ValueError, asyncio.IncompleteReadError, _TooLarge):
+        except (OSError, ValueError, TimeoutError, asyncio.IncompleteReadError, _TooLarge):
             return
         if metadata is None:
             return

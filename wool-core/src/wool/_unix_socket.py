@@ -40,12 +40,14 @@ def socket_path(uid: str, pid: int | None = None) -> Path:
     return path
 
 
-def session_socket(grpc_socket: Path) -> Path:
+def session_socket(grpc_socket: Path) -> Path | None:
     """The session socket (``wool._socket_session``) of the worker whose gRPC socket is
     ``grpc_socket``: ``<uid>.<pid>.sock`` -> ``<uid>-session.<pid>.sock`` (so the stale
-    socket rule below covers it too)."""
+    socket rule below covers it too); None if that path is too long for a socket (the
+    worker then takes sessions on gRPC only)."""
     uid, pid, suffix = grpc_socket.name.rsplit(".", 2)
-    return grpc_socket.with_name(f"{uid}-session.{pid}.{suffix}")
+    path = grpc_socket.with_name(f"{uid}-session.{pid}.{suffix}")
+    return path if len(os.fsencode(path)) <= MAX_PATH_BYTES else None
 
 
 def path_of(address: str) -> Path | None:
@@ -68,7 +70,9 @@ def remove(path: Path) -> bool:
 def remove_worker(path: Path) -> None:
     """Remove the gRPC socket at ``path`` and the session socket beside it."""
     remove(path)
-    remove(session_socket(path))
+    sessions = session_socket(path)
+    if sessions is not None:
+        remove(sessions)
 
 
 def remove_stale(directory: Path) -> list[Path]:

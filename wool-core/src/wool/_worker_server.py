@@ -94,8 +94,10 @@ class WorkerServer:
         self._server = server
         if self._socket is not None and self.credentials is None:
             path = _unix_socket.session_socket(self._socket)
-            self._sessions = _socket_session.SessionServer(path, self._service.session)
-            await self._sessions.start()
+            if path is not None:
+                sessions = _socket_session.SessionServer(path, self._service.session)
+                await sessions.start()
+                self._sessions = sessions
         _warn_if_exposed(self.host, self.metadata, self.credentials)
         _call_hook("wool_worker_started", self.metadata)
         return self.metadata
