@@ -136,21 +136,25 @@ class Store:
 
     def __init__(self, capacity: int | None = None) -> None:
         self._lru = _Lru(current().argument_cache_bytes if capacity is None else capacity)
-        self._data: dict[bytes, bytes] = {}
+        self._data: dict[bytes, bytes | bytearray] = {}
 
     def resolve(
-        self, specs: Sequence[pb.Buffer], received: list[bytes]
-    ) -> tuple[list[bytes], list[bytes]]:
+        self, specs: Sequence[pb.Buffer], received: Sequence[bytes | bytearray]
+    ) -> tuple[list[bytes | bytearray], list[bytes]]:
         """A call's buffers from those received and those kept; and the digests it lacks.
 
-        Received buffers that carry a digest are kept for later calls.
+        Received buffers that carry a digest are kept for later calls. A read-only one
+        that arrived in a ``bytearray`` (a session socket reads large messages into one)
+        becomes ``bytes``, once: every call then gets that very object.
         """
-        buffers: list[bytes] = []
+        buffers: list[bytes | bytearray] = []
         missing: list[bytes] = []
         arrived = iter(received)
         for spec in specs:
             if not spec.cached:
                 data = next(arrived)
+                if not spec.writable and type(data) is bytearray:
+                    data = bytes(data)
                 if spec.digest:
                     self._keep(spec.digest, data)
                 buffers.append(data)
@@ -160,7 +164,7 @@ class Store:
                 missing.append(spec.digest)
         return buffers, missing
 
-    def _keep(self, digest: bytes, data: bytes) -> None:
+    def _keep(self, digest: bytes, data: bytes | bytearray) -> None:
         if self._lru.touch(digest):
             return
         # Checked, since the store serves every caller of this worker: a buffer filed

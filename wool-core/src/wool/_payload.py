@@ -13,6 +13,7 @@ arrival it becomes the argument without another copy. Buffers smaller than
 from __future__ import annotations
 
 import pickle
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import cloudpickle
@@ -134,7 +135,7 @@ def _wire_bytes(buffer: pickle.PickleBuffer) -> bytes:
     return raw.tobytes()
 
 
-def loads(data: bytes, buffers: list[bytes], writable: list[bool]) -> Any:
+def loads(data: bytes, buffers: Sequence[bytes | bytearray], writable: list[bool]) -> Any:
     """Unpickle what :func:`dumps` produced, given the buffers that arrived."""
     if not buffers:
         return pickle.loads(data)

@@ -21,6 +21,7 @@ servicer context that sessions use, so the session code is the same on both tran
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import json
 import os
@@ -39,38 +40,166 @@ _HEAD = struct.Struct("<cI")
 HEADERS, MESSAGE, END, TRAILERS = b"H", b"M", b"E", b"T"
 HANDSHAKE_SECONDS = 10.0
 """How long a new connection may take to send its headers (as gRPC's handshake)."""
-BUFFER = 1 << 20
-"""How much a reader buffers before it stops reading the socket (asyncio's default,
-64 KiB, would pause and resume reading many times within one large message)."""
+SCRATCH = 256 * 1024
+"""Where small messages are read (many at a time); a larger one gets a buffer of its own."""
 HIGH_WATER = 4 * 1024 * 1024
-"""Bytes a writer may leave in its socket's buffer before it waits for them to drain."""
+"""Bytes a writer may leave in its socket's buffer before it waits for them to drain,
+and bytes read but not taken before a reader stops reading the socket."""
 EOF: object = grpc.aio.EOF  # pyright: ignore[reportAttributeAccessIssue, reportUnknownMemberType, reportUnknownVariableType]
 
 
-async def _read(reader: asyncio.StreamReader, limit: int) -> tuple[bytes, bytes]:
-    kind, size = _HEAD.unpack(await reader.readexactly(_HEAD.size))
-    if size > limit:
-        raise _TooLarge(size, limit)
-    return kind, await reader.readexactly(size) if size else b""
+class _Link(asyncio.BufferedProtocol):
+    """One end of a session socket: messages read as they arrive, straight into their
+    own buffer when large (one copy, by the kernel), and written with flow control."""
+
+    def __init__(self, limit: int, connected: Callable[[_Link], None] | None = None) -> None:
+        self._limit = limit
+        self._connected = connected
+        self.transport: asyncio.Transport | None = None
+        self._scratch = bytearray(SCRATCH)
+        self._filled = 0
+        self._large: bytearray | None = None
+        self._large_kind = b""
+        self._large_got = 0
+        self._frames: collections.deque[tuple[bytes, bytes | bytearray]] = collections.deque()
+        self._queued = 0
+        self._reading_paused = False
+        self._waiter: asyncio.Future[None] | None = None
+        self._ended: BaseException | None = None
+        """Why no more messages will come (the peer closed, or sent something bad)."""
+        self._writable: asyncio.Future[None] | None = None
+        self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        """Set once the peer will send nothing more (it closed its end, or the socket)."""
+
+    # -- asyncio's side
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        transport.set_write_buffer_limits(high=HIGH_WATER)
+        if self._connected is not None:
+            self._connected(self)
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        if self._large is not None:
+            return memoryview(self._large)[self._large_got :]
+        return memoryview(self._scratch)[self._filled :]
+
+    def buffer_updated(self, nbytes: int) -> None:
+        if self._large is not None:
+            self._large_got += nbytes
+            if self._large_got == len(self._large):
+                self._push(self._large_kind, self._large)
+                self._large = None
+            return
+        self._filled += nbytes
+        self._parse()
+
+    def eof_received(self) -> bool:
+        self._end(asyncio.IncompleteReadError(b"", None))
+        if not self.closed.done():
+            self.closed.set_result(None)
+        return True  # half-closed: this end may still write (the worker its trailers)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._end(exc or asyncio.IncompleteReadError(b"", None))
+        if not self.closed.done():
+            self.closed.set_result(None)
+        writable, self._writable = self._writable, None
+        if writable is not None and not writable.done():
+            writable.set_exception(ConnectionResetError("the session's socket closed"))
+
+    def pause_writing(self) -> None:
+        if self._writable is None:
+            self._writable = asyncio.get_running_loop().create_future()
+
+    def resume_writing(self) -> None:
+        writable, self._writable = self._writable, None
+        if writable is not None and not writable.done():
+            writable.set_result(None)
+
+    # -- reading
+
+    def _parse(self) -> None:
+        scratch, start, filled = self._scratch, 0, self._filled
+        while filled - start >= _HEAD.size:
+            kind, size = _HEAD.unpack_from(scratch, start)
+            if size > self._limit:
+                self._end(_TooLarge(size, self._limit))
+                if self.transport is not None:
+                    self.transport.abort()
+                return
+            body = start + _HEAD.size
+            if filled - body >= size:
+                self._push(kind, bytes(scratch[body : body + size]))
+                start = body + size
+            elif _HEAD.size + size > len(scratch):  # the rest goes straight to its buffer
+                large = bytearray(size)
+                large[: filled - body] = scratch[body:filled]
+                self._large, self._large_kind, self._large_got = large, kind, filled - body
+                start = filled
+                break
+            else:
+                break
+        if start:
+            scratch[: filled - start] = scratch[start:filled]
+            self._filled = filled - start
+
+    def _push(self, kind: bytes, data: bytes | bytearray) -> None:
+        self._frames.append((kind, data))
+        self._queued += len(data)
+        if self._queued > HIGH_WATER and not self._reading_paused and self.transport:
+            self._reading_paused = True
+            self.transport.pause_reading()
+        self._wake()
+
+    def _end(self, why: BaseException) -> None:
+        if self._ended is None:
+            self._ended = why
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter, self._waiter = self._waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def read(self) -> tuple[bytes, bytes | bytearray]:
+        """The next message as ``(kind, data)``; raises why none will come."""
+        while not self._frames:
+            if self._ended is not None:
+                raise self._ended
+            self._waiter = asyncio.get_running_loop().create_future()
+            await self._waiter
+        kind, data = self._frames.popleft()
+        self._queued -= len(data)
+        if self._reading_paused and self._queued <= HIGH_WATER // 2 and self.transport:
+            self._reading_paused = False
+            self.transport.resume_reading()
+        return kind, data
+
+    # -- writing
+
+    def write(self, kind: bytes, data: Any) -> None:
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            raise ConnectionResetError("the session's socket is closed")
+        view = memoryview(data)
+        transport.write(_HEAD.pack(kind, view.nbytes))
+        if view.nbytes:
+            transport.write(view)
+
+    async def write_message(self, kind: bytes, data: Any) -> None:
+        """Write, then wait while the socket's buffer is over its high-water mark."""
+        self.write(kind, data)
+        if self._writable is not None:
+            await self._writable
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
 
 
-def _write(writer: asyncio.StreamWriter, kind: bytes, data: Any) -> None:
-    view = memoryview(data)
-    writer.write(_HEAD.pack(kind, view.nbytes))
-    if view.nbytes:
-        writer.write(view)
-
-
-async def _write_message(writer: asyncio.StreamWriter, kind: bytes, data: Any) -> None:
-    transport = writer.transport
-    if transport.is_closing():
-        raise ConnectionResetError("the session's socket is closed")
-    _write(writer, kind, data)
-    if transport.get_write_buffer_size() > HIGH_WATER:
-        await writer.drain()
-
-
-def _headers(data: bytes) -> tuple[tuple[str, str], ...]:
+def _headers(data: bytes | bytearray) -> tuple[tuple[str, str], ...]:
     return tuple((str(key), str(value)) for key, value in json.loads(data))
 
 
@@ -93,22 +222,22 @@ class SocketStream:
 
     def __init__(self, path: Path, metadata: Headers) -> None:
         self._path = path
-        self._reader: asyncio.StreamReader | None = None
-        self._writer: asyncio.StreamWriter | None = None
+        self._link: _Link | None = None
         self._failure: grpc.aio.AioRpcError | None = None
         self._trailers: tuple[tuple[str, str], ...] = ()
         self._opened = asyncio.get_running_loop().create_task(self._open(metadata))
 
     async def _open(self, metadata: Headers) -> tuple[tuple[str, str], ...]:
+        limit = max_message_bytes() + FRAME_OVERHEAD
         try:
-            self._reader, self._writer = await asyncio.open_unix_connection(
-                self._path, limit=BUFFER
+            _, self._link = await asyncio.get_running_loop().create_unix_connection(
+                lambda: _Link(limit), str(self._path)
             )
-            _write(self._writer, HEADERS, json.dumps(list(metadata)).encode())
-            kind, data = await _read(self._reader, max_message_bytes())
-        except (OSError, asyncio.IncompleteReadError) as exc:
+            self._link.write(HEADERS, json.dumps(list(metadata)).encode())
+            kind, data = await self._link.read()
+        except (OSError, asyncio.IncompleteReadError, _TooLarge) as exc:
             raise self._fail(
-                grpc.StatusCode.UNAVAILABLE, f"failed to connect to {self._path}: {exc}"
+                grpc.StatusCode.UNAVAILABLE, f"failed to connect to {self._path}: {exc!r}"
             ) from None
         if kind == TRAILERS:  # refused before it answered
             raise self._ended(data)
@@ -117,10 +246,11 @@ class SocketStream:
     def _fail(self, code: grpc.StatusCode, details: str) -> grpc.aio.AioRpcError:
         if self._failure is None:
             self._failure = _error(code, details, self._trailers)
-            self._close()
+            if self._link is not None:
+                self._link.close()
         return self._failure
 
-    def _ended(self, data: bytes) -> grpc.aio.AioRpcError:
+    def _ended(self, data: bytes | bytearray) -> grpc.aio.AioRpcError:
         status = json.loads(data)
         self._trailers = tuple((str(k), str(v)) for k, v in status.get("metadata", ()))
         code = grpc.StatusCode.UNKNOWN
@@ -128,10 +258,6 @@ class SocketStream:
             if candidate.value[0] == status.get("code"):
                 code = candidate
         return self._fail(code, str(status.get("details", "")))
-
-    def _close(self) -> None:
-        if self._writer is not None:
-            self._writer.close()
 
     async def initial_metadata(self) -> tuple[tuple[str, str], ...]:
         return await asyncio.shield(self._opened)
@@ -141,12 +267,13 @@ class SocketStream:
             raise self._failure
         if not self._opened.done():
             await asyncio.shield(self._opened)
-        assert self._writer is not None
-        await _write_message(self._writer, MESSAGE, data)
+        assert self._link is not None
+        await self._link.write_message(MESSAGE, data)
 
     async def done_writing(self) -> None:
-        if self._failure is None and self._writer is not None:
-            _write(self._writer, END, b"")
+        if self._failure is None and self._link is not None:
+            with contextlib.suppress(ConnectionResetError):
+                self._link.write(END, b"")
 
     async def read(self) -> Any:
         """The next message, or ``EOF`` once the worker ended the session with OK."""
@@ -156,9 +283,9 @@ class SocketStream:
             if self._failure.code() == grpc.StatusCode.OK:
                 return EOF
             raise self._failure
-        assert self._reader is not None
+        assert self._link is not None
         try:
-            kind, data = await _read(self._reader, max_message_bytes() + FRAME_OVERHEAD)
+            kind, data = await self._link.read()
         except (OSError, asyncio.IncompleteReadError):
             raise self._fail(
                 grpc.StatusCode.UNAVAILABLE, "the worker closed the session's socket"
@@ -197,8 +324,8 @@ class _Abort(Exception):
 class SocketContext:
     """The worker's end: what a session uses of a gRPC servicer context."""
 
-    def __init__(self, writer: asyncio.StreamWriter, metadata: Headers) -> None:
-        self._writer = writer
+    def __init__(self, link: _Link, metadata: Headers) -> None:
+        self._link = link
         self._metadata = tuple(metadata)
         self.trailers: Headers = ()
 
@@ -209,16 +336,16 @@ class SocketContext:
         raise _Abort(code, details)
 
     async def send_initial_metadata(self, metadata: Headers) -> None:
-        _write(self._writer, HEADERS, json.dumps(list(metadata)).encode())
+        self._link.write(HEADERS, json.dumps(list(metadata)).encode())
 
     async def write(self, data: Any) -> None:
-        await _write_message(self._writer, MESSAGE, data)
+        await self._link.write_message(MESSAGE, data)
 
     def set_trailing_metadata(self, metadata: Headers) -> None:
         self.trailers = metadata
 
 
-Handler = Callable[[AsyncIterator[bytes], Any], Awaitable[None]]
+Handler = Callable[[AsyncIterator[bytes | bytearray], Any], Awaitable[None]]
 
 
 class SessionServer:
@@ -231,7 +358,10 @@ class SessionServer:
         self._sessions: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
-        self._server = await asyncio.start_unix_server(self._serve, self.path, limit=BUFFER)
+        limit = max_message_bytes() + FRAME_OVERHEAD
+        self._server = await asyncio.get_running_loop().create_unix_server(
+            lambda: _Link(limit, self._accepted), str(self.path)
+        )
         os.chmod(self.path, 0o600)
 
     async def stop(self, grace: float) -> None:
@@ -246,28 +376,28 @@ class SessionServer:
             if pending:
                 await asyncio.wait(pending)
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
+    def _accepted(self, link: _Link) -> None:
+        task = asyncio.get_running_loop().create_task(self._serve(link))
         self._sessions.add(task)
-        try:
-            await self._session(reader, writer)
-        finally:
-            self._sessions.discard(task)
-            writer.close()
+        task.add_done_callback(self._sessions.discard)
 
-    async def _session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        limit = max_message_bytes() + FRAME_OVERHEAD
+    async def _serve(self, link: _Link) -> None:
+        try:
+            await self._session(link)
+        finally:
+            link.close()
+
+    async def _session(self, link: _Link) -> None:
         try:
             async with asyncio.timeout(HANDSHAKE_SECONDS):
-                kind, data = await _read(reader, limit)
+                kind, data = await link.read()
             metadata = _headers(data) if kind == HEADERS else None
         except (OSError, ValueError, TimeoutError, asyncio.IncompleteReadError, _TooLarge):
             return
         if metadata is None:
             return
-        context = SocketContext(writer, metadata)
-        incoming = _Incoming(reader, limit)
+        context = SocketContext(link, metadata)
+        incoming = _Incoming(link)
         handler = asyncio.ensure_future(self._handler(incoming.messages(), context))
         # The caller went away: cancel its session, as gRPC cancels a cancelled call.
         incoming.gone.add_done_callback(lambda _: handler.cancel())
@@ -285,25 +415,23 @@ class SessionServer:
         finally:
             incoming.close()
         status = {"code": code.value[0], "details": details, "metadata": list(context.trailers)}
-        with contextlib.suppress(OSError):
-            _write(writer, TRAILERS, json.dumps(status).encode())
-            await writer.drain()
+        with contextlib.suppress(ConnectionResetError):
+            await link.write_message(TRAILERS, json.dumps(status).encode())
 
 
 class _Incoming:
     """The caller's messages; ``gone`` is set when its socket closes before the end."""
 
-    def __init__(self, reader: asyncio.StreamReader, limit: int) -> None:
-        self._reader = reader
-        self._limit = limit
+    def __init__(self, link: _Link) -> None:
+        self._link = link
         self.gone: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._watcher: asyncio.Task[None] | None = None
 
-    async def messages(self) -> AsyncIterator[bytes]:
+    async def messages(self) -> AsyncIterator[bytes | bytearray]:
         """The messages until the caller is done writing."""
         try:
             while True:
-                kind, data = await _read(self._reader, self._limit)
+                kind, data = await self._link.read()
                 if kind == MESSAGE:
                     yield data
                 elif kind == END:
@@ -316,9 +444,7 @@ class _Incoming:
             self._vanished()
 
     async def _watch(self) -> None:
-        with contextlib.suppress(OSError):
-            while await self._reader.read(1 << 16):
-                pass
+        await self._link.closed
         self._vanished()
 
     def _vanished(self) -> None:

@@ -107,7 +107,9 @@ class WorkerService:
         await self._proxies.close()
 
     async def session(
-        self, requests: AsyncIterator[bytes], context: grpc.aio.ServicerContext[bytes, bytes]
+        self,
+        requests: AsyncIterator[bytes | bytearray],
+        context: grpc.aio.ServicerContext[bytes, bytes],
     ) -> None:
         """One caller's session: many calls multiplexed on one stream."""
         version = dict(context.invocation_metadata() or ()).get(PROTOCOL_HEADER)
@@ -250,11 +252,13 @@ class ServerSession:
         if not self.calls:
             self.outbox.put_nowait(None)
 
-    async def read(self, requests: AsyncIterator[bytes]) -> None:
+    async def read(self, requests: AsyncIterator[bytes | bytearray]) -> None:
         try:
             messages = aiter(requests)
             async for message in messages:
-                for request in pb.Requests.FromString(message).frames:
+                # A large message read from a session socket is a bytearray: upb reads it.
+                batch = pb.Requests.FromString(message)  # pyright: ignore[reportArgumentType]
+                for request in batch.frames:
                     # A frame with buffers is the last of its batch; they follow it.
                     if request.start.buffers:
                         sent = [b for b in request.start.buffers if not b.cached]
@@ -275,7 +279,7 @@ class ServerSession:
         if not self.calls:
             self.outbox.put_nowait(None)
 
-    def _handle(self, request: pb.Request, buffers: list[bytes] | None = None) -> None:
+    def _handle(self, request: pb.Request, buffers: list[bytes | bytearray] | None = None) -> None:
         frame = request.WhichOneof("frame")
         if frame == "start":
             self.seen_call = max(self.seen_call, request.call)
@@ -328,7 +332,7 @@ class _Call:
         session: ServerSession,
         call_id: int,
         message: pb.Task,
-        buffers: list[bytes],
+        buffers: list[bytes | bytearray],
         accept_by: int = 0,
         routine: Callable[[], Any] | None = None,
         standby: bool = False,
@@ -363,7 +367,7 @@ class _Call:
         session: ServerSession,
         call_id: int,
         message: pb.Task,
-        buffers: list[bytes],
+        buffers: list[bytes | bytearray],
         accept_by: int,
         routine: Callable[[], Any] | None = None,
         standby: bool = False,
