@@ -69,7 +69,8 @@ class WorkerUnresponsive(TransientDispatchError):
 
 
 class CallerConnection:
-    """A caller's link to one worker: a gRPC channel carrying one multiplexed session."""
+    """A caller's link to one worker: one multiplexed session, on the worker's session
+    socket (a local worker without TLS) or on a gRPC channel."""
 
     def __init__(
         self,
