@@ -1,4 +1,5 @@
-"""Fuzzing the worker's wire decoder: random and mutated frames on raw Session streams.
+"""Fuzzing the worker's wire decoder: random and mutated frames on raw Session streams,
+over gRPC and over the worker's session socket (each example draws which).
 
 Shared by the fast suite (``test_fuzz.py``, a few dozen examples) and the soak (many
 more). The worker is a real worker process; after every example it must still be alive
@@ -13,6 +14,7 @@ import asyncio
 import collections
 import pickletools
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import attrs
 import grpc
@@ -26,12 +28,13 @@ from tests.reliability.support import (
     RawOutcome,
     proxy_bytes,
     raw_session,
+    raw_socket_session,
     request_batch,
     step,
     task_batch,
     values,
 )
-from wool import _serialization
+from wool import _serialization, _unix_socket
 from wool._supervisor_spawn import WorkerProcess
 from wool._wire import worker_pb2 as pb
 
@@ -129,6 +132,8 @@ def memo_bomb(data: bytes) -> bool:
 @attrs.define
 class FuzzReport:
     examples: int = 0
+    on_socket: int = 0
+    """Examples sent on the session socket (the others on gRPC)."""
     cancelled: int = 0
     """Sessions still open after EXAMPLE_SECONDS (cancelled by the fuzzer)."""
     statuses: collections.Counter[str] = attrs.field(factory=collections.Counter)
@@ -136,21 +141,36 @@ class FuzzReport:
     def as_dict(self) -> dict[str, object]:
         return {
             "examples": self.examples,
+            "on the session socket": self.on_socket,
             "cancelled": self.cancelled,
             "statuses": dict(sorted(self.statuses.items())),
         }
 
 
-async def healthy(channel: grpc.aio.Channel, worker: WorkerProcess) -> None:
-    """The worker is alive and answers a well-formed call on a new session."""
+class Transports:
+    """A worker's two ways in: its gRPC channel and its session socket."""
+
+    def __init__(self, channel: grpc.aio.Channel, socket: Path) -> None:
+        self.channel = channel
+        self.socket = socket
+
+    async def session(self, batches: list[bytes], on_socket: bool, timeout: float) -> RawOutcome:  # noqa: ASYNC109 (the outcome records a timeout)
+        if on_socket:
+            return await raw_socket_session(self.socket, batches, timeout=timeout)
+        return await raw_session(self.channel, batches, timeout=timeout)
+
+
+async def healthy(transports: Transports, worker: WorkerProcess) -> None:
+    """The worker is alive and answers a well-formed call on a new session, both ways."""
     assert worker.process is not None and worker.process.returncode is None, (
         f"the worker died (exit code {worker.process and worker.process.returncode})"
     )
-    outcome = await raw_session(
-        channel, [task_batch(1, r.add, (20, 22), proxy=proxy_bytes())], timeout=HEALTH_SECONDS
-    )
-    assert not outcome.timed_out, "the worker did not answer a well-formed call: it hangs"
-    assert outcome.code == grpc.StatusCode.OK and values(outcome, 1) == [42], outcome
+    for on_socket in (False, True):
+        outcome = await transports.session(
+            [task_batch(1, r.add, (20, 22), proxy=proxy_bytes())], on_socket, HEALTH_SECONDS
+        )
+        assert not outcome.timed_out, "the worker did not answer a well-formed call: it hangs"
+        assert outcome.code == grpc.StatusCode.OK and values(outcome, 1) == [42], outcome
 
 
 def run_fuzz(
@@ -162,8 +182,12 @@ def run_fuzz(
         worker = WorkerProcess()
         metadata = runner.run(worker.start())
         channel = grpc.aio.insecure_channel(metadata.address)
+        path = _unix_socket.path_of(metadata.address)
+        socket = _unix_socket.session_socket(path) if path is not None else None
+        assert socket is not None, f"the worker at {metadata.address} has no session socket"
+        transports = Transports(channel, socket)
         try:
-            runner.run(healthy(channel, worker))
+            runner.run(healthy(transports, worker))
             bases = valid_sessions()
 
             @settings(
@@ -172,24 +196,26 @@ def run_fuzz(
                 database=None,
                 suppress_health_check=list(HealthCheck),
             )
-            @given(sessions(bases))
-            def example(batches: list[bytes]) -> None:
+            @given(sessions(bases), st.booleans())
+            def example(batches: list[bytes], on_socket: bool) -> None:
                 assume(not any(memo_bomb(p) for b in batches for p in _pickles(b)))
                 outcome: RawOutcome = runner.run(
-                    raw_session(channel, batches, timeout=EXAMPLE_SECONDS)
+                    transports.session(batches, on_socket, EXAMPLE_SECONDS)
                 )
                 report.examples += 1
+                report.on_socket += on_socket
                 if outcome.timed_out:
                     report.cancelled += 1
                     report.statuses["(cancelled)"] += 1
                 else:
                     report.statuses[outcome.code.name if outcome.code else "?"] += 1
                 try:
-                    runner.run(healthy(channel, worker))
+                    runner.run(healthy(transports, worker))
                 except AssertionError as exc:
                     # Hypothesis may not manage to replay it (a worker that crashed fails
                     # differently the second time): name what was sent, to replay by hand.
-                    raise AssertionError(f"{exc}\nafter the session {batches!r}") from None
+                    way = "the session socket" if on_socket else "gRPC"
+                    raise AssertionError(f"{exc}\nafter the session on {way} {batches!r}") from None
                 if progress is not None:
                     progress(report)
 

@@ -20,6 +20,8 @@ import grpc
 import grpc.aio
 
 from wool import WorkerMetadata, _frames, _serialization
+from wool._socket_session import EOF as SOCKET_EOF
+from wool._socket_session import SocketStream
 from wool._wire import worker_pb2 as pb
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -196,6 +198,40 @@ async def raw_session(
     finally:
         stop.set()
     return RawOutcome(code, details or "", tuple(frames), undecodable)
+
+
+async def raw_socket_session(
+    path: Path,
+    batches: Sequence[bytes],
+    *,
+    version: str = "1",
+    timeout: float = 10.0,  # noqa: ASYNC109 (the outcome records a timeout as an answer)
+) -> RawOutcome:
+    """As :func:`raw_session`, on the worker's session socket at ``path``."""
+    stream = SocketStream(path, ((PROTOCOL_HEADER, version),))
+    frames: list[pb.Response] = []
+    undecodable = 0
+    try:
+        async with asyncio.timeout(timeout):
+            await stream.initial_metadata()
+            try:
+                for batch in batches:
+                    await stream.write(batch)
+                await stream.done_writing()
+            except ConnectionResetError:
+                pass  # the worker ended the session already: its status says why
+            while (message := await stream.read()) is not SOCKET_EOF:
+                try:
+                    frames.extend(pb.Responses.FromString(message).frames)
+                except Exception:
+                    undecodable += 1
+        code, details = grpc.StatusCode.OK, ""
+    except grpc.aio.AioRpcError as exc:
+        code, details = exc.code(), exc.details() or ""
+    except TimeoutError:
+        stream.cancel()
+        return RawOutcome(None, "", tuple(frames), undecodable, timed_out=True)
+    return RawOutcome(code, details, tuple(frames), undecodable)
 
 
 def task_batch(
