@@ -172,18 +172,8 @@ class RawServer:
         """The same server on a unix socket (as wool's workers listen by default)."""
 
     async def start(self) -> None:
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [_ROOT, env.get("PYTHONPATH")]))
-        self.process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bench.raw_grpc",
-            "--unix",
-            self.unix_address.removeprefix("unix:"),
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            env=env,
-        )
+        unix = self.unix_address.removeprefix("unix:")
+        self.process = await spawn_server("bench.raw_grpc", "--unix", unix)
         assert self.process.stdout is not None
         try:
             async with asyncio.timeout(START_TIMEOUT):
@@ -195,19 +185,37 @@ class RawServer:
 
     async def stop(self) -> None:
         process, self.process = self.process, None
-        if process is None:
-            self._directory.cleanup()
-            return
-        if process.stdin is not None:
-            process.stdin.close()
-        try:
-            async with asyncio.timeout(10):
-                await process.wait()
-        except TimeoutError:
-            with contextlib.suppress(ProcessLookupError):
-                process.kill()
-            await process.wait()
+        if process is not None:
+            await end_server(process)
         self._directory.cleanup()
+
+
+async def spawn_server(module: str, *args: str) -> asyncio.subprocess.Process:
+    """``python -m module args``, this checkout on its path, stdin and stdout piped."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [_ROOT, env.get("PYTHONPATH")]))
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        module,
+        *args,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        env=env,
+    )
+
+
+async def end_server(process: asyncio.subprocess.Process) -> None:
+    """Close the server's stdin (it serves until then); kill it if it lingers."""
+    if process.stdin is not None:
+        process.stdin.close()
+    try:
+        async with asyncio.timeout(10):
+            await process.wait()
+    except TimeoutError:
+        with contextlib.suppress(ProcessLookupError):
+            process.kill()
+        await process.wait()
 
 
 class RawCluster:

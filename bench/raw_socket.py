@@ -23,7 +23,15 @@ import tempfile
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from bench.raw_grpc import ACCEPTED, END, PROTOCOL, START_TIMEOUT, encode_call
+from bench.raw_grpc import (
+    ACCEPTED,
+    END,
+    PROTOCOL,
+    START_TIMEOUT,
+    encode_call,
+    end_server,
+    spawn_server,
+)
 
 _LENGTH = struct.Struct("<I")
 
@@ -81,9 +89,6 @@ async def serve(path: str) -> None:
 # --- client ---------------------------------------------------------------------------------
 
 
-_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
 class SocketServer:
     """One server process this process started and stops, and one connection to it."""
 
@@ -95,17 +100,7 @@ class SocketServer:
         self.writer: asyncio.StreamWriter | None = None
 
     async def start(self) -> None:
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [_ROOT, env.get("PYTHONPATH")]))
-        self.process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bench.raw_socket",
-            self.path,
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            env=env,
-        )
+        self.process = await spawn_server("bench.raw_socket", self.path)
         assert self.process.stdout is not None
         try:
             async with asyncio.timeout(START_TIMEOUT):
@@ -132,15 +127,7 @@ class SocketServer:
                 await writer.wait_closed()
         process, self.process = self.process, None
         if process is not None:
-            if process.stdin is not None:
-                process.stdin.close()
-            try:
-                async with asyncio.timeout(10):
-                    await process.wait()
-            except TimeoutError:
-                with contextlib.suppress(ProcessLookupError):
-                    process.kill()
-                await process.wait()
+            await end_server(process)
         self._directory.cleanup()
 
 
