@@ -75,9 +75,15 @@ async def chunks(n: int, size: int):
         yield bytes([i % 256]) * size
 
 
+_arrived: list[Any] = []
+"""Every value :func:`identity` received in this worker, kept alive: a freed object's
+address (its ``id``) is soon reused, so an ``id`` names one object only while it lives."""
+
+
 @wool.routine
 async def identity(value: Any) -> tuple[int, int, str]:
     """The worker's process id, the id of the object that arrived, and its digest."""
     import os
 
+    _arrived.append(value)
     return os.getpid(), id(value), hashlib.sha256(memoryview(value)).hexdigest()
