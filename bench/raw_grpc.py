@@ -43,6 +43,8 @@ from typing import Any
 import grpc
 import grpc.aio
 
+from bench.probes import bench_env
+
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 PROTOCOL = pickle.HIGHEST_PROTOCOL
 END = b""
@@ -158,9 +160,6 @@ async def serve() -> None:
 # --- client ---------------------------------------------------------------------------------
 
 
-_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
 class RawServer:
     """One server process this process started and stops."""
 
@@ -191,9 +190,7 @@ class RawServer:
 
 
 async def spawn_server(module: str, *args: str) -> asyncio.subprocess.Process:
-    """``python -m module args``, this checkout on its path, stdin and stdout piped."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [_ROOT, env.get("PYTHONPATH")]))
+    """``python -m module args`` in :func:`bench_env`, stdin and stdout piped."""
     return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -201,7 +198,7 @@ async def spawn_server(module: str, *args: str) -> asyncio.subprocess.Process:
         *args,
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
-        env=env,
+        env=bench_env(),
     )
 
 
